@@ -1,0 +1,3 @@
+"""Tessera: a branch-aware, multi-tenant workflow scheduler for whole-slide-image inference."""
+
+__version__ = "0.1.0"

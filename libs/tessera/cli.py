@@ -1,0 +1,150 @@
+"""The `tessera` command: run the stack, run one service, rebuild read models, tools."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tessera.settings import REPO_ROOT, Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+events_app = typer.Typer(no_args_is_help=True, help="The event log.")
+app.add_typer(events_app, name="events")
+
+# service name -> module with `main()`; the order is the start order of `tessera up`
+SERVICES: dict[str, str] = {
+    "projector": "tessera.projector.main",
+    "admission": "tessera.admission.main",
+    "branch-sequencer": "tessera.branch_sequencer.main",
+    "tiler": "tessera.tiler.main",
+    "inference": "tessera.inference.main",
+    "merger": "tessera.merger.main",
+    "gateway": "tessera.gateway.main",
+}
+
+
+def available_services() -> list[str]:
+    """Services whose entry module exists in this build."""
+    out = []
+    for name, module in SERVICES.items():
+        with contextlib.suppress(ModuleNotFoundError):
+            if importlib.util.find_spec(module) is not None:
+                out.append(name)
+    return out
+
+
+@app.command()
+def serve(service: Annotated[str, typer.Argument(help="one of: " + ", ".join(SERVICES))]) -> None:
+    """Run one service in this process (stop with SIGTERM or Ctrl-C)."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+    importlib.import_module(SERVICES[service]).main()
+
+
+@app.command()
+def up(
+    state: Annotated[Path, typer.Option(help="folder for embedded servers' data")] = REPO_ROOT
+    / ".state",
+    port: Annotated[int, typer.Option(help="gateway port")] = 8000,
+    inference_replicas: Annotated[int, typer.Option(min=1, max=64)] = 1,
+) -> None:
+    """Run Tessera: embedded servers unless NATS_URL/DATABASE_URL/REDIS_URL are set, all services."""
+    from tessera.embedded import embedded_stack
+
+    with contextlib.ExitStack() as stack:
+        env = dict(os.environ)
+        missing = [k for k in ("NATS_URL", "DATABASE_URL", "REDIS_URL") if not env.get(k)]
+        if missing:
+            typer.echo(f"starting embedded servers under {state} (no {', '.join(missing)} given)")
+            urls = stack.enter_context(embedded_stack(state / "servers"))
+            for key, value in urls.env().items():
+                env.setdefault(key, value)
+        env.setdefault("TESSERA_RESULTS_ROOT", str(state / "results"))
+        env["TESSERA_GATEWAY_PORT"] = str(port)
+        env.setdefault("TESSERA_LOG_JSON", "true")
+        procs = start_services(env, state, inference_replicas)
+        stack.callback(stop_services, procs)
+        typer.echo(f"Tessera is up: http://127.0.0.1:{port}  (API docs at /docs; Ctrl-C stops)")
+        wait_for_exit(procs)
+
+
+def start_services(env: dict[str, str], state: Path, inference_replicas: int) -> list[subprocess.Popen[bytes]]:
+    logs = state / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for name in available_services():
+        for replica in range(inference_replicas if name == "inference" else 1):
+            log_file = (logs / f"{name}-{replica}.log").open("ab")
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "tessera.cli", "serve", name],
+                    env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                )
+            )
+    return procs
+
+
+def wait_for_exit(procs: list[subprocess.Popen[bytes]]) -> None:
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop:
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            typer.echo(f"a service exited (code {dead[0].returncode}); stopping the rest", err=True)
+            return
+        time.sleep(0.5)
+
+
+def stop_services(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for p in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(max(0.1, deadline - time.monotonic()))
+        if p.poll() is None:
+            p.kill()
+
+
+@events_app.command("replay")
+def events_replay() -> None:
+    """Drop the read models and rebuild them from the whole event log."""
+    from tessera.projector.main import replay
+
+    last = asyncio.run(replay(Settings()))
+    typer.echo(f"read models rebuilt from the log up to sequence {last}")
+
+
+def _mount_optional() -> None:
+    """Tool groups that live with their libraries (`tessera slides ...`, `tessera model ...`)."""
+    for module, name in (("tessera.slides.cli", "slides"), ("tessera.segmentation.cli", "model")):
+        with contextlib.suppress(ModuleNotFoundError):
+            app.add_typer(importlib.import_module(module).app, name=name)
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

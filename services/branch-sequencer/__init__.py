@@ -1,0 +1,1 @@
+"""Tessera branch-sequencer service."""

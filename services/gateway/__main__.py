@@ -1,0 +1,3 @@
+from tessera.gateway.main import main
+
+main()

@@ -1,0 +1,76 @@
+"""/v1/workflows: submit, list, get."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Body, HTTPException, Query
+
+from tessera.errors import NotFound
+from tessera.events import WorkflowSubmitted
+from tessera.gateway.api.deps import BusDep, ReadDbDep, SettingsDep, TenantDep
+from tessera.gateway.api.models import WorkflowAccepted, WorkflowDetail, WorkflowPage, WorkflowView
+from tessera.gateway.slides import check_slides
+from tessera.readmodel import queries
+from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
+
+router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
+
+ERRORS = {
+    400: {"description": "malformed X-User-ID"},
+    401: {"description": "missing X-User-ID"},
+    404: {"description": "no such workflow for this tenant"},
+    422: {"description": "invalid workflow: the message names every problem"},
+}
+
+
+@router.post("", status_code=202, response_model=WorkflowAccepted, responses=ERRORS)
+async def submit_workflow(
+    spec: Annotated[WorkflowSpec, Body()],
+    tenant: TenantDep,
+    settings: SettingsDep,
+    bus: BusDep,
+) -> WorkflowAccepted:
+    """Validate a workflow (DAG, job types, parameters, slides) and append `WorkflowSubmitted`.
+
+    Nothing is appended when any check fails. The workflow then shows up in
+    `GET /v1/workflows/{id}` as soon as the projector has applied the event (milliseconds).
+    """
+    spec = validate_workflow(spec)
+    await asyncio.to_thread(check_slides, spec, settings.data_root)
+    event = WorkflowSubmitted(tenant_id=tenant, workflow_id=uuid4(), spec=spec)
+    seq = await bus.append(event)
+    return WorkflowAccepted(
+        workflow_id=event.workflow_id, state=WorkflowState.QUEUED.value, event_seq=seq
+    )
+
+
+@router.get("", response_model=WorkflowPage, responses=ERRORS)
+async def list_workflows(
+    tenant: TenantDep,
+    db: ReadDbDep,
+    settings: SettingsDep,
+    state: Annotated[WorkflowState | None, Query(description="only workflows in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of a page")] = None,
+) -> WorkflowPage:
+    """The tenant's workflows, newest first, a page at a time."""
+    try:
+        rows, next_cursor = await queries.list_workflows(
+            db, tenant, limit=min(limit, settings.page_size_max),
+            state=state.value if state else None, cursor=cursor,
+        )
+    except ValueError:
+        raise HTTPException(400, "cursor is not one this API returned") from None
+    return WorkflowPage(items=[WorkflowView.of(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{workflow_id}", response_model=WorkflowDetail, responses=ERRORS)
+async def get_workflow(workflow_id: UUID, tenant: TenantDep, db: ReadDbDep) -> WorkflowDetail:
+    """One workflow with its jobs, lanes and progress."""
+    row = await queries.get_workflow(db, tenant, workflow_id)
+    if row is None:
+        raise NotFound("workflow", str(workflow_id))
+    return WorkflowDetail.of(row)

@@ -1,0 +1,3 @@
+from tessera.projector.main import main
+
+main()

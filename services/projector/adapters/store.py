@@ -1,0 +1,197 @@
+"""Writes events into the PostgreSQL read models; every write is keyed so a replay is idempotent."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from tessera.bus import Envelope
+from tessera.events import (
+    JobEvent,
+    JobFailed,
+    JobPlanned,
+    JobProgressed,
+    JobStarted,
+    TenantActivated,
+    TenantQueued,
+    TenantReleased,
+    WorkflowAdmitted,
+    WorkflowFinished,
+    WorkflowQueued,
+    WorkflowSubmitted,
+)
+from tessera.projector.domain import job_state_after, transition_detail
+from tessera.workflows import TERMINAL_JOB_STATES, WorkflowState
+
+PROJECTION = "read_models"
+
+
+async def checkpoint(conn: asyncpg.Connection) -> int:
+    row = await conn.fetchval(
+        "SELECT last_seq FROM projector_checkpoint WHERE projection = $1", PROJECTION
+    )
+    return int(row or 0)
+
+
+async def set_checkpoint(conn: asyncpg.Connection, seq: int) -> None:
+    await conn.execute(
+        "INSERT INTO projector_checkpoint (projection, last_seq) VALUES ($1, $2) "
+        "ON CONFLICT (projection) DO UPDATE SET last_seq = EXCLUDED.last_seq",
+        PROJECTION,
+        seq,
+    )
+
+
+async def apply(conn: asyncpg.Connection, env: Envelope) -> tuple[str, Any] | None:
+    """Apply one event; returns (tenant_id, workflow_id) whose views changed, or None."""
+    ev = env.event
+    at = ev.occurred_at
+    if isinstance(ev, WorkflowSubmitted):
+        await _workflow_submitted(conn, env.seq, ev)
+    elif isinstance(ev, WorkflowQueued):
+        await _set_workflow(conn, env.seq, ev.workflow_id, at, state=WorkflowState.QUEUED.value,
+                            queue_position=ev.position)
+    elif isinstance(ev, WorkflowAdmitted):
+        await _set_workflow(conn, env.seq, ev.workflow_id, at, state=WorkflowState.RUNNING.value,
+                            started=True)
+    elif isinstance(ev, WorkflowFinished):
+        await _set_workflow(conn, env.seq, ev.workflow_id, at, state=ev.state.value,
+                            finished=True)
+    elif isinstance(ev, TenantQueued | TenantActivated | TenantReleased):
+        await _tenant(conn, env.seq, ev)
+        return None
+    elif isinstance(ev, JobEvent):
+        await _job_event(conn, env.seq, ev)
+    else:  # pragma: no cover - the union is exhaustive
+        return None
+    return str(ev.tenant_id), ev.workflow_id
+
+
+async def _workflow_submitted(conn: asyncpg.Connection, seq: int, ev: WorkflowSubmitted) -> None:
+    spec = ev.spec
+    inserted = await conn.fetchval(
+        """INSERT INTO workflows (workflow_id, tenant_id, name, state, jobs_total, spec,
+                                  submitted_at, updated_at, last_seq)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+           ON CONFLICT (workflow_id) DO NOTHING RETURNING 1""",
+        ev.workflow_id, ev.tenant_id, spec.name, WorkflowState.QUEUED.value, len(spec.jobs),
+        spec.model_dump_json(), ev.occurred_at, seq,
+    )
+    if not inserted:
+        return
+    await conn.executemany(
+        """INSERT INTO jobs (workflow_id, job_id, tenant_id, position, type, branch, slide, params,
+                             depends_on, retries, state, created_at, updated_at, last_seq)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'PENDING', $11, $11, $12)""",
+        [
+            (ev.workflow_id, job.id, ev.tenant_id, i, job.type, job.branch, job.slide,
+             json.dumps(job.params), json.dumps(list(job.depends_on)), job.retries,
+             ev.occurred_at, seq)
+            for i, job in enumerate(spec.jobs)
+        ],
+    )
+
+
+async def _set_workflow(
+    conn: asyncpg.Connection,
+    seq: int,
+    workflow_id: Any,
+    at: datetime,
+    *,
+    state: str,
+    queue_position: int | None = None,
+    started: bool = False,
+    finished: bool = False,
+) -> None:
+    await conn.execute(
+        """UPDATE workflows SET state = $4, queue_position = $5,
+               started_at = CASE WHEN $6 THEN COALESCE(started_at, $2) ELSE started_at END,
+               finished_at = CASE WHEN $7 THEN $2 ELSE finished_at END,
+               updated_at = $2, last_seq = $3
+           WHERE workflow_id = $1""",
+        workflow_id, at, seq, state, queue_position, started, finished,
+    )
+
+
+async def _tenant(conn: asyncpg.Connection, seq: int, ev: TenantQueued | TenantActivated
+                  | TenantReleased) -> None:
+    state = {"TenantQueued": "WAITING", "TenantActivated": "ACTIVE", "TenantReleased": "IDLE"}[
+        ev.type
+    ]
+    position = ev.position if isinstance(ev, TenantQueued) else None
+    queued_at = ev.occurred_at if isinstance(ev, TenantQueued) else None
+    await conn.execute(
+        """INSERT INTO tenants (tenant_id, state, position, queued_at, updated_at, last_seq)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (tenant_id) DO UPDATE SET state = EXCLUDED.state,
+             position = EXCLUDED.position,
+             queued_at = COALESCE(EXCLUDED.queued_at,
+                                  CASE WHEN EXCLUDED.state = 'WAITING' THEN tenants.queued_at END),
+             updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq""",
+        ev.tenant_id, state, position, queued_at, ev.occurred_at, seq,
+    )
+
+
+async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
+    at = ev.occurred_at
+    key = (ev.workflow_id, ev.job_id)
+    if isinstance(ev, JobPlanned):
+        await conn.execute(
+            """UPDATE jobs SET tiles_total = $3, tiles_done = 0, tissue_fraction = $4,
+                   updated_at = $5, last_seq = $6 WHERE workflow_id = $1 AND job_id = $2""",
+            *key, ev.tiles_total, ev.tissue_fraction, at, seq,
+        )
+    elif isinstance(ev, JobProgressed):
+        await conn.execute(
+            """UPDATE jobs SET tiles_done = GREATEST(tiles_done, $3), tiles_total = $4,
+                   updated_at = $5, last_seq = $6
+               WHERE workflow_id = $1 AND job_id = $2 AND state = 'RUNNING'""",
+            *key, ev.tiles_done, ev.tiles_total, at, seq,
+        )
+    state = job_state_after(ev)
+    if state is not None:
+        attempt = getattr(ev, "attempt", None)
+        terminal = state in TERMINAL_JOB_STATES
+        summary = ev.summary if hasattr(ev, "summary") else None
+        await conn.execute(
+            """UPDATE jobs SET state = $3,
+                   attempt = COALESCE($4, attempt),
+                   started_at = CASE WHEN $3 = 'RUNNING' THEN COALESCE(started_at, $5)
+                                     ELSE started_at END,
+                   finished_at = CASE WHEN $6 THEN $5 ELSE finished_at END,
+                   tiles_done = CASE WHEN $3 = 'SUCCEEDED' THEN tiles_total ELSE tiles_done END,
+                   reason = COALESCE($7, reason),
+                   summary = COALESCE($8::jsonb, summary),
+                   updated_at = $5, last_seq = $9
+               WHERE workflow_id = $1 AND job_id = $2""",
+            *key, state.value, attempt, at, terminal, transition_detail(ev),
+            json.dumps(summary) if summary is not None else None, seq,
+        )
+    if state is not None or isinstance(ev, JobFailed):
+        attempt = int(getattr(ev, "attempt", 0) or 0)
+        recorded = (state.value if state is not None else "RUNNING")
+        await conn.execute(
+            """INSERT INTO job_history (seq, workflow_id, job_id, event_type, state, attempt,
+                                        detail, at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (seq) DO NOTHING""",
+            seq, *key, ev.type, recorded, attempt, transition_detail(ev), at,
+        )
+    await _roll_up(conn, ev.workflow_id, seq, at)
+
+
+async def _roll_up(conn: asyncpg.Connection, workflow_id: Any, seq: int, at: datetime) -> None:
+    """Workflow progress is the tile-weighted sum over its jobs."""
+    await conn.execute(
+        """UPDATE workflows w SET
+               tiles_done = j.done, tiles_total = j.total, jobs_finished = j.finished,
+               updated_at = $2, last_seq = $3
+           FROM (SELECT COALESCE(sum(tiles_done), 0) AS done, COALESCE(sum(tiles_total), 0) AS total,
+                        count(*) FILTER (WHERE state IN ('SUCCEEDED','FAILED','CANCELLED','SKIPPED'))
+                          AS finished
+                 FROM jobs WHERE workflow_id = $1) j
+           WHERE w.workflow_id = $1""",
+        workflow_id, at, seq,
+    )

@@ -1,0 +1,64 @@
+"""Where the test servers come from: env URLs → Docker (testcontainers) → embedded wheels."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from tessera.embedded import ServerURLs, embedded_stack
+
+ENV_KEYS = ("NATS_URL", "DATABASE_URL", "REDIS_URL")
+
+
+def docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+    except Exception:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def docker_stack() -> Iterator[ServerURLs]:
+    from testcontainers.community.nats import NatsContainer
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.redis import RedisContainer
+
+    with (
+        NatsContainer("nats:2.10-alpine", jetstream=True) as nats,
+        PostgresContainer("postgres:16-alpine", driver=None) as pg,
+        RedisContainer("redis:7-alpine") as redis,
+    ):
+        host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
+        yield ServerURLs(
+            nats_url=nats.nats_uri(),
+            database_url=pg.get_connection_url(),
+            redis_url=f"redis://{host}:{port}/0",
+        )
+
+
+@contextlib.contextmanager
+def test_servers() -> Iterator[tuple[str, ServerURLs]]:
+    """Yield (origin, urls). Partial env URLs are completed from embedded servers."""
+    env = {k: os.environ.get(k) for k in ENV_KEYS}
+    if all(env.values()):
+        yield "env", ServerURLs(env["NATS_URL"], env["DATABASE_URL"], env["REDIS_URL"])  # type: ignore[arg-type]
+        return
+    if os.environ.get("TESSERA_TEST_DOCKER", "1") != "0" and docker_answers():
+        with docker_stack() as urls:
+            yield "docker", urls
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="tessera-test-") as state,
+        embedded_stack(Path(state)) as urls,
+    ):
+        yield "embedded", ServerURLs(
+            env["NATS_URL"] or urls.nats_url,
+            env["DATABASE_URL"] or urls.database_url,
+            env["REDIS_URL"] or urls.redis_url,
+        )
