@@ -28,6 +28,7 @@ unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/mypy_tree.py >/dev/null
 	$(BIN)/mypy
 
 format: install

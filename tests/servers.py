@@ -71,8 +71,11 @@ def test_servers() -> Iterator[tuple[str, ServerURLs]]:
         tempfile.TemporaryDirectory(prefix="tessera-test-") as state,
         embedded_stack(Path(state)) as urls,
     ):
-        yield "embedded", ServerURLs(
-            env["NATS_URL"] or urls.nats_url,
-            env["DATABASE_URL"] or urls.database_url,
-            env["REDIS_URL"] or urls.redis_url,
+        yield (
+            "embedded",
+            ServerURLs(
+                env["NATS_URL"] or urls.nats_url,
+                env["DATABASE_URL"] or urls.database_url,
+                env["REDIS_URL"] or urls.redis_url,
+            ),
         )

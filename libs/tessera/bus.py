@@ -160,7 +160,11 @@ class Bus:
     # --- the event log ------------------------------------------------------------------
 
     async def append(
-        self, event: Event, *, expected_last_subject_seq: int | None = None, msg_id: str | None = None
+        self,
+        event: Event,
+        *,
+        expected_last_subject_seq: int | None = None,
+        msg_id: str | None = None,
     ) -> int:
         """Append one event to the log and return its stream sequence.
 

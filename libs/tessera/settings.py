@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     )
 
     nats_url: str = Field(
-        default="nats://127.0.0.1:4222", validation_alias=AliasChoices("NATS_URL", "TESSERA_NATS_URL")
+        default="nats://127.0.0.1:4222",
+        validation_alias=AliasChoices("NATS_URL", "TESSERA_NATS_URL"),
     )
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/tessera",
@@ -36,14 +37,19 @@ class Settings(BaseSettings):
         default="tessera",
         validation_alias="TESSERA_NAMESPACE",
         pattern=r"^[a-z][a-z0-9_]{0,40}$",
-        description="prefix of every subject and stream: lets several isolated stacks share one NATS",
+        description="prefix of all subjects and streams: isolated stacks can share one NATS",
     )
-    data_root: Path = Field(default=REPO_ROOT / "data" / "slides", validation_alias="TESSERA_DATA_ROOT")
+    data_root: Path = Field(
+        default=REPO_ROOT / "data" / "slides", validation_alias="TESSERA_DATA_ROOT"
+    )
     results_root: Path = Field(
         default=REPO_ROOT / ".state" / "results", validation_alias="TESSERA_RESULTS_ROOT"
     )
     max_workers: int = Field(
-        default=4, ge=1, le=10_000, validation_alias=AliasChoices("MAX_WORKERS", "TESSERA_MAX_WORKERS")
+        default=4,
+        ge=1,
+        le=10_000,
+        validation_alias=AliasChoices("MAX_WORKERS", "TESSERA_MAX_WORKERS"),
     )
     max_active_tenants: int = Field(
         default=3,
@@ -53,5 +59,7 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", validation_alias="TESSERA_LOG_LEVEL")
     log_json: bool = Field(default=True, validation_alias="TESSERA_LOG_JSON")
-    ops_port: int = Field(default=0, ge=0, le=65535, description="/metrics /healthz /readyz; 0 = off")
+    ops_port: int = Field(
+        default=0, ge=0, le=65535, description="/metrics /healthz /readyz; 0 = off"
+    )
     ops_host: str = "127.0.0.1"

@@ -39,7 +39,9 @@ EVENTS_APPLIED = Counter(
     "tessera_events_applied_total", "Events applied by a consumer", ["consumer"]
 )
 QUEUE_DEPTH = Gauge("tessera_queue_depth", "Jobs waiting to run", ["scope"])
-BRANCH_QUEUE_DEPTH = Gauge("tessera_branch_queue_depth", "Jobs waiting per lane (top lanes)", ["lane"])
+BRANCH_QUEUE_DEPTH = Gauge(
+    "tessera_branch_queue_depth", "Jobs waiting per lane (top lanes)", ["lane"]
+)
 WORKER_ACTIVE_JOBS = Gauge("tessera_worker_active_jobs", "Jobs RUNNING system-wide")
 ADMISSION_WAITERS = Gauge("tessera_admission_waiters", "Tenants waiting for an active slot")
 ADMISSION_ACTIVE = Gauge("tessera_admission_active_tenants", "Tenants holding an active slot")
@@ -56,5 +58,9 @@ HTTP_REQUESTS = Counter(
 HTTP_LATENCY = Histogram(
     "tessera_http_request_seconds", "Gateway request latency", ["method", "route"]
 )
-RATE_LIMITED = Counter("tessera_rate_limit_rejections_total", "Requests refused by rate limits", ["bucket"])
-PROJECTOR_LAG = Gauge("tessera_projector_last_seq", "Last event sequence applied to the read models")
+RATE_LIMITED = Counter(
+    "tessera_rate_limit_rejections_total", "Requests refused by rate limits", ["bucket"]
+)
+PROJECTOR_LAG = Gauge(
+    "tessera_projector_last_seq", "Last event sequence applied to the read models"
+)

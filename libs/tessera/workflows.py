@@ -21,7 +21,9 @@ JOB_TYPES: tuple[str, ...] = ("synthetic", "tissue_mask", "cell_segmentation")
 MAX_JOBS_PER_WORKFLOW = 500
 MAX_RETRIES = 5
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
 
 
 class JobState(StrEnum):
@@ -71,7 +73,9 @@ class TissueMaskParams(_Params):
 class CellSegmentationParams(_Params):
     model: str = Field(default="auto", min_length=1, max_length=512)
     tile_size: int = Field(default=512, ge=128, le=2048, multiple_of=16)
-    halo: int = Field(default=64, ge=16, le=512, description="overlap on each side, in model pixels")
+    halo: int = Field(
+        default=64, ge=16, le=512, description="overlap on each side, in model pixels"
+    )
     batch_size: int = Field(default=0, ge=0, le=256, description="0 chooses per device")
     mpp: float | None = Field(default=None, gt=0.0, le=100.0, description="override the slide's")
     min_tissue: float = Field(default=0.05, ge=0.0, le=1.0)
@@ -106,13 +110,27 @@ class WorkflowSpec(BaseModel):
                 {
                     "name": "slide 42",
                     "jobs": [
-                        {"id": "mask", "type": "tissue_mask", "branch": "qc",
-                         "slide": "CMU-1-Small-Region.svs"},
-                        {"id": "cells", "type": "cell_segmentation", "branch": "cells",
-                         "slide": "CMU-1-Small-Region.svs", "depends_on": ["mask"],
-                         "params": {"model": "auto", "tile_size": 512}, "retries": 1},
-                        {"id": "load", "type": "synthetic", "branch": "cells",
-                         "params": {"tiles": 200, "seconds_per_tile": 0.05}},
+                        {
+                            "id": "mask",
+                            "type": "tissue_mask",
+                            "branch": "qc",
+                            "slide": "CMU-1-Small-Region.svs",
+                        },
+                        {
+                            "id": "cells",
+                            "type": "cell_segmentation",
+                            "branch": "cells",
+                            "slide": "CMU-1-Small-Region.svs",
+                            "depends_on": ["mask"],
+                            "params": {"model": "auto", "tile_size": 512},
+                            "retries": 1,
+                        },
+                        {
+                            "id": "load",
+                            "type": "synthetic",
+                            "branch": "cells",
+                            "params": {"tiles": 200, "seconds_per_tile": 0.05},
+                        },
                     ],
                 }
             ]
@@ -148,7 +166,9 @@ def validate_workflow(spec: WorkflowSpec) -> WorkflowSpec:
     normalised: list[JobSpec] = []
     for job in spec.jobs:
         problems += [
-            f"job {job.id!r} depends on unknown job {dep!r}" for dep in job.depends_on if dep not in ids
+            f"job {job.id!r} depends on unknown job {dep!r}"
+            for dep in job.depends_on
+            if dep not in ids
         ]
         if job.id in job.depends_on:
             problems.append(f"job {job.id!r} depends on itself")

@@ -13,7 +13,10 @@ def main() -> None:
     settings = GatewaySettings()
     configure_logging(settings.log_level, json=settings.log_json, service="gateway")
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
         timeout_graceful_shutdown=10,
     )
 

@@ -15,3 +15,38 @@ class GatewaySettings(Settings):
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     page_size_max: int = Field(default=200, ge=1)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    # --- rate limits (per tenant, GCRA in Redis; see tessera.gateway.ratelimit) -------------
+    rate_limit_enabled: bool = True
+    api_rate_per_s: float = Field(
+        default=20.0, gt=0, description="sustained API requests per second and tenant"
+    )
+    api_burst: int = Field(default=40, ge=1, description="API requests a tenant may make at once")
+    submit_rate_per_s: float = Field(
+        default=1.0, gt=0, description="sustained workflow submissions per second and tenant"
+    )
+    submit_burst: int = Field(default=5, ge=1, description="submissions a tenant may make at once")
+    redis_timeout_s: float = Field(
+        default=0.25, gt=0, description="past this a Redis call counts as failed"
+    )
+    redis_cooldown_s: float = Field(
+        default=2.0, gt=0, description="after a Redis failure, local buckets for this long"
+    )
+
+    # --- load shedding ----------------------------------------------------------------------
+    max_in_flight: int = Field(
+        default=128, ge=1, description="HTTP requests in progress at once; past it: 503"
+    )
+    shed_retry_after_s: int = Field(default=1, ge=1)
+
+    # --- live stream (WS /v1/stream) --------------------------------------------------------
+    ws_max_connections: int = Field(default=5000, ge=1)
+    ws_max_per_tenant: int = Field(default=200, ge=1)
+    ws_queue_size: int = Field(
+        default=256, ge=1, description="updates buffered per client before it is dropped"
+    )
+    ws_poll_s: float = Field(
+        default=5.0, gt=0, description="re-read a streamed tenant this often even unannounced"
+    )
+    ws_page_size: int = Field(default=200, ge=1, le=5000)

@@ -23,10 +23,21 @@ def workflow(**overrides: object) -> dict:
         "name": "slide 42",
         "jobs": [
             {"id": "mask", "type": "tissue_mask", "branch": "qc", "slide": SLIDE},
-            {"id": "cells", "type": "cell_segmentation", "branch": "cells", "slide": SLIDE,
-             "depends_on": ["mask"], "params": {"model": "auto", "tile_size": 512}, "retries": 1},
-            {"id": "load", "type": "synthetic", "branch": "cells",
-             "params": {"tiles": 200, "seconds_per_tile": 0.05}},
+            {
+                "id": "cells",
+                "type": "cell_segmentation",
+                "branch": "cells",
+                "slide": SLIDE,
+                "depends_on": ["mask"],
+                "params": {"model": "auto", "tile_size": 512},
+                "retries": 1,
+            },
+            {
+                "id": "load",
+                "type": "synthetic",
+                "branch": "cells",
+                "params": {"tiles": 200, "seconds_per_tile": 0.05},
+            },
         ],
     }
     body.update(overrides)
@@ -74,28 +85,58 @@ async def test_submitted_workflow_is_readable_within_a_second_by_its_tenant_only
 @pytest.mark.parametrize(
     ("body", "status", "needle"),
     [
-        (workflow(jobs=[{"id": "a", "type": "synthetic", "depends_on": ["b"]},
-                        {"id": "b", "type": "synthetic", "depends_on": ["a"]}]), 422, "cycle"),
-        (workflow(jobs=[{"id": "a", "type": "synthetic"}, {"id": "a", "type": "synthetic"}]),
-         422, "duplicate job id 'a'"),
-        (workflow(jobs=[{"id": "a", "type": "synthetic", "depends_on": ["ghost"]}]),
-         422, "unknown job 'ghost'"),
+        (
+            workflow(
+                jobs=[
+                    {"id": "a", "type": "synthetic", "depends_on": ["b"]},
+                    {"id": "b", "type": "synthetic", "depends_on": ["a"]},
+                ]
+            ),
+            422,
+            "cycle",
+        ),
+        (
+            workflow(jobs=[{"id": "a", "type": "synthetic"}, {"id": "a", "type": "synthetic"}]),
+            422,
+            "duplicate job id 'a'",
+        ),
+        (
+            workflow(jobs=[{"id": "a", "type": "synthetic", "depends_on": ["ghost"]}]),
+            422,
+            "unknown job 'ghost'",
+        ),
         (workflow(jobs=[{"id": "a", "type": "teleport"}]), 422, "unknown type 'teleport'"),
         (workflow(jobs=[{"id": "a", "type": "tissue_mask", "slide": "nope.svs"}]), 422, "nope.svs"),
-        (workflow(jobs=[{"id": "a", "type": "tissue_mask", "slide": "../data/README.md"}]),
-         422, "../data/README.md"),
-        (workflow(jobs=[{"id": "a", "type": "synthetic", "params": {"tiles": -1}}]),
-         422, "params.tiles"),
+        (
+            workflow(jobs=[{"id": "a", "type": "tissue_mask", "slide": "../data/README.md"}]),
+            422,
+            "../data/README.md",
+        ),
+        (
+            workflow(jobs=[{"id": "a", "type": "synthetic", "params": {"tiles": -1}}]),
+            422,
+            "params.tiles",
+        ),
         (workflow(jobs=[{"id": "a", "type": "synthetic", "surprise": 1}]), 422, "surprise"),
     ],
-    ids=["cycle", "duplicate", "unknown-dep", "unknown-type", "missing-slide", "escape",
-         "bad-params", "extra-field"],
+    ids=[
+        "cycle",
+        "duplicate",
+        "unknown-dep",
+        "unknown-type",
+        "missing-slide",
+        "escape",
+        "bad-params",
+        "extra-field",
+    ],
 )
 async def test_malformed_workflows_are_refused_and_append_nothing(
     gateway: httpx.AsyncClient, bus: Bus, body: dict, status: int, needle: str
 ) -> None:
     before = await bus.last_sequence()
-    response = await gateway.post("/v1/workflows", json=body, headers={"X-User-ID": str(uuid.uuid4())})
+    response = await gateway.post(
+        "/v1/workflows", json=body, headers={"X-User-ID": str(uuid.uuid4())}
+    )
     assert response.status_code == status, response.text
     assert needle in response.json()["error"]["message"]
     assert await bus.last_sequence() == before
@@ -124,7 +165,9 @@ async def test_replay_rebuilds_identical_read_models(
     tenants = [str(uuid.uuid4()) for _ in range(3)]
     ids = []
     for i, tenant in enumerate(tenants * 2):
-        r = await gateway.post("/v1/workflows", json=workflow(name=f"w{i}"), headers={"X-User-ID": tenant})
+        r = await gateway.post(
+            "/v1/workflows", json=workflow(name=f"w{i}"), headers={"X-User-ID": tenant}
+        )
         ids.append((tenant, r.json()["workflow_id"]))
     for tenant, wid in ids:
         assert (await wait_for(gateway, f"/v1/workflows/{wid}", tenant)).status_code == 200

@@ -26,8 +26,12 @@ def test_compose_runs_every_service_with_the_servers_it_needs() -> None:
 
 def test_prometheus_scrapes_every_service() -> None:
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-    targets = {t for job in config["scrape_configs"] for sd in job.get("dns_sd_configs", [])
-               for t in sd["names"]}
+    targets = {
+        t
+        for job in config["scrape_configs"]
+        for sd in job.get("dns_sd_configs", [])
+        for t in sd["names"]
+    }
     targets |= {"gateway"}
     assert set(SERVICES) <= targets
 

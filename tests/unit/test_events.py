@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from tessera.events import (
+    _UPCASTERS,
     JobProgressed,
     TenantActivated,
     WorkflowSubmitted,
-    _UPCASTERS,
     decode_event,
     encode_event,
     subject_for,
@@ -39,14 +39,20 @@ def test_events_are_frozen_and_strict() -> None:
 
 
 def test_subjects_follow_the_design() -> None:
-    assert subject_for(TenantActivated(tenant_id=T), "tessera") == f"tessera.evt.{T}._tenant.TenantActivated"
+    assert (
+        subject_for(TenantActivated(tenant_id=T), "tessera")
+        == f"tessera.evt.{T}._tenant.TenantActivated"
+    )
     ev = JobProgressed(tenant_id=T, workflow_id=W, job_id="a", tiles_done=1, tiles_total=2)
     assert subject_for(ev, "ns") == f"ns.evt.{T}.{W}.JobProgressed"
 
 
 def test_upcaster_turns_an_old_version_into_the_current_one() -> None:
-    raw = json.loads(encode_event(JobProgressed(tenant_id=T, workflow_id=W, job_id="a",
-                                                tiles_done=3, tiles_total=4)))
+    raw = json.loads(
+        encode_event(
+            JobProgressed(tenant_id=T, workflow_id=W, job_id="a", tiles_done=3, tiles_total=4)
+        )
+    )
     raw["version"] = 0
     raw["done"] = raw.pop("tiles_done")  # the shape version 0 had
 

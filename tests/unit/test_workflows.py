@@ -15,11 +15,13 @@ def spec(*jobs: dict) -> WorkflowSpec:
 
 
 def test_valid_workflow_gets_default_params_and_keeps_order() -> None:
-    out = validate_workflow(spec(
-        {"id": "a", "type": "synthetic", "branch": "x"},
-        {"id": "b", "type": "synthetic", "branch": "y", "depends_on": ["a"]},
-        {"id": "c", "type": "synthetic", "branch": "x"},
-    ))
+    out = validate_workflow(
+        spec(
+            {"id": "a", "type": "synthetic", "branch": "x"},
+            {"id": "b", "type": "synthetic", "branch": "y", "depends_on": ["a"]},
+            {"id": "c", "type": "synthetic", "branch": "x"},
+        )
+    )
     assert [j.id for j in out.jobs] == ["a", "b", "c"]
     assert out.jobs[0].params == {"tiles": 20, "seconds_per_tile": 0.01, "failure_probability": 0.0}
     assert out.lanes() == {"x": ["a", "c"], "y": ["b"]}
@@ -27,25 +29,35 @@ def test_valid_workflow_gets_default_params_and_keeps_order() -> None:
 
 def test_all_problems_are_reported_together() -> None:
     with pytest.raises(InvalidWorkflow) as err:
-        validate_workflow(spec(
-            {"id": "a", "type": "synthetic", "depends_on": ["ghost"]},
-            {"id": "a", "type": "wat"},
-            {"id": "m", "type": "tissue_mask"},
-            {"id": "s", "type": "synthetic", "params": {"tiles": 0, "nope": 1}},
-        ))
+        validate_workflow(
+            spec(
+                {"id": "a", "type": "synthetic", "depends_on": ["ghost"]},
+                {"id": "a", "type": "wat"},
+                {"id": "m", "type": "tissue_mask"},
+                {"id": "s", "type": "synthetic", "params": {"tiles": 0, "nope": 1}},
+            )
+        )
     text = str(err.value)
-    for needle in ("duplicate job id 'a'", "unknown job 'ghost'", "unknown type 'wat'",
-                   "'m' of type 'tissue_mask' needs a slide", "params.tiles", "params.nope"):
+    for needle in (
+        "duplicate job id 'a'",
+        "unknown job 'ghost'",
+        "unknown type 'wat'",
+        "'m' of type 'tissue_mask' needs a slide",
+        "params.tiles",
+        "params.nope",
+    ):
         assert needle in text
 
 
 def test_cycle_is_named() -> None:
     with pytest.raises(InvalidWorkflow, match="dependency cycle: "):
-        validate_workflow(spec(
-            {"id": "a", "type": "synthetic", "depends_on": ["c"]},
-            {"id": "b", "type": "synthetic", "depends_on": ["a"]},
-            {"id": "c", "type": "synthetic", "depends_on": ["b"]},
-        ))
+        validate_workflow(
+            spec(
+                {"id": "a", "type": "synthetic", "depends_on": ["c"]},
+                {"id": "b", "type": "synthetic", "depends_on": ["a"]},
+                {"id": "c", "type": "synthetic", "depends_on": ["b"]},
+            )
+        )
 
 
 def test_self_dependency_is_refused() -> None:
@@ -63,7 +75,11 @@ def test_job_ids_are_restricted(bad: str) -> None:
 def test_find_cycle_agrees_with_a_reachability_check(n: int, data: st.DataObject) -> None:
     edges = data.draw(st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=30))
     jobs = [
-        {"id": f"j{i}", "type": "synthetic", "depends_on": sorted({f"j{b}" for a, b in edges if a == i})}
+        {
+            "id": f"j{i}",
+            "type": "synthetic",
+            "depends_on": sorted({f"j{b}" for a, b in edges if a == i}),
+        }
         for i in range(n)
     ]
     graph = {i: {b for a, b in edges if a == i} for i in range(n)}

@@ -114,6 +114,67 @@ async def get_job(
     return job
 
 
+async def workflow_changes(
+    conn: asyncpg.Connection, tenant_id: UUID, *, since: int, limit: int
+) -> list[dict[str, Any]]:
+    """The tenant's workflows (with their jobs) changed after log sequence `since`, in the order
+    of their last change, at most `limit`: what a live stream sends and a resuming client missed.
+
+    One snapshot, so that a workflow's row and its jobs agree.
+    """
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        rows = await conn.fetch(
+            f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE tenant_id = $1 AND last_seq > $2 "
+            "ORDER BY last_seq LIMIT $3",
+            tenant_id,
+            since,
+            limit,
+        )
+        if not rows:
+            return []
+        jobs = await conn.fetch(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND workflow_id = ANY($2::uuid[]) "
+            "ORDER BY workflow_id, position",
+            tenant_id,
+            [r["workflow_id"] for r in rows],
+        )
+    by_workflow: dict[UUID, list[dict[str, Any]]] = {}
+    for job in jobs:
+        by_workflow.setdefault(job["workflow_id"], []).append(_row(job))
+    out = []
+    for row in rows:
+        workflow = _row(row)
+        workflow["jobs"] = by_workflow.get(workflow["workflow_id"], [])
+        out.append(workflow)
+    return out
+
+
+async def admission_status(conn: asyncpg.Connection, tenant_id: UUID) -> dict[str, Any]:
+    """Active and waiting tenant counts, and this tenant's state and live place in the line.
+
+    The place is counted now among the waiting tenants in order of arrival, so it moves up as
+    others are admitted even though `TenantQueued.position` was fixed when the tenant queued.
+    A tenant without a row has never queued: its state is None.
+    """
+    row = await conn.fetchrow(
+        """WITH me AS (SELECT state, COALESCE(queued_at, updated_at) AS arrived, last_seq,
+                              updated_at
+                       FROM tenants WHERE tenant_id = $1)
+           SELECT (SELECT count(*) FROM tenants WHERE state = 'ACTIVE') AS active_tenants,
+                  (SELECT count(*) FROM tenants WHERE state = 'WAITING') AS waiting_tenants,
+                  me.state, me.updated_at,
+                  CASE WHEN me.state = 'WAITING' THEN 1 + (
+                      SELECT count(*) FROM tenants t
+                      WHERE t.state = 'WAITING'
+                        AND (COALESCE(t.queued_at, t.updated_at), t.last_seq)
+                            < (me.arrived, me.last_seq))
+                  END AS position
+           FROM (SELECT 1) AS one LEFT JOIN me ON true""",
+        tenant_id,
+    )
+    return dict(row)
+
+
 async def snapshot(conn: asyncpg.Connection) -> dict[str, list[dict[str, Any]]]:
     """Every read table in a stable order: used to compare a live projection with a replay."""
     out: dict[str, list[dict[str, Any]]] = {}

@@ -12,7 +12,9 @@ _LOCK_KEY = 0x7E55E4A  # advisory lock: one migrator at a time across services
 
 
 def migration_files() -> list[tuple[str, str]]:
-    files = sorted(p for p in MIGRATIONS.iterdir() if p.name.endswith(".sql"))
+    files = sorted(
+        (p for p in MIGRATIONS.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name
+    )
     return [(p.name, p.read_text()) for p in files]
 
 

@@ -1,4 +1,4 @@
-"""FastAPI dependencies as `Annotated` aliases: the tenant, settings, bus and read database."""
+"""FastAPI dependencies as `Annotated` aliases: the tenant, settings, bus, read database, hub."""
 
 from __future__ import annotations
 
@@ -7,28 +7,76 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security, WebSocket
+from fastapi.security import APIKeyHeader
 
 from tessera.bus import Bus
 from tessera.gateway.settings import GatewaySettings
+from tessera.gateway.viewhub import ViewHub
 
 TENANT_HEADER = "X-User-ID"
+TENANT_QUERY = "tenant"
+TENANT_SUBPROTOCOL = "tenant."
+
+tenant_header = APIKeyHeader(
+    name=TENANT_HEADER,
+    scheme_name="tenant",
+    description="Your tenant's UUID. Every read and stream is scoped to it.",
+    auto_error=False,
+)
 
 
-def parse_tenant(raw: str | None) -> UUID:
+def parse_tenant(raw: str | None, where: str = f"the {TENANT_HEADER} header") -> UUID:
     """The tenant id of a request: 401 when missing, 400 when not a UUID."""
     if raw is None or not raw.strip():
-        raise HTTPException(401, f"the {TENANT_HEADER} header is required (your tenant's UUID)")
+        raise HTTPException(401, f"{where} is required (your tenant's UUID)")
     try:
         return UUID(raw.strip())
     except ValueError:
-        raise HTTPException(
-            400, f"the {TENANT_HEADER} header must be a UUID, got {raw[:64]!r}"
-        ) from None
+        raise HTTPException(400, f"{where} must be a UUID, got {raw[:64]!r}") from None
 
 
-def tenant(x_user_id: Annotated[str | None, Header(alias=TENANT_HEADER)] = None) -> UUID:
+def tenant(x_user_id: Annotated[str | None, Security(tenant_header)] = None) -> UUID:
     return parse_tenant(x_user_id)
+
+
+def tenant_subprotocol(websocket: WebSocket) -> str | None:
+    """The `tenant.<uuid>` subprotocol a browser offered, to echo when accepting."""
+    for protocol in websocket.scope.get("subprotocols", []):
+        if protocol.startswith(TENANT_SUBPROTOCOL):
+            return str(protocol)
+    return None
+
+
+def websocket_tenant(websocket: WebSocket) -> UUID:
+    """The tenant of a WebSocket: the X-User-ID header, a `tenant` query parameter or a
+    `tenant.<uuid>` subprotocol (browsers cannot set headers); all given must agree."""
+    given = {
+        f"the {TENANT_HEADER} header": websocket.headers.get(TENANT_HEADER),
+        f"the {TENANT_QUERY!r} query parameter": websocket.query_params.get(TENANT_QUERY),
+    }
+    protocol = tenant_subprotocol(websocket)
+    if protocol is not None:
+        given[f"the {TENANT_SUBPROTOCOL}<uuid> subprotocol"] = protocol[len(TENANT_SUBPROTOCOL):]
+    found = {parse_tenant(raw, where) for where, raw in given.items() if raw is not None}
+    if not found:
+        raise HTTPException(
+            401,
+            f"a tenant is required: {TENANT_HEADER} header, ?{TENANT_QUERY}=<uuid> "
+            f"or subprotocol {TENANT_SUBPROTOCOL}<uuid>",
+        )
+    if len(found) > 1:
+        raise HTTPException(400, "the tenant ids given in the header, query and subprotocol differ")
+    return found.pop()
+
+
+def stream_cursor(websocket: WebSocket) -> int:
+    raw = websocket.query_params.get("cursor")
+    if raw is None or raw == "":
+        return 0
+    if not raw.isdigit() or len(raw) > 18:
+        raise HTTPException(400, f"cursor must be a non-negative integer (a seq), got {raw[:32]!r}")
+    return int(raw)
 
 
 def settings(request: Request) -> GatewaySettings:
@@ -44,7 +92,12 @@ async def read_db(request: Request) -> AsyncIterator[asyncpg.Connection]:
         yield conn
 
 
+def hub(websocket: WebSocket) -> ViewHub:
+    return websocket.app.state.hub  # type: ignore[no-any-return]
+
+
 TenantDep = Annotated[UUID, Depends(tenant)]
 SettingsDep = Annotated[GatewaySettings, Depends(settings)]
 BusDep = Annotated[Bus, Depends(bus)]
 ReadDbDep = Annotated[asyncpg.Connection, Depends(read_db)]
+HubDep = Annotated[ViewHub, Depends(hub)]

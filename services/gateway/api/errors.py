@@ -1,17 +1,141 @@
-"""The one place where Tessera's errors become HTTP answers: a JSON body a user can act on."""
+"""The one place where Tessera's errors become HTTP answers and WebSocket close codes.
+
+Every error answer is JSON: `{"error": {"status": <int>, "message": <str>, ...}}`, with a message
+a user can act on; this holds for the router's own 404/405, for load shedding done by middleware
+(which calls the builders below directly, being outside the exception handlers) and for bugs (500).
+WebSocket close codes follow the common `4000 + HTTP status` convention (4400, 4401, 4429, ...).
+"""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tessera.errors import BusError, Conflict, InvalidWorkflow, NotFound, SlideError
+from tessera.gateway.errors import Overloaded, RateLimited, SlowConsumer, TooManyStreams
+from tessera.gateway.ratelimit import Verdict
+
+log = structlog.get_logger(__name__)
+
+WS_TRY_AGAIN_LATER = 1013
+WS_INTERNAL_ERROR = 1011
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: int = Field(examples=[404])
+    message: str = Field(examples=["workflow '0b7e…' not found"])
+    problems: list[str] | None = Field(
+        default=None, description="every problem found, for 422 answers"
+    )
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+def _doc(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": ErrorBody, "description": description}
+    if headers:
+        out["headers"] = {
+            name: {"description": d, "schema": {"type": "string"}} for name, d in headers.items()
+        }
+    return out
+
+
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": "requests the deciding bucket holds",
+    "RateLimit-Remaining": "requests left in it now",
+    "RateLimit-Reset": "seconds until it is full again",
+}
+TENANT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _doc("malformed X-User-ID (not a UUID), or a malformed request"),
+    401: _doc("missing X-User-ID"),
+}
+LOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: _doc("request body larger than the gateway accepts"),
+    429: _doc(
+        "the tenant's rate limit is spent: retry after `Retry-After` seconds",
+        {"Retry-After": "seconds to wait", **RATE_LIMIT_HEADERS},
+    ),
+    503: _doc(
+        "the gateway sheds load or a backend is unavailable: nothing was recorded, retry later",
+        {"Retry-After": "seconds to wait"},
+    ),
+}
+V1_ERRORS = {**TENANT_ERRORS, **LOAD_ERRORS}
+NOT_FOUND = {404: _doc("no such resource for this tenant (other tenants' ids included)")}
+INVALID = {422: _doc("invalid request: the message names every problem")}
 
 
 def problem(status: int, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "message": message, **extra}}, status_code=status)
+    return JSONResponse(
+        {"error": {"status": status, "message": message, **extra}}, status_code=status
+    )
+
+
+def _seconds(value: float) -> str:
+    return str(max(1, math.ceil(value)))
+
+
+def rate_limit_headers(verdict: Verdict) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(verdict.limit.burst),
+        "RateLimit-Remaining": str(verdict.remaining),
+        "RateLimit-Reset": str(math.ceil(verdict.reset_after)),
+    }
+
+
+def rate_limited(exc: RateLimited) -> JSONResponse:
+    verdict = exc.verdict
+    response = problem(
+        429,
+        f"{exc}; retry after {_seconds(verdict.retry_after)} s",
+        bucket=verdict.limit.name,
+        retry_after_s=round(verdict.retry_after, 3),
+    )
+    response.headers.update(rate_limit_headers(verdict))
+    response.headers["Retry-After"] = _seconds(verdict.retry_after)
+    return response
+
+
+def overloaded(exc: Overloaded) -> JSONResponse:
+    response = problem(
+        503, f"{exc}; nothing was recorded, retry after {_seconds(exc.retry_after)} s"
+    )
+    response.headers["Retry-After"] = _seconds(exc.retry_after)
+    return response
+
+
+def too_large(limit: int) -> JSONResponse:
+    return problem(413, f"request body too large: at most {limit} bytes are accepted", limit=limit)
+
+
+def close_code(exc: BaseException) -> tuple[int, str]:
+    """The WebSocket close code and reason (at most 123 bytes) for an error."""
+    if isinstance(exc, StarletteHTTPException):
+        code, reason = 4000 + exc.status_code, str(exc.detail)
+    elif isinstance(exc, NotFound):
+        code, reason = 4404, str(exc)
+    elif isinstance(exc, RateLimited):
+        code, reason = 4429, f"rate limited; retry after {_seconds(exc.verdict.retry_after)} s"
+    elif isinstance(exc, TooManyStreams):
+        code, reason = 4429, str(exc)
+    elif isinstance(exc, Overloaded | SlowConsumer):
+        code, reason = WS_TRY_AGAIN_LATER, str(exc)
+    else:
+        code, reason = WS_INTERNAL_ERROR, "internal error"
+    return code, reason.encode()[:123].decode(errors="ignore")
 
 
 def install(app: FastAPI) -> None:
@@ -37,6 +161,14 @@ def install(app: FastAPI) -> None:
         response.headers["Retry-After"] = "2"
         return response
 
+    @app.exception_handler(RateLimited)
+    async def rate_limited_handler(_: Request, exc: RateLimited) -> JSONResponse:
+        return rate_limited(exc)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded_handler(_: Request, exc: Overloaded) -> JSONResponse:
+        return overloaded(exc)
+
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
@@ -47,7 +179,22 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = problem(exc.status_code, str(exc.detail))
+        response = problem(exc.status_code, _http_message(exc))
         for k, v in (exc.headers or {}).items():
             response.headers[k] = v
         return response
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Runs in ServerErrorMiddleware, outermost: it also catches middleware bugs.
+        log.error("unhandled_error", method=request.method, path=request.url.path, exc_info=exc)
+        return problem(500, "internal error; the gateway logged it")
+
+
+def _http_message(exc: StarletteHTTPException) -> str:
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        return "no such route: see /docs for the API"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return f"method not allowed here; allowed: {allowed}" if allowed else "method not allowed"
+    return str(exc.detail)

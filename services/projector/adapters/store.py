@@ -14,7 +14,6 @@ from tessera.events import (
     JobFailed,
     JobPlanned,
     JobProgressed,
-    JobStarted,
     TenantActivated,
     TenantQueued,
     TenantReleased,
@@ -52,14 +51,20 @@ async def apply(conn: asyncpg.Connection, env: Envelope) -> tuple[str, Any] | No
     if isinstance(ev, WorkflowSubmitted):
         await _workflow_submitted(conn, env.seq, ev)
     elif isinstance(ev, WorkflowQueued):
-        await _set_workflow(conn, env.seq, ev.workflow_id, at, state=WorkflowState.QUEUED.value,
-                            queue_position=ev.position)
+        await _set_workflow(
+            conn,
+            env.seq,
+            ev.workflow_id,
+            at,
+            state=WorkflowState.QUEUED.value,
+            queue_position=ev.position,
+        )
     elif isinstance(ev, WorkflowAdmitted):
-        await _set_workflow(conn, env.seq, ev.workflow_id, at, state=WorkflowState.RUNNING.value,
-                            started=True)
+        await _set_workflow(
+            conn, env.seq, ev.workflow_id, at, state=WorkflowState.RUNNING.value, started=True
+        )
     elif isinstance(ev, WorkflowFinished):
-        await _set_workflow(conn, env.seq, ev.workflow_id, at, state=ev.state.value,
-                            finished=True)
+        await _set_workflow(conn, env.seq, ev.workflow_id, at, state=ev.state.value, finished=True)
     elif isinstance(ev, TenantQueued | TenantActivated | TenantReleased):
         await _tenant(conn, env.seq, ev)
         return None
@@ -77,8 +82,14 @@ async def _workflow_submitted(conn: asyncpg.Connection, seq: int, ev: WorkflowSu
                                   submitted_at, updated_at, last_seq)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
            ON CONFLICT (workflow_id) DO NOTHING RETURNING 1""",
-        ev.workflow_id, ev.tenant_id, spec.name, WorkflowState.QUEUED.value, len(spec.jobs),
-        spec.model_dump_json(), ev.occurred_at, seq,
+        ev.workflow_id,
+        ev.tenant_id,
+        spec.name,
+        WorkflowState.QUEUED.value,
+        len(spec.jobs),
+        spec.model_dump_json(),
+        ev.occurred_at,
+        seq,
     )
     if not inserted:
         return
@@ -87,9 +98,20 @@ async def _workflow_submitted(conn: asyncpg.Connection, seq: int, ev: WorkflowSu
                              depends_on, retries, state, created_at, updated_at, last_seq)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'PENDING', $11, $11, $12)""",
         [
-            (ev.workflow_id, job.id, ev.tenant_id, i, job.type, job.branch, job.slide,
-             json.dumps(job.params), json.dumps(list(job.depends_on)), job.retries,
-             ev.occurred_at, seq)
+            (
+                ev.workflow_id,
+                job.id,
+                ev.tenant_id,
+                i,
+                job.type,
+                job.branch,
+                job.slide,
+                json.dumps(job.params),
+                json.dumps(list(job.depends_on)),
+                job.retries,
+                ev.occurred_at,
+                seq,
+            )
             for i, job in enumerate(spec.jobs)
         ],
     )
@@ -112,12 +134,19 @@ async def _set_workflow(
                finished_at = CASE WHEN $7 THEN $2 ELSE finished_at END,
                updated_at = $2, last_seq = $3
            WHERE workflow_id = $1""",
-        workflow_id, at, seq, state, queue_position, started, finished,
+        workflow_id,
+        at,
+        seq,
+        state,
+        queue_position,
+        started,
+        finished,
     )
 
 
-async def _tenant(conn: asyncpg.Connection, seq: int, ev: TenantQueued | TenantActivated
-                  | TenantReleased) -> None:
+async def _tenant(
+    conn: asyncpg.Connection, seq: int, ev: TenantQueued | TenantActivated | TenantReleased
+) -> None:
     state = {"TenantQueued": "WAITING", "TenantActivated": "ACTIVE", "TenantReleased": "IDLE"}[
         ev.type
     ]
@@ -131,7 +160,12 @@ async def _tenant(conn: asyncpg.Connection, seq: int, ev: TenantQueued | TenantA
              queued_at = COALESCE(EXCLUDED.queued_at,
                                   CASE WHEN EXCLUDED.state = 'WAITING' THEN tenants.queued_at END),
              updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq""",
-        ev.tenant_id, state, position, queued_at, ev.occurred_at, seq,
+        ev.tenant_id,
+        state,
+        position,
+        queued_at,
+        ev.occurred_at,
+        seq,
     )
 
 
@@ -142,14 +176,22 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
         await conn.execute(
             """UPDATE jobs SET tiles_total = $3, tiles_done = 0, tissue_fraction = $4,
                    updated_at = $5, last_seq = $6 WHERE workflow_id = $1 AND job_id = $2""",
-            *key, ev.tiles_total, ev.tissue_fraction, at, seq,
+            *key,
+            ev.tiles_total,
+            ev.tissue_fraction,
+            at,
+            seq,
         )
     elif isinstance(ev, JobProgressed):
         await conn.execute(
             """UPDATE jobs SET tiles_done = GREATEST(tiles_done, $3), tiles_total = $4,
                    updated_at = $5, last_seq = $6
                WHERE workflow_id = $1 AND job_id = $2 AND state = 'RUNNING'""",
-            *key, ev.tiles_done, ev.tiles_total, at, seq,
+            *key,
+            ev.tiles_done,
+            ev.tiles_total,
+            at,
+            seq,
         )
     state = job_state_after(ev)
     if state is not None:
@@ -167,17 +209,29 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
                    summary = COALESCE($8::jsonb, summary),
                    updated_at = $5, last_seq = $9
                WHERE workflow_id = $1 AND job_id = $2""",
-            *key, state.value, attempt, at, terminal, transition_detail(ev),
-            json.dumps(summary) if summary is not None else None, seq,
+            *key,
+            state.value,
+            attempt,
+            at,
+            terminal,
+            transition_detail(ev),
+            json.dumps(summary) if summary is not None else None,
+            seq,
         )
     if state is not None or isinstance(ev, JobFailed):
         attempt = int(getattr(ev, "attempt", 0) or 0)
-        recorded = (state.value if state is not None else "RUNNING")
+        recorded = state.value if state is not None else "RUNNING"
         await conn.execute(
             """INSERT INTO job_history (seq, workflow_id, job_id, event_type, state, attempt,
                                         detail, at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (seq) DO NOTHING""",
-            seq, *key, ev.type, recorded, attempt, transition_detail(ev), at,
+            seq,
+            *key,
+            ev.type,
+            recorded,
+            attempt,
+            transition_detail(ev),
+            at,
         )
     await _roll_up(conn, ev.workflow_id, seq, at)
 
@@ -188,10 +242,14 @@ async def _roll_up(conn: asyncpg.Connection, workflow_id: Any, seq: int, at: dat
         """UPDATE workflows w SET
                tiles_done = j.done, tiles_total = j.total, jobs_finished = j.finished,
                updated_at = $2, last_seq = $3
-           FROM (SELECT COALESCE(sum(tiles_done), 0) AS done, COALESCE(sum(tiles_total), 0) AS total,
-                        count(*) FILTER (WHERE state IN ('SUCCEEDED','FAILED','CANCELLED','SKIPPED'))
-                          AS finished
+           FROM (SELECT COALESCE(sum(tiles_done), 0) AS done,
+                        COALESCE(sum(tiles_total), 0) AS total,
+                        count(*) FILTER (
+                          WHERE state IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED')
+                        ) AS finished
                  FROM jobs WHERE workflow_id = $1) j
            WHERE w.workflow_id = $1""",
-        workflow_id, at, seq,
+        workflow_id,
+        at,
+        seq,
     )

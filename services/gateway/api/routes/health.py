@@ -26,8 +26,9 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception:
         checks["postgres"] = False
     ok = all(checks.values())
-    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 @router.get("/metrics")

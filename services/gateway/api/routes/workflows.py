@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, HTTPException, Query
@@ -18,7 +18,7 @@ from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "malformed X-User-ID"},
     401: {"description": "missing X-User-ID"},
     404: {"description": "no such workflow for this tenant"},
@@ -52,15 +52,22 @@ async def list_workflows(
     tenant: TenantDep,
     db: ReadDbDep,
     settings: SettingsDep,
-    state: Annotated[WorkflowState | None, Query(description="only workflows in this state")] = None,
+    state: Annotated[
+        WorkflowState | None, Query(description="only workflows in this state")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of a page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of a page")
+    ] = None,
 ) -> WorkflowPage:
     """The tenant's workflows, newest first, a page at a time."""
     try:
         rows, next_cursor = await queries.list_workflows(
-            db, tenant, limit=min(limit, settings.page_size_max),
-            state=state.value if state else None, cursor=cursor,
+            db,
+            tenant,
+            limit=min(limit, settings.page_size_max),
+            state=state.value if state else None,
+            cursor=cursor,
         )
     except ValueError:
         raise HTTPException(400, "cursor is not one this API returned") from None

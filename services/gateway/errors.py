@@ -1,0 +1,59 @@
+"""Errors of the gateway's own machinery (load protection and live streams).
+
+    TesseraError
+    └── GatewayError
+        ├── RateLimited          a tenant spent its bucket (fields: verdict)
+        ├── Overloaded           the process is at its in-flight cap (fields: retry_after)
+        ├── LimiterUnavailable   the shared rate-limit store did not answer
+        ├── TooManyStreams       a tenant or the process has too many live streams open
+        └── SlowConsumer         a live-stream client fell too far behind
+
+`tessera.gateway.api.errors` maps them to HTTP answers and WebSocket close codes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tessera.errors import TesseraError
+
+if TYPE_CHECKING:
+    from tessera.gateway.ratelimit import Verdict
+
+
+class GatewayError(TesseraError):
+    """Base class of the gateway's errors."""
+
+
+class RateLimited(GatewayError):
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(
+            f"rate limit of the {verdict.limit.name!r} bucket reached "
+            f"({verdict.limit.burst} requests, refilled at {verdict.limit.rate:g}/s)"
+        )
+        self.verdict = verdict
+
+
+class Overloaded(GatewayError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("the gateway is at capacity")
+        self.retry_after = retry_after
+
+
+class LimiterUnavailable(GatewayError):
+    """The rate-limit store failed; callers fall back to a local bucket."""
+
+
+class TooManyStreams(GatewayError):
+    def __init__(self, limit: int, scope: str) -> None:
+        super().__init__(f"too many live streams open {scope} (at most {limit})")
+        self.limit = limit
+        self.scope = scope
+
+
+class SlowConsumer(GatewayError):
+    def __init__(self, buffered: int) -> None:
+        super().__init__(
+            f"the client fell {buffered} updates behind; reconnect with ?cursor=<last seq received>"
+        )
+        self.buffered = buffered
