@@ -1,0 +1,231 @@
+"""The cell table: one row per owned instance, as Parquet and as QuPath-importable GeoJSON.
+
+Rows are computed from the instances a tile owns (centroid, area, bbox, contour) and converted
+to level-0 pixel coordinates, the coordinates QuPath and the slide viewer use. Areas are of the
+instance's own mask, before pixels shared with a touching neighbour were given to the lower id
+in the label image.
+
+`CellTableWriter` appends rows as tiles arrive into numbered Parquet part files (one per flush,
+written atomically), so a restarted merger loses nothing it acknowledged. `finalise` streams the
+parts into one `cells.parquet` and one GeoJSON FeatureCollection, keeping the first copy of each
+tile's rows, so a redelivered tile is not counted twice. Nothing holds the whole table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from skimage.measure import find_contours
+
+from tessera.stitching.ownership import Instance
+from tessera.tiling.grid import TileGrid
+
+CELL_SCHEMA = pa.schema(
+    [
+        ("id", pa.uint64()),
+        ("tile_index", pa.int64()),
+        ("centroid_x", pa.float64()),  # level-0 pixels
+        ("centroid_y", pa.float64()),
+        ("area_px", pa.float64()),  # level-0 pixels²
+        ("area_um2", pa.float64()),  # null when the pixel size is unknown
+        ("bbox_x0", pa.float64()),
+        ("bbox_y0", pa.float64()),
+        ("bbox_x1", pa.float64()),
+        ("bbox_y1", pa.float64()),
+        ("contour", pa.list_(pa.list_(pa.float32(), 2))),  # closed ring (x, y), level-0 px
+        ("truncated", pa.bool_()),
+    ]
+)
+_find_contours = cast(Callable[[np.ndarray, float], list[np.ndarray]], find_contours)  # untyped
+# Ids in QuPath are UUIDs; derive them from the cell id so exports are reproducible.
+QUPATH_NAMESPACE = uuid.UUID("5f0b6a34-9a59-4c8e-8f53-7f6a1c1e0b7d")
+
+
+def instance_contour(mask: np.ndarray) -> np.ndarray:
+    """Outer contour (n x 2, x/y, closed) of a mask crop in continuous crop coordinates.
+
+    Marching squares at 0.5 on the zero-padded mask, the longest ring kept (an instance split
+    in two keeps its larger part), collinear points dropped (lossless, about half the points).
+    """
+    mask = np.asarray(mask)
+    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.float32)
+    padded[1:-1, 1:-1] = mask
+    rings = _find_contours(padded, 0.5)
+    if not rings:
+        raise ValueError("empty mask has no contour")
+    ring = _drop_collinear(max(rings, key=len))
+    # padded index p is crop index p - 1, whose pixel centre sits at (p - 1) + 0.5
+    return np.column_stack([ring[:, 1] - 0.5, ring[:, 0] - 0.5])
+
+
+def _drop_collinear(ring: np.ndarray) -> np.ndarray:
+    """The closed ring without points lying on the line through their neighbours."""
+    pts = ring[:-1] if np.array_equal(ring[0], ring[-1]) else ring
+    before = pts - np.roll(pts, 1, axis=0)
+    after = np.roll(pts, -1, axis=0) - pts
+    turn = np.abs(before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0]) > 1e-9
+    if np.count_nonzero(turn) >= 3:
+        pts = pts[turn]
+    return np.vstack([pts, pts[:1]])
+
+
+def cell_table(instances: Sequence[Instance], grid: TileGrid, tile_index: int) -> pa.Table:
+    """Cell rows (CELL_SCHEMA) of a tile's owned instances, in level-0 coordinates."""
+    s = grid.level0_per_px
+    cols: dict[str, list[Any]] = {name: [] for name in CELL_SCHEMA.names}
+    for inst in instances:
+        rows, cs = np.nonzero(inst.mask)
+        pixels = len(rows)
+        if pixels == 0:
+            continue
+        cols["id"].append(inst.global_id)
+        cols["tile_index"].append(tile_index)
+        cols["centroid_x"].append((inst.x + cs.mean() + 0.5) * s)
+        cols["centroid_y"].append((inst.y + rows.mean() + 0.5) * s)
+        cols["area_px"].append(pixels * s * s)
+        cols["area_um2"].append(pixels * grid.mpp**2 if grid.mpp is not None else None)
+        cols["bbox_x0"].append((inst.x + cs.min()) * s)
+        cols["bbox_y0"].append((inst.y + rows.min()) * s)
+        cols["bbox_x1"].append((inst.x + cs.max() + 1) * s)
+        cols["bbox_y1"].append((inst.y + rows.max() + 1) * s)
+        ring = instance_contour(inst.mask)
+        ring = (ring + np.array([inst.x, inst.y])) * s
+        cols["contour"].append(ring.astype(np.float32))
+        cols["truncated"].append(inst.truncated)
+    rings = cols.pop("contour")
+    arrays = {name: pa.array(values, CELL_SCHEMA.field(name).type) for name, values in cols.items()}
+    arrays["contour"] = _ring_array(rings)
+    return pa.table({name: arrays[name] for name in CELL_SCHEMA.names}, schema=CELL_SCHEMA)
+
+
+def _ring_array(rings: list[np.ndarray]) -> pa.Array:
+    offsets = np.zeros(len(rings) + 1, np.int32)
+    offsets[1:] = np.cumsum([len(r) for r in rings])
+    flat = np.concatenate(rings).ravel() if rings else np.zeros(0, np.float32)
+    points = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), 2)
+    return pa.ListArray.from_arrays(pa.array(offsets), points)
+
+
+def geojson_feature(
+    row: dict[str, Any], *, namespace: uuid.UUID = QUPATH_NAMESPACE
+) -> dict[str, Any]:
+    """A QuPath detection Feature (Polygon in level-0 pixels) for one cell row."""
+    ring = [[round(float(x), 2), round(float(y), 2)] for x, y in row["contour"]]
+    measurements = {"Tessera id": float(row["id"]), "Area px^2": round(row["area_px"], 3)}
+    if row.get("area_um2") is not None:
+        measurements["Area µm^2"] = round(row["area_um2"], 3)
+    return {
+        "type": "Feature",
+        "id": str(uuid.uuid5(namespace, str(row["id"]))),
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"objectType": "detection", "measurements": measurements},
+    }
+
+
+class CellTableWriter:
+    """Appends cell rows as part files and assembles the final outputs; see module docstring."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._buffer: list[pa.Table] = []
+        self._buffered: set[int] = set()
+        existing = sorted(self.directory.glob("part-*.parquet"))
+        self._next = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+
+    def add(self, tile_index: int, table: pa.Table) -> None:
+        """Buffer one tile's rows, all in one call (parts never split a tile)."""
+        if tile_index in self._buffered:  # redelivered before the last flush
+            return
+        self._buffered.add(tile_index)
+        if table.num_rows:
+            self._buffer.append(table)
+
+    def flush(self) -> Path | None:
+        """Write the buffered rows as the next part file; call before acking their tiles."""
+        self._buffered.clear()
+        if not self._buffer:
+            return None
+        table = pa.concat_tables(self._buffer)
+        self._buffer.clear()
+        path = self.directory / f"part-{self._next:06d}.parquet"
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+        self._next += 1
+        return path
+
+    def parts(self) -> list[Path]:
+        """The part files written so far, in order."""
+        return sorted(self.directory.glob("part-*.parquet"))
+
+    def iter_tables(self) -> Iterator[pa.Table]:
+        """Part tables in order, with tiles already seen in earlier parts removed."""
+        seen: set[int] = set()
+        for part in self.parts():
+            table = pq.read_table(part, schema=CELL_SCHEMA)
+            tiles = table.column("tile_index").to_numpy()
+            if seen:
+                keep = ~np.isin(tiles, np.fromiter(seen, np.int64, len(seen)))
+                table = table.filter(pa.array(keep))
+            seen.update(int(t) for t in np.unique(tiles))
+            if table.num_rows:
+                yield table
+
+    def finalise(
+        self,
+        parquet_path: str | os.PathLike[str],
+        geojson_path: str | os.PathLike[str] | None = None,
+        *,
+        namespace: uuid.UUID = QUPATH_NAMESPACE,
+    ) -> int:
+        """Stream the parts into one Parquet file (and GeoJSON); returns the row count.
+
+        `namespace` seeds the features' UUIDs: pass the job id so two jobs' exports can be
+        imported into one QuPath image without clashing ids.
+        """
+        self.flush()
+        count = 0
+        parquet_path, tmp_parquet = Path(parquet_path), Path(str(parquet_path) + ".tmp")
+        geo = _GeoJsonStream(geojson_path) if geojson_path is not None else None
+        with pq.ParquetWriter(tmp_parquet, CELL_SCHEMA) as writer:
+            for table in self.iter_tables():
+                writer.write_table(table)
+                count += table.num_rows
+                if geo is not None:
+                    for row in table.to_pylist():
+                        geo.write(geojson_feature(row, namespace=namespace))
+        os.replace(tmp_parquet, parquet_path)
+        if geo is not None:
+            geo.close()
+        return count
+
+
+class _GeoJsonStream:
+    """A FeatureCollection written feature by feature, renamed into place when closed."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.tmp = Path(str(path) + ".tmp")
+        self.file = self.tmp.open("w", encoding="utf-8")
+        self.file.write('{"type": "FeatureCollection", "features": [\n')
+        self.first = True
+
+    def write(self, feature: dict[str, Any]) -> None:
+        if not self.first:
+            self.file.write(",\n")
+        self.file.write(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
+        self.first = False
+
+    def close(self) -> None:
+        self.file.write("\n]}\n")
+        self.file.close()
+        os.replace(self.tmp, self.path)

@@ -1,0 +1,152 @@
+"""Compact per-tile results for the RESULTS stream (NATS caps a message at 1 MiB).
+
+A result carries only what the merger needs: for a segmentation tile, the owned instances as
+(global id, bbox, bit-packed mask crop); for a tissue tile, its probabilities as uint8. The body
+is zlib-compressed once as a whole, which compresses the many small masks far better than
+compressing each alone.
+
+Layout (little-endian): a 24-byte header, then zlib(body).
+
+    header: magic b"TSR1" | kind u8 | flags u8 | reserved u16 | tile_index u64 |
+            x i32 | y i32                     (x, y: grid-space origin of the payload)
+    kind 1, instances:  count u32, count records (global_id u64, dx u16, dy u16, w u16, h u16,
+                        flags u8), then each mask's np.packbits bytes, row-major
+    kind 2, probability: h u32, w u32, h * w uint8 probabilities (0..255)
+
+Measured: a dense 512² tile (halo 64) whose 384² core owns 576 packed nuclei 10-14 px across
+encodes to 7.9 KB, ~14 bytes per nucleus (tests/unit/stitching/test_encoding.py); the seam
+bench's tiles average 1.5 KB. The raw int32 label tile would be 1 MiB.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from tessera.stitching.ownership import Instance
+
+MAGIC = b"TSR1"
+MAX_PAYLOAD = 1024 * 1024  # NATS default max_payload
+KIND_INSTANCES = 1
+KIND_PROBABILITY = 2
+_HEADER = struct.Struct("<4sBBHQii")
+_RECORD = np.dtype(
+    [("gid", "<u8"), ("dx", "<u2"), ("dy", "<u2"), ("w", "<u2"), ("h", "<u2"), ("flags", "u1")]
+)
+_TRUNCATED = 1
+
+
+class EncodingError(ValueError):
+    """Bytes that are not a Tessera tile result, or a result that cannot be encoded."""
+
+
+@dataclass(frozen=True, eq=False)
+class InstanceResult:
+    """A segmentation tile's owned instances; offsets in the payload are relative to (x, y)."""
+
+    tile_index: int
+    x: int
+    y: int
+    instances: list[Instance]
+
+
+@dataclass(frozen=True, eq=False)
+class ProbabilityResult:
+    """A tissue tile's probabilities (uint8, 0..255) with its top-left at (x, y)."""
+
+    tile_index: int
+    x: int
+    y: int
+    probability: np.ndarray
+
+
+def encode_instances(
+    tile_index: int, origin: tuple[int, int], instances: list[Instance], *, level: int = 6
+) -> bytes:
+    """Encode a tile's owned instances; `origin` is usually the tile's read-box corner."""
+    ox, oy = origin
+    records = np.zeros(len(instances), _RECORD)
+    masks = []
+    for k, inst in enumerate(instances):
+        dx, dy = inst.x - ox, inst.y - oy
+        h, w = inst.mask.shape
+        if not (0 <= dx < 65536 and 0 <= dy < 65536 and w < 65536 and h < 65536):
+            raise EncodingError(f"instance {inst.global_id} does not fit 16-bit offsets")
+        records[k] = (inst.global_id, dx, dy, w, h, _TRUNCATED if inst.truncated else 0)
+        masks.append(np.packbits(inst.mask, axis=None).tobytes())
+    body = struct.pack("<I", len(instances)) + records.tobytes() + b"".join(masks)
+    return _frame(KIND_INSTANCES, tile_index, ox, oy, body, level)
+
+
+def encode_probability(
+    tile_index: int, origin: tuple[int, int], probability_u8: np.ndarray, *, level: int = 6
+) -> bytes:
+    """Encode a tissue tile's uint8 probabilities placed at `origin` in grid space."""
+    prob = np.ascontiguousarray(probability_u8, np.uint8)
+    if prob.ndim != 2:
+        raise EncodingError("probability must be 2-D")
+    body = struct.pack("<II", *prob.shape) + prob.tobytes()
+    return _frame(KIND_PROBABILITY, tile_index, origin[0], origin[1], body, level)
+
+
+def decode(data: bytes) -> InstanceResult | ProbabilityResult:
+    """Decode bytes made by `encode_instances` or `encode_probability`."""
+    if len(data) < _HEADER.size:
+        raise EncodingError("truncated tile result")
+    magic, kind, _flags, _reserved, tile_index, x, y = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise EncodingError("not a Tessera tile result (bad magic)")
+    try:
+        body = zlib.decompress(data[_HEADER.size :])
+    except zlib.error as exc:
+        raise EncodingError(f"corrupt tile result ({exc})") from None
+    if kind == KIND_INSTANCES:
+        return InstanceResult(tile_index, x, y, _decode_instances(body, x, y))
+    if kind == KIND_PROBABILITY:
+        h, w = struct.unpack_from("<II", body)
+        if len(body) != 8 + h * w:
+            raise EncodingError("probability payload has the wrong length")
+        prob = np.frombuffer(body, np.uint8, count=h * w, offset=8).reshape(h, w)
+        return ProbabilityResult(tile_index, x, y, prob)
+    raise EncodingError(f"unknown tile result kind {kind}")
+
+
+def _decode_instances(body: bytes, ox: int, oy: int) -> list[Instance]:
+    (count,) = struct.unpack_from("<I", body)
+    end = 4 + count * _RECORD.itemsize
+    if len(body) < end:
+        raise EncodingError("instance table is truncated")
+    records = np.frombuffer(body, _RECORD, count=count, offset=4)
+    pos = end
+    out = []
+    for rec in records:
+        w, h = int(rec["w"]), int(rec["h"])
+        nbytes = (w * h + 7) // 8
+        if pos + nbytes > len(body):
+            raise EncodingError("instance masks are truncated")
+        bits = np.frombuffer(body, np.uint8, count=nbytes, offset=pos)
+        mask = np.unpackbits(bits, count=w * h).reshape(h, w).astype(bool)
+        pos += nbytes
+        out.append(
+            Instance(
+                global_id=int(rec["gid"]),
+                x=ox + int(rec["dx"]),
+                y=oy + int(rec["dy"]),
+                mask=mask,
+                truncated=bool(rec["flags"] & _TRUNCATED),
+            )
+        )
+    if pos != len(body):
+        raise EncodingError("trailing bytes after the instance masks")
+    return out
+
+
+def _frame(kind: int, tile_index: int, x: int, y: int, body: bytes, level: int) -> bytes:
+    header = _HEADER.pack(MAGIC, kind, 0, 0, tile_index, x, y)
+    data = header + zlib.compress(body, level)
+    if len(data) > MAX_PAYLOAD:
+        raise EncodingError(f"tile {tile_index} result is {len(data)} bytes, over {MAX_PAYLOAD}")
+    return data

@@ -1,0 +1,222 @@
+"""Chunk-aligned, order-independent writer of the whole-slide label image (OME-Zarr style).
+
+Tile results arrive in any order, possibly twice (redelivery). Each is painted into the chunks
+it touches with one rule: a pixel holds the lowest global id that claims it (0 is background).
+`min` is commutative, associative and idempotent, so the image after any set of tiles is the
+same whatever their order and however often one was applied. Only a bounded cache of chunks is
+in memory; the whole slide never is.
+
+A chunk's read-modify-write must have one writer at a time: one writer object per job output.
+Call `flush()` before acknowledging the messages applied so far: it writes dirty chunks and
+records their tiles in a `tiles_done` ledger inside the store, which survives a restart.
+
+Layout of the group (Zarr v3; multiscale metadata per OME-Zarr 0.5 under `ome`):
+
+    labels.zarr/
+      0, 1, 2, ...            label pyramid, level k at 2**k grid pixels per pixel (nearest)
+      tessera/tiles_done      uint8 per tile index, 1 once applied and flushed
+    attributes: ome.multiscales (axes y, x in µm, or in level-0 pixels when the pixel size
+    is unknown), tessera (grid, id packing, level-0 pixels per pixel of each level)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import zarr
+
+from tessera.stitching.chunks import (
+    ChunkCache,
+    StoreLike,
+    iter_chunks,
+    json_attr,
+    open_array,
+    store_of,
+)
+from tessera.stitching.ownership import IdPacking, Instance
+from tessera.tiling.grid import TileGrid
+
+OME_VERSION = "0.5"
+
+
+class LabelImageWriter:
+    """Paints owned instances into a chunked label image; see the module docstring."""
+
+    def __init__(self, group: zarr.Group, *, cache_chunks: int = 64) -> None:
+        self.group = group
+        meta = json_attr(group, "tessera")
+        self.grid = TileGrid.model_validate(meta["grid"])
+        self.packing = IdPacking(**meta["packing"])
+        self.array = open_array(group, "0")
+        self._done = open_array(group, "tessera/tiles_done")
+        self._cache = ChunkCache(self.array, cache_chunks)
+        self._pending: set[int] = set()
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str] | StoreLike,
+        grid: TileGrid,
+        packing: IdPacking | None = None,
+        *,
+        chunk: int = 512,
+        cache_chunks: int = 64,
+    ) -> LabelImageWriter:
+        """Create an empty label image for `grid` at `path` (replacing what was there)."""
+        packing = packing or IdPacking.for_tiles(grid.n_tiles)
+        group = zarr.open_group(store_of(path), mode="w")
+        group.create_array(
+            "0",
+            shape=(grid.height, grid.width),
+            chunks=(chunk, chunk),
+            dtype=packing.dtype,
+            fill_value=0,
+            dimension_names=("y", "x"),
+        )
+        group.create_array(
+            "tessera/tiles_done",
+            shape=(grid.n_tiles,),
+            chunks=(min(grid.n_tiles, 1 << 16),),
+            dtype="uint8",
+            fill_value=0,
+        )
+        group.attrs["tessera"] = {
+            "grid": grid.model_dump(),
+            "packing": {"local_bits": packing.local_bits, "dtype": packing.dtype},
+        }
+        return cls(group, cache_chunks=cache_chunks)
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str] | StoreLike, *, cache_chunks: int = 64
+    ) -> LabelImageWriter:
+        """Reopen an existing label image to carry on writing (after a restart)."""
+        return cls(zarr.open_group(store_of(path), mode="r+"), cache_chunks=cache_chunks)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.grid.height, self.grid.width)
+
+    def apply(self, tile_index: int, instances: Sequence[Instance]) -> None:
+        """Paint one tile's owned instances (lowest id wins on shared pixels)."""
+        if instances:
+            x0 = min(i.x for i in instances)
+            y0 = min(i.y for i in instances)
+            x1 = max(i.x + i.width for i in instances)
+            y1 = max(i.y + i.height for i in instances)
+            canvas = np.zeros((y1 - y0, x1 - x0), self.array.dtype)
+            for inst in instances:
+                ty, tx = inst.y - y0, inst.x - x0
+                view = canvas[ty : ty + inst.height, tx : tx + inst.width]
+                _paint_min(view, np.where(inst.mask, inst.global_id, 0).astype(canvas.dtype))
+            self._merge(canvas, x0, y0)
+        self._pending.add(int(tile_index))
+
+    def _merge(self, canvas: np.ndarray, x0: int, y0: int) -> None:
+        h, w = self.shape
+        cx0, cy0 = max(x0, 0), max(y0, 0)
+        cx1, cy1 = min(x0 + canvas.shape[1], w), min(y0 + canvas.shape[0], h)
+        if cx1 <= cx0 or cy1 <= cy0:
+            return
+        c = self._cache.chunk_size
+        for gy in range(cy0 // c, (cy1 - 1) // c + 1):
+            for gx in range(cx0 // c, (cx1 - 1) // c + 1):
+                ys, ye = max(cy0, gy * c), min(cy1, (gy + 1) * c)
+                xs, xe = max(cx0, gx * c), min(cx1, (gx + 1) * c)
+                part = canvas[ys - y0 : ye - y0, xs - x0 : xe - x0]
+                if not part.any():
+                    continue
+                block = self._cache.get(gy, gx)
+                _paint_min(block[ys - gy * c : ye - gy * c, xs - gx * c : xe - gx * c], part)
+                self._cache.mark_dirty(gy, gx)
+
+    def flush(self) -> None:
+        """Persist dirty chunks, then mark the tiles applied since the last flush as done."""
+        self._cache.flush()
+        if self._pending:
+            done = np.asarray(self._done[:])
+            done[sorted(self._pending)] = 1
+            self._done[:] = done
+            self._pending.clear()
+
+    def tiles_done(self) -> np.ndarray:
+        """Indices of tiles applied and flushed (survives a restart)."""
+        return np.flatnonzero(self._done[:])
+
+    def read(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
+        """A region of a pyramid level (flushes first so it sees every applied tile)."""
+        self.flush()
+        return np.asarray(open_array(self.group, str(level))[y0:y1, x0:x1])
+
+    def finalise(self, *, min_side: int | None = None) -> list[tuple[int, int]]:
+        """Flush, build the downsampled levels chunk by chunk, write the OME metadata.
+
+        Returns the shape of every level. Levels halve until one fits a chunk (or `min_side`).
+        """
+        self.flush()
+        c = self._cache.chunk_size
+        min_side = min_side or c
+        shapes = [self.shape]
+        source = self.array
+        while max(shapes[-1]) > min_side:
+            h, w = shapes[-1]
+            shape = (math.ceil(h / 2), math.ceil(w / 2))
+            level = self.group.create_array(
+                str(len(shapes)),
+                shape=shape,
+                chunks=(c, c),
+                dtype=self.array.dtype,
+                fill_value=0,
+                dimension_names=("y", "x"),
+                overwrite=True,
+            )
+            _downsample_into(source, level, c)
+            shapes.append(shape)
+            source = level
+        self._write_metadata(len(shapes))
+        return shapes
+
+    def _write_metadata(self, levels: int) -> None:
+        grid = self.grid
+        unit_scale = grid.mpp if grid.mpp is not None else grid.level0_per_px
+        unit = "micrometer" if grid.mpp is not None else None
+        axes: list[dict[str, Any]] = [
+            {"name": n, "type": "space", **({"unit": unit} if unit else {})} for n in ("y", "x")
+        ]
+        datasets: list[dict[str, Any]] = [
+            {
+                "path": str(k),
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": [unit_scale * 2**k, unit_scale * 2**k]}
+                ],
+            }
+            for k in range(levels)
+        ]
+        self.group.attrs["ome"] = {
+            "version": OME_VERSION,
+            "multiscales": [
+                {"name": "cells", "axes": axes, "datasets": datasets, "type": "nearest"}
+            ],
+        }
+        meta = json_attr(self.group, "tessera")
+        meta["level0_per_px"] = [grid.level0_per_px * 2**k for k in range(levels)]
+        self.group.attrs["tessera"] = meta
+
+
+def _paint_min(target: np.ndarray, ids: np.ndarray) -> None:
+    """target := min(target, ids) over ids != 0, with 0 in target meaning 'empty'."""
+    claimed = ids != 0
+    current = target[claimed]
+    incoming = ids[claimed]
+    target[claimed] = np.where((current == 0) | (incoming < current), incoming, current)
+
+
+def _downsample_into(source: zarr.Array[Any], target: zarr.Array[Any], chunk: int) -> None:
+    h, w = target.shape
+    for rows, cols in iter_chunks((h, w), chunk):
+        block = np.asarray(source[2 * rows.start : 2 * rows.stop, 2 * cols.start : 2 * cols.stop])
+        target[rows, cols] = block[::2, ::2]  # nearest: labels must not be averaged
