@@ -74,6 +74,11 @@ def settings(
         data_root=DATA_ROOT,
         results_root=tmp_path / "results",
         log_json=False,
+        # generous: tests poll the API in tight loops; the rate-limit tests set their own
+        api_rate_per_s=1000.0,
+        api_burst=10_000,
+        submit_rate_per_s=1000.0,
+        submit_burst=10_000,
     )
 
 

@@ -1,4 +1,5 @@
-"""The gateway's FastAPI application: REST under /v1, ops endpoints, error mapping."""
+"""The gateway's FastAPI application: REST and the live stream under /v1, ops endpoints,
+load protection, error mapping."""
 
 from __future__ import annotations
 
@@ -6,30 +7,95 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from tessera import __version__
 from tessera.bus import Bus
 from tessera.gateway.api import errors
-from tessera.gateway.api.routes import health, workflows
+from tessera.gateway.api.routes import admission, health, jobs, stream, workflows
+from tessera.gateway.middleware.body_limit import BodySizeLimit
+from tessera.gateway.middleware.inflight import InFlightLimit
+from tessera.gateway.middleware.metrics import RequestMetrics
+from tessera.gateway.middleware.ratelimit import RateLimit
+from tessera.gateway.ratelimit import (
+    FallbackRateLimiter,
+    LocalRateLimiter,
+    RateLimiter,
+    RatePolicy,
+    RedisRateLimiter,
+    RefusalMemo,
+)
 from tessera.gateway.settings import GatewaySettings
+from tessera.gateway.viewhub import ViewHub
 from tessera.readmodel.schema import migrate
+
+DESCRIPTION = """\
+Every request carries `X-User-ID: <uuid>` (the tenant). A tenant sees only its own workflows,
+jobs and streams; another tenant's ids answer 404.
+
+Every `/v1` call spends from the tenant's rate-limit bucket and a submission also from a
+stricter one: past them the answer is 429 with `Retry-After`, and every admitted answer carries
+`RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`. When the gateway is at capacity
+it answers 503 with `Retry-After` instead of queueing. Errors are always
+`{"error": {"status", "message", ...}}`.
+
+Live updates: `WS /v1/stream` (tenant as header, `?tenant=<uuid>` or subprotocol
+`tenant.<uuid>`; resume with `?cursor=<seq>`).
+"""
+
+
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """The gateway only reads and sets no session state (no LISTEN, locks, SET), so asyncpg's
+    reset query on every release, one more round trip per request, has nothing to undo."""
+
+
+def build_limiter(settings: GatewaySettings) -> tuple[RateLimiter, FallbackRateLimiter] | None:
+    """The limiter requests go through, and the store behind it (for readiness)."""
+    if not settings.rate_limit_enabled:
+        return None
+    redis = RedisRateLimiter.from_url(
+        settings.redis_url, prefix=f"{settings.namespace}:rl", timeout_s=settings.redis_timeout_s
+    )
+    store = FallbackRateLimiter(redis, LocalRateLimiter(), cooldown_s=settings.redis_cooldown_s)
+    return RefusalMemo(store), store
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
+    policy = RatePolicy.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = await Bus.connect(settings.nats_url, settings.namespace, name="tessera-gateway")
         await bus.ensure_streams()
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
+        pool = await asyncpg.create_pool(
+            settings.database_url,
+            min_size=1,
+            max_size=settings.db_pool_size,
+            reset=_no_session_state,
+        )
         async with pool.acquire() as conn:
             await migrate(conn)  # the gateway may start before the projector
+        hub = ViewHub(
+            bus,
+            pool,
+            page_size=settings.ws_page_size,
+            poll_s=settings.ws_poll_s,
+            queue_size=settings.ws_queue_size,
+            max_connections=settings.ws_max_connections,
+            max_per_tenant=settings.ws_max_per_tenant,
+        )
+        await hub.start()
+        limiter, store = build_limiter(settings) or (None, None)
         app.state.settings, app.state.bus, app.state.pool = settings, bus, pool
+        app.state.hub, app.state.rate_policy = hub, policy
+        app.state.limiter, app.state.limit_store = limiter, store
         try:
             yield
         finally:
+            await hub.stop()
+            if limiter is not None:
+                await limiter.close()
             await pool.close()
             await bus.close()
 
@@ -37,13 +103,23 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         title="Tessera",
         version=__version__,
         summary="Branch-aware, multi-tenant workflow scheduler for whole-slide-image inference",
-        description=(
-            "Every request carries `X-User-ID: <uuid>` (the tenant). A tenant sees only its own "
-            "workflows, jobs and streams; another tenant's ids answer 404."
-        ),
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
     errors.install(app)
+    # add_middleware puts each one outside the previous: innermost first
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimit, policy=policy)
+    app.add_middleware(
+        InFlightLimit,
+        max_in_flight=settings.max_in_flight,
+        retry_after_s=settings.shed_retry_after_s,
+    )
+    app.add_middleware(RequestMetrics)
+
+    v1 = APIRouter(prefix="/v1", responses=errors.V1_ERRORS)
+    for module in (workflows, jobs, admission, stream):
+        v1.include_router(module.router)
+    app.include_router(v1)
     app.include_router(health.router)
-    app.include_router(workflows.router)
     return app

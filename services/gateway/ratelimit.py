@@ -27,6 +27,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from tessera.gateway.errors import LimiterUnavailable
+from tessera.gateway.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
 
@@ -111,8 +112,8 @@ class RateLimiter(Protocol):
 class LocalRateLimiter:
     """In-process buckets: the fallback when Redis is down, and the fake for tests.
 
-    Memory is bounded: past `max_keys` buckets, full (expired) ones are swept and then the
-    oldest dropped, which only ever forgives a tenant.
+    Memory is bounded: past `max_keys` buckets, full (expired) ones are swept and then the least
+    recently used dropped, which only ever forgives a tenant.
     """
 
     def __init__(self, *, clock: Clock = time.time, max_keys: int = 100_000) -> None:
@@ -137,7 +138,8 @@ class LocalRateLimiter:
     def _evict(self, now: int) -> None:
         for key in [k for k, tat in self._tats.items() if tat <= now]:
             del self._tats[key]
-        while len(self._tats) > self._max_keys:
+        keep = self._max_keys * 9 // 10  # some headroom, so that the next insert does not sweep
+        while len(self._tats) > keep:
             del self._tats[next(iter(self._tats))]
 
     async def close(self) -> None:
@@ -208,7 +210,7 @@ class RedisRateLimiter:
         url: str,
         *,
         prefix: str,
-        timeout_s: float = 0.25,
+        timeout_s: float = 0.5,
         max_connections: int = 64,
         clock: Clock = time.time,
     ) -> RedisRateLimiter:
@@ -294,3 +296,69 @@ class FallbackRateLimiter:
     async def close(self) -> None:
         await self.primary.close()
         await self.fallback.close()
+
+
+class RefusalMemo:
+    """Remembers refusals so that a tenant hammering past its limit costs no Redis call.
+
+    A bucket that refused at `t` with `retry_after` r refuses everybody until `t + r`: nothing can
+    spend from it meanwhile, so its TAT stands still and asking again could only hear "no". The
+    memo answers those requests itself, with the same wait; it never admits anything.
+    """
+
+    def __init__(
+        self, inner: RateLimiter, *, clock: Clock = time.time, max_keys: int = 100_000
+    ) -> None:
+        self.inner = inner
+        self._clock = clock
+        self._refused: dict[tuple[str, str], tuple[int, int]] = {}  # -> (allow_at, tat) in µs
+        self._max_keys = max_keys
+
+    async def acquire(self, tenant: str, limits: Sequence[Limit]) -> Verdict:
+        now = int(self._clock() * US)  # integer µs, like the stores: the same answers exactly
+        for limit in limits:
+            refused = self._refused.get((tenant, limit.name))
+            if refused is None:
+                continue
+            allow_at, tat = refused
+            if now < allow_at:
+                return Verdict(False, limit, 0, (tat - now) / US, (allow_at - now) / US)
+            del self._refused[(tenant, limit.name)]
+        verdict = await self.inner.acquire(tenant, limits)
+        if not verdict.allowed:
+            if len(self._refused) >= self._max_keys:
+                self._refused = {k: v for k, v in self._refused.items() if v[0] > now}
+            self._refused[(tenant, verdict.limit.name)] = (
+                now + round(verdict.retry_after * US),
+                now + round(verdict.reset_after * US),
+            )
+        return verdict
+
+    async def close(self) -> None:
+        self._refused.clear()
+        await self.inner.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RatePolicy:
+    """Which buckets a request spends from: every `/v1` call from `api`, submissions also from
+    the stricter `submissions`."""
+
+    api: Limit
+    submissions: Limit
+    submission_routes: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/workflows")})
+    prefix: str = "/v1"
+
+    @classmethod
+    def from_settings(cls, settings: GatewaySettings) -> RatePolicy:
+        return cls(
+            api=Limit("api", settings.api_rate_per_s, settings.api_burst),
+            submissions=Limit("submissions", settings.submit_rate_per_s, settings.submit_burst),
+        )
+
+    def limits_for(self, method: str, path: str) -> tuple[Limit, ...]:
+        if path != self.prefix and not path.startswith(self.prefix + "/"):
+            return ()
+        if (method, path.rstrip("/")) in self.submission_routes:
+            return (self.api, self.submissions)
+        return (self.api,)

@@ -28,7 +28,7 @@ class GatewaySettings(Settings):
     )
     submit_burst: int = Field(default=5, ge=1, description="submissions a tenant may make at once")
     redis_timeout_s: float = Field(
-        default=0.25, gt=0, description="past this a Redis call counts as failed"
+        default=0.5, gt=0, description="past this a Redis call counts as failed"
     )
     redis_cooldown_s: float = Field(
         default=2.0, gt=0, description="after a Redis failure, local buckets for this long"

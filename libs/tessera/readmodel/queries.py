@@ -133,8 +133,8 @@ async def workflow_changes(
         if not rows:
             return []
         jobs = await conn.fetch(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND workflow_id = ANY($2::uuid[]) "
-            "ORDER BY workflow_id, position",
+            f"SELECT {JOB_COLUMNS} FROM jobs "
+            "WHERE tenant_id = $1 AND workflow_id = ANY($2::uuid[]) ORDER BY workflow_id, position",
             tenant_id,
             [r["workflow_id"] for r in rows],
         )

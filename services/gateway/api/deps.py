@@ -1,4 +1,8 @@
-"""FastAPI dependencies as `Annotated` aliases: the tenant, settings, bus, read database, hub."""
+"""FastAPI dependencies as `Annotated` aliases: the tenant, settings, bus, read database, hub.
+
+They are `async def` even where nothing awaits: FastAPI runs a plain `def` dependency in a worker
+thread, which costs more than the dependency itself on every request.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def parse_tenant(raw: str | None, where: str = f"the {TENANT_HEADER} header") ->
         raise HTTPException(400, f"{where} must be a UUID, got {raw[:64]!r}") from None
 
 
-def tenant(x_user_id: Annotated[str | None, Security(tenant_header)] = None) -> UUID:
+async def tenant(x_user_id: Annotated[str | None, Security(tenant_header)] = None) -> UUID:
     return parse_tenant(x_user_id)
 
 
@@ -57,7 +61,7 @@ def websocket_tenant(websocket: WebSocket) -> UUID:
     }
     protocol = tenant_subprotocol(websocket)
     if protocol is not None:
-        given[f"the {TENANT_SUBPROTOCOL}<uuid> subprotocol"] = protocol[len(TENANT_SUBPROTOCOL):]
+        given[f"the {TENANT_SUBPROTOCOL}<uuid> subprotocol"] = protocol[len(TENANT_SUBPROTOCOL) :]
     found = {parse_tenant(raw, where) for where, raw in given.items() if raw is not None}
     if not found:
         raise HTTPException(
@@ -79,11 +83,11 @@ def stream_cursor(websocket: WebSocket) -> int:
     return int(raw)
 
 
-def settings(request: Request) -> GatewaySettings:
+async def settings(request: Request) -> GatewaySettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def bus(request: Request) -> Bus:
+async def bus(request: Request) -> Bus:
     return request.app.state.bus  # type: ignore[no-any-return]
 
 
@@ -92,7 +96,7 @@ async def read_db(request: Request) -> AsyncIterator[asyncpg.Connection]:
         yield conn
 
 
-def hub(websocket: WebSocket) -> ViewHub:
+async def hub(websocket: WebSocket) -> ViewHub:
     return websocket.app.state.hub  # type: ignore[no-any-return]
 
 

@@ -8,11 +8,13 @@ WebSocket close codes follow the common `4000 + HTTP status` convention (4400, 4
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,9 +75,10 @@ LOAD_ERRORS: dict[int | str, dict[str, Any]] = {
         {"Retry-After": "seconds to wait"},
     ),
 }
-V1_ERRORS = {**TENANT_ERRORS, **LOAD_ERRORS}
-NOT_FOUND = {404: _doc("no such resource for this tenant (other tenants' ids included)")}
-INVALID = {422: _doc("invalid request: the message names every problem")}
+Responses = dict[int | str, dict[str, Any]]
+V1_ERRORS: Responses = {**TENANT_ERRORS, **LOAD_ERRORS}
+NOT_FOUND: Responses = {404: _doc("no such resource for this tenant (other tenants' ids included)")}
+INVALID: Responses = {422: _doc("invalid request: the message names every problem")}
 
 
 def problem(status: int, message: str, **extra: object) -> JSONResponse:
@@ -121,6 +124,13 @@ def too_large(limit: int) -> JSONResponse:
     return problem(413, f"request body too large: at most {limit} bytes are accepted", limit=limit)
 
 
+def too_large_error(limit: int) -> StarletteHTTPException:
+    """Raised from inside a body read that passed the limit (the route's handler re-raises it)."""
+    return StarletteHTTPException(
+        413, f"request body too large: at most {limit} bytes are accepted"
+    )
+
+
 def close_code(exc: BaseException) -> tuple[int, str]:
     """The WebSocket close code and reason (at most 123 bytes) for an error."""
     if isinstance(exc, StarletteHTTPException):
@@ -136,6 +146,21 @@ def close_code(exc: BaseException) -> tuple[int, str]:
     else:
         code, reason = WS_INTERNAL_ERROR, "internal error"
     return code, reason.encode()[:123].decode(errors="ignore")
+
+
+@contextlib.asynccontextmanager
+async def closing_on_error(websocket: WebSocket) -> AsyncIterator[None]:
+    """Close an accepted WebSocket with the code and reason of whatever error ends the block."""
+    try:
+        yield
+    except WebSocketDisconnect:
+        pass
+    except Exception as exc:
+        code, reason = close_code(exc)
+        if code == WS_INTERNAL_ERROR:
+            log.error("unhandled_websocket_error", path=websocket.url.path, exc_info=exc)
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await websocket.close(code, reason)
 
 
 def install(app: FastAPI) -> None:

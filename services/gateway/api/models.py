@@ -13,22 +13,47 @@ from tessera.projector.domain import percent
 _WID = "0b7e4f7e-5c1a-4d6b-9a53-6f2f0d3c1a11"
 _AT = "2025-01-01T10:00:00Z"
 _JOB_EXAMPLE: dict[str, Any] = {
-    "workflow_id": _WID, "id": "cells", "type": "cell_segmentation", "branch": "cells",
-    "position": 1, "slide": "CMU-1-Small-Region.svs",
-    "params": {"model": "auto", "tile_size": 512, "halo": 64, "batch_size": 0, "mpp": None,
-               "min_tissue": 0.05},
-    "depends_on": ["mask"], "retries": 1, "state": "RUNNING", "attempt": 1,
+    "workflow_id": _WID,
+    "id": "cells",
+    "type": "cell_segmentation",
+    "branch": "cells",
+    "position": 1,
+    "slide": "CMU-1-Small-Region.svs",
+    "params": {
+        "model": "auto",
+        "tile_size": 512,
+        "halo": 64,
+        "batch_size": 0,
+        "mpp": None,
+        "min_tissue": 0.05,
+    },
+    "depends_on": ["mask"],
+    "retries": 1,
+    "state": "RUNNING",
+    "attempt": 1,
     "progress": {"tiles_done": 120, "tiles_total": 480, "percent": 25.0},
-    "tissue_fraction": 0.41, "reason": None, "summary": None, "created_at": _AT,
-    "started_at": "2025-01-01T10:00:05Z", "finished_at": None,
-    "updated_at": "2025-01-01T10:00:35Z", "last_seq": 57,
+    "tissue_fraction": 0.41,
+    "reason": None,
+    "summary": None,
+    "created_at": _AT,
+    "started_at": "2025-01-01T10:00:05Z",
+    "finished_at": None,
+    "updated_at": "2025-01-01T10:00:35Z",
+    "last_seq": 57,
 }
 _WORKFLOW_EXAMPLE: dict[str, Any] = {
-    "id": _WID, "name": "slide 42", "state": "RUNNING", "queue_position": None,
-    "jobs_total": 3, "jobs_finished": 1,
+    "id": _WID,
+    "name": "slide 42",
+    "state": "RUNNING",
+    "queue_position": None,
+    "jobs_total": 3,
+    "jobs_finished": 1,
     "progress": {"tiles_done": 184, "tiles_total": 544, "percent": 33.82},
-    "submitted_at": _AT, "started_at": "2025-01-01T10:00:01Z", "finished_at": None,
-    "updated_at": "2025-01-01T10:00:35Z", "last_seq": 57,
+    "submitted_at": _AT,
+    "started_at": "2025-01-01T10:00:01Z",
+    "finished_at": None,
+    "updated_at": "2025-01-01T10:00:35Z",
+    "last_seq": 57,
 }
 
 
@@ -118,14 +143,32 @@ class JobTimings(_Out):
 class JobDetail(JobView):
     """A job with its state history (from the log), attempts and timings."""
 
-    model_config = _examples({
-        **_JOB_EXAMPLE,
-        "history": [{"seq": 31, "event_type": "JobStarted", "state": "RUNNING", "attempt": 1,
-                     "detail": None, "at": "2025-01-01T10:00:05Z"}],
-        "attempts": [{"attempt": 1, "started_at": "2025-01-01T10:00:05Z", "finished_at": None,
-                      "outcome": None, "reason": None, "seconds": 30.0}],
-        "timings": {"queued_seconds": 5.0, "running_seconds": 30.0, "total_seconds": 35.0},
-    })
+    model_config = _examples(
+        {
+            **_JOB_EXAMPLE,
+            "history": [
+                {
+                    "seq": 31,
+                    "event_type": "JobStarted",
+                    "state": "RUNNING",
+                    "attempt": 1,
+                    "detail": None,
+                    "at": "2025-01-01T10:00:05Z",
+                }
+            ],
+            "attempts": [
+                {
+                    "attempt": 1,
+                    "started_at": "2025-01-01T10:00:05Z",
+                    "finished_at": None,
+                    "outcome": None,
+                    "reason": None,
+                    "seconds": 30.0,
+                }
+            ],
+            "timings": {"queued_seconds": 5.0, "running_seconds": 30.0, "total_seconds": 35.0},
+        }
+    )
 
     history: list[JobTransition]
     attempts: list[JobAttempt]
@@ -138,13 +181,13 @@ class JobDetail(JobView):
         history = [JobTransition(**h) for h in row["history"]]
         end = base.finished_at or now
         timings = JobTimings(
-            queued_seconds=_span(base.created_at, base.started_at or (None if base.finished_at
-                                                                     else now)),
+            queued_seconds=_span(base.created_at, base.started_at or end),
             running_seconds=_span(base.started_at, end),
             total_seconds=_span(base.created_at, end),
         )
-        return cls(**dict(base), history=history, attempts=attempts_of(history, now),
-                   timings=timings)
+        return cls(
+            **dict(base), history=history, attempts=attempts_of(history, now), timings=timings
+        )
 
 
 def _span(start: datetime | None, end: datetime | None) -> float | None:
@@ -170,8 +213,13 @@ def attempts_of(history: list[JobTransition], now: datetime) -> list[JobAttempt]
     attempts: dict[int, dict[str, Any]] = {}
     for h in history:
         if h.event_type == "JobStarted":
-            attempts[h.attempt] = {"attempt": h.attempt, "started_at": h.at, "finished_at": None,
-                                   "outcome": None, "reason": None}
+            attempts[h.attempt] = {
+                "attempt": h.attempt,
+                "started_at": h.at,
+                "finished_at": None,
+                "outcome": None,
+                "reason": None,
+            }
             continue
         outcome = _OUTCOMES.get(h.event_type)
         if outcome is None:
@@ -182,9 +230,16 @@ def attempts_of(history: list[JobTransition], now: datetime) -> list[JobAttempt]
             if not open_:
                 continue
             number = max(open_)
-        entry = attempts.setdefault(number, {"attempt": number, "started_at": None,
-                                             "finished_at": None, "outcome": None,
-                                             "reason": None})
+        entry = attempts.setdefault(
+            number,
+            {
+                "attempt": number,
+                "started_at": None,
+                "finished_at": None,
+                "outcome": None,
+                "reason": None,
+            },
+        )
         if entry["outcome"] is None:
             entry.update(finished_at=h.at, outcome=outcome, reason=h.detail)
     out = []
@@ -221,11 +276,13 @@ class WorkflowView(_Out):
 
 
 class WorkflowDetail(WorkflowView):
-    model_config = _examples({
-        **_WORKFLOW_EXAMPLE,
-        "jobs": [_JOB_EXAMPLE],
-        "lanes": {"qc": ["mask"], "cells": ["cells", "load"]},
-    })
+    model_config = _examples(
+        {
+            **_WORKFLOW_EXAMPLE,
+            "jobs": [_JOB_EXAMPLE],
+            "lanes": {"qc": ["mask"], "cells": ["cells", "load"]},
+        }
+    )
 
     jobs: list[JobView]
     lanes: dict[str, list[str]] = Field(description="branch -> job ids in FIFO order")
@@ -250,10 +307,22 @@ class AdmissionView(_Out):
     """Who runs now: at most `max_active_tenants` tenants are active, the others wait in line."""
 
     model_config = _examples(
-        {"max_active_tenants": 3, "active_tenants": 3, "waiting_tenants": 2, "state": "WAITING",
-         "position": 2, "since": "2025-01-01T10:00:00Z"},
-        {"max_active_tenants": 3, "active_tenants": 1, "waiting_tenants": 0, "state": "IDLE",
-         "position": None, "since": None},
+        {
+            "max_active_tenants": 3,
+            "active_tenants": 3,
+            "waiting_tenants": 2,
+            "state": "WAITING",
+            "position": 2,
+            "since": "2025-01-01T10:00:00Z",
+        },
+        {
+            "max_active_tenants": 3,
+            "active_tenants": 1,
+            "waiting_tenants": 0,
+            "state": "IDLE",
+            "position": None,
+            "since": None,
+        },
     )
 
     max_active_tenants: int
@@ -298,10 +367,13 @@ class Health(_Out):
 
 
 class Readiness(_Out):
-    model_config = _examples({
-        "status": "ready", "checks": {"nats": True, "postgres": True, "redis": True},
-        "rate_limits": "redis",
-    })
+    model_config = _examples(
+        {
+            "status": "ready",
+            "checks": {"nats": True, "postgres": True, "redis": True},
+            "rate_limits": "redis",
+        }
+    )
 
     status: Literal["ready", "not ready"]
     checks: dict[str, bool]

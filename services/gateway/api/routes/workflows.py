@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, HTTPException, Query
@@ -11,22 +11,16 @@ from fastapi import APIRouter, Body, HTTPException, Query
 from tessera.errors import NotFound
 from tessera.events import WorkflowSubmitted
 from tessera.gateway.api.deps import BusDep, ReadDbDep, SettingsDep, TenantDep
+from tessera.gateway.api.errors import INVALID, NOT_FOUND
 from tessera.gateway.api.models import WorkflowAccepted, WorkflowDetail, WorkflowPage, WorkflowView
 from tessera.gateway.slides import check_slides
 from tessera.readmodel import queries
 from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
 
-router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "malformed X-User-ID"},
-    401: {"description": "missing X-User-ID"},
-    404: {"description": "no such workflow for this tenant"},
-    422: {"description": "invalid workflow: the message names every problem"},
-}
+router = APIRouter(prefix="/workflows", tags=["workflows"])
 
 
-@router.post("", status_code=202, response_model=WorkflowAccepted, responses=ERRORS)
+@router.post("", status_code=202, response_model=WorkflowAccepted, responses=INVALID)
 async def submit_workflow(
     spec: Annotated[WorkflowSpec, Body()],
     tenant: TenantDep,
@@ -35,8 +29,9 @@ async def submit_workflow(
 ) -> WorkflowAccepted:
     """Validate a workflow (DAG, job types, parameters, slides) and append `WorkflowSubmitted`.
 
-    Nothing is appended when any check fails. The workflow then shows up in
-    `GET /v1/workflows/{id}` as soon as the projector has applied the event (milliseconds).
+    Nothing is appended when any check fails; a 202 means the event is in the log. The workflow
+    then shows up in `GET /v1/workflows/{id}` as soon as the projector has applied the event
+    (milliseconds). Submissions have their own, stricter rate limit.
     """
     spec = validate_workflow(spec)
     await asyncio.to_thread(check_slides, spec, settings.data_root)
@@ -47,7 +42,7 @@ async def submit_workflow(
     )
 
 
-@router.get("", response_model=WorkflowPage, responses=ERRORS)
+@router.get("", response_model=WorkflowPage, responses=INVALID)
 async def list_workflows(
     tenant: TenantDep,
     db: ReadDbDep,
@@ -74,7 +69,7 @@ async def list_workflows(
     return WorkflowPage(items=[WorkflowView.of(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{workflow_id}", response_model=WorkflowDetail, responses=ERRORS)
+@router.get("/{workflow_id}", response_model=WorkflowDetail, responses={**NOT_FOUND, **INVALID})
 async def get_workflow(workflow_id: UUID, tenant: TenantDep, db: ReadDbDep) -> WorkflowDetail:
     """One workflow with its jobs, lanes and progress."""
     row = await queries.get_workflow(db, tenant, workflow_id)

@@ -1,0 +1,39 @@
+"""Request bodies over `max_bytes` get 413 before anything parses them.
+
+A declared Content-Length over the limit is refused without reading a byte; a chunked body is
+counted as it is read and refused as soon as it passes the limit.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tessera.gateway.api import errors
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await errors.too_large(self.max_bytes)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise errors.too_large_error(self.max_bytes)
+            return message
+
+        await self.app(scope, limited_receive, send)

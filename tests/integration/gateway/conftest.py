@@ -1,0 +1,84 @@
+"""Gateway fixtures: the app with settings of the test's choosing, in-process or on a real port.
+
+`make_gateway(**overrides)` gives an httpx client on the in-process app (lifespan included);
+`live_gateway(**overrides)` serves the app with uvicorn on a free loopback port, in a thread of
+its own (its own event loop), for WebSockets and for clients that block (schemathesis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from tessera.embedded import free_port
+from tessera.gateway.app import create_app
+from tessera.gateway.settings import GatewaySettings
+
+SYNTHETIC = {"name": "load", "jobs": [{"id": "a", "type": "synthetic", "params": {"tiles": 4}}]}
+
+
+def headers(tenant: str | uuid.UUID) -> dict[str, str]:
+    return {"X-User-ID": str(tenant)}
+
+
+@pytest.fixture
+def make_gateway(
+    settings: GatewaySettings,
+) -> Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]:
+    @contextlib.asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(settings.model_copy(update=overrides))
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://gw") as client,
+        ):
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+    return make
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port until the block ends; yields the base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"gateway-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture
+async def live_gateway(
+    settings: GatewaySettings,
+) -> AsyncIterator[Callable[..., contextlib.AbstractContextManager[str]]]:
+    @contextlib.contextmanager
+    def live(**overrides: Any) -> Iterator[str]:
+        with serve_in_thread(create_app(settings.model_copy(update=overrides))) as url:
+            yield url
+
+    yield live
+    await asyncio.sleep(0)

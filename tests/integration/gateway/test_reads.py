@@ -1,0 +1,126 @@
+"""GET /v1/workflows/{wid}/jobs/{job_id} and GET /v1/admission over real read models."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from tessera.bus import Bus
+from tessera.events import (
+    JobPlanned,
+    JobProgressed,
+    JobRetryScheduled,
+    JobStarted,
+    JobSucceeded,
+    TenantActivated,
+    TenantQueued,
+)
+from tests.integration.gateway.conftest import headers
+
+pytestmark = pytest.mark.integration
+
+
+async def eventually(
+    gw: httpx.AsyncClient, url: str, tenant: uuid.UUID, ok: Callable[[dict], bool]
+) -> dict:
+    for _ in range(250):
+        answer = await gw.get(url, headers=headers(tenant))
+        if answer.status_code == 200 and ok(answer.json()):
+            return answer.json()
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{url} never got there: {answer.status_code} {answer.text}")
+
+
+async def test_a_job_shows_its_history_attempts_progress_and_timings(
+    make_gateway, projector, bus: Bus
+) -> None:
+    tenant = uuid.uuid4()
+    spec = {
+        "jobs": [
+            {"id": "a", "type": "synthetic", "retries": 1, "params": {"tiles": 10}},
+            {"id": "b", "type": "synthetic", "depends_on": ["a"]},
+        ]
+    }
+    async with make_gateway() as gw:
+        wid = uuid.UUID(
+            (await gw.post("/v1/workflows", json=spec, headers=headers(tenant))).json()[
+                "workflow_id"
+            ]
+        )
+        ids = {"tenant_id": tenant, "workflow_id": wid, "job_id": "a"}
+        for event in (
+            JobStarted(**ids, attempt=1),
+            JobPlanned(**ids, attempt=1, tiles_total=10, tissue_fraction=0.5),
+            JobProgressed(**ids, attempt=1, tiles_done=4, tiles_total=10),
+            JobRetryScheduled(**ids, attempt=1, retry_at=datetime.now(UTC), reason="worker lost"),
+            JobStarted(**ids, attempt=2),
+            JobProgressed(**ids, attempt=2, tiles_done=10, tiles_total=10),
+            JobSucceeded(**ids, attempt=2, summary={"tiles": 10}),
+        ):
+            await bus.append(event)
+        url = f"/v1/workflows/{wid}/jobs/a"
+        job = await eventually(gw, url, tenant, lambda j: j["state"] == "SUCCEEDED")
+        pending = (await gw.get(f"/v1/workflows/{wid}/jobs/b", headers=headers(tenant))).json()
+        ghost = await gw.get(f"/v1/workflows/{wid}/jobs/ghost", headers=headers(tenant))
+
+    assert [(h["event_type"], h["state"], h["attempt"]) for h in job["history"]] == [
+        ("JobStarted", "RUNNING", 1),
+        ("JobRetryScheduled", "PENDING", 1),
+        ("JobStarted", "RUNNING", 2),
+        ("JobSucceeded", "SUCCEEDED", 2),
+    ]
+    stamps = [datetime.fromisoformat(h["at"]) for h in job["history"]]
+    assert stamps == sorted(stamps)
+    assert [(a["attempt"], a["outcome"], a["reason"]) for a in job["attempts"]] == [
+        (1, "FAILED", "worker lost"),
+        (2, "SUCCEEDED", None),
+    ]
+    assert all(a["seconds"] is not None and a["seconds"] >= 0 for a in job["attempts"])
+    assert job["progress"] == {"tiles_done": 10, "tiles_total": 10, "percent": 100.0}
+    assert job["attempt"] == 2
+    assert job["tissue_fraction"] == 0.5
+    assert job["summary"] == {"tiles": 10}
+    timings = job["timings"]
+    assert timings["total_seconds"] >= timings["running_seconds"] >= 0
+    assert timings["queued_seconds"] >= 0
+    assert (pending["state"], pending["history"], pending["attempts"]) == ("PENDING", [], [])
+    assert pending["timings"]["running_seconds"] is None
+    assert ghost.status_code == 404
+    assert ghost.json()["error"]["message"] == f"job '{wid}/ghost' not found"
+
+
+async def test_admission_shows_counts_my_state_and_my_live_place_in_line(
+    make_gateway, projector, bus: Bus
+) -> None:
+    running, first, second, idle = (uuid.uuid4() for _ in range(4))
+    async with make_gateway(max_active_tenants=1) as gw:
+        before = (await gw.get("/v1/admission", headers=headers(idle))).json()
+        assert before == {
+            "max_active_tenants": 1,
+            "active_tenants": 0,
+            "waiting_tenants": 0,
+            "state": "IDLE",
+            "position": None,
+            "since": None,
+        }
+        await bus.append(TenantActivated(tenant_id=running))
+        await bus.append(TenantQueued(tenant_id=first, position=1))
+        await bus.append(TenantQueued(tenant_id=second, position=2))
+        mine = await eventually(gw, "/v1/admission", second, lambda a: a["state"] == "WAITING")
+        assert (mine["active_tenants"], mine["waiting_tenants"], mine["position"]) == (1, 2, 2)
+        assert mine["since"] is not None
+        head = (await gw.get("/v1/admission", headers=headers(first))).json()
+        assert (head["state"], head["position"]) == ("WAITING", 1)
+        active = (await gw.get("/v1/admission", headers=headers(running))).json()
+        assert (active["state"], active["position"]) == ("ACTIVE", None)
+        # the head is admitted: the second tenant moves up without a new event of its own
+        await bus.append(TenantActivated(tenant_id=first))
+        moved = await eventually(gw, "/v1/admission", second, lambda a: a["position"] == 1)
+        assert (moved["active_tenants"], moved["waiting_tenants"]) == (2, 1)
+        nobody = (await gw.get("/v1/admission", headers=headers(idle))).json()
+        assert (nobody["state"], nobody["waiting_tenants"]) == ("IDLE", 1)

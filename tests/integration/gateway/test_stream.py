@@ -1,0 +1,199 @@
+"""WS /v1/stream on a real uvicorn: tenant isolation, resume from a cursor, credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tessera.bus import Bus
+from tessera.events import JobProgressed, JobStarted
+from tests.integration.gateway.conftest import headers
+
+pytestmark = pytest.mark.integration
+
+TILES = 60
+
+
+def ws_url(base: str, **query: object) -> str:
+    qs = "&".join(f"{k}={v}" for k, v in query.items())
+    return base.replace("http://", "ws://") + "/v1/stream" + (f"?{qs}" if qs else "")
+
+
+async def submit(http: httpx.AsyncClient, tenant: uuid.UUID, name: str = "w") -> str:
+    spec = {"name": name, "jobs": [{"id": "a", "type": "synthetic", "params": {"tiles": TILES}}]}
+    answer = await http.post("/v1/workflows", json=spec, headers=headers(tenant))
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["workflow_id"])
+
+
+async def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def until_ready(ws: ClientConnection) -> tuple[list[dict[str, Any]], int]:
+    updates = []
+    while (msg := await receive(ws))["type"] != "ready":
+        updates.append(msg)
+    return updates, msg["seq"]
+
+
+async def until(ws: ClientConnection, wanted: Any, seen: list[dict[str, Any]]) -> None:
+    while True:
+        msg = await receive(ws)
+        seen.append(msg)
+        if msg["type"] == "workflow" and wanted(msg["workflow"]):
+            return
+
+
+def started(workflow: dict[str, Any], wid: str) -> bool:
+    return bool(workflow["id"] == wid and workflow["jobs"][0]["state"] == "RUNNING")
+
+
+async def test_a_stream_carries_only_its_own_tenants_workflows(
+    live_gateway, projector, bus: Bus
+) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    with live_gateway() as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            a_old, b_old = await submit(http, a), await submit(http, b)
+            async with (
+                connect(ws_url(base, cursor=0), additional_headers=headers(a)) as ws_a,
+                connect(ws_url(base, tenant=b)) as ws_b,
+            ):
+                backlog_a, _ = await until_ready(ws_a)
+                backlog_b, _ = await until_ready(ws_b)
+                a_new, b_new = await submit(http, a), await submit(http, b)
+                # B's changes enter the log before A's last one: had they leaked, they'd be
+                # in A's stream by the time A sees its own
+                await bus.append(JobStarted(tenant_id=b, workflow_id=uuid.UUID(b_old), job_id="a"))
+                await bus.append(JobStarted(tenant_id=a, workflow_id=uuid.UUID(a_old), job_id="a"))
+                live_a: list[dict[str, Any]] = []
+                live_b: list[dict[str, Any]] = []
+                await until(ws_a, lambda w: started(w, a_old), live_a)
+                await until(ws_b, lambda w: started(w, b_old), live_b)
+    seen_a = [m["workflow"]["id"] for m in backlog_a + live_a]
+    seen_b = [m["workflow"]["id"] for m in backlog_b + live_b]
+    assert set(seen_a) == {a_old, a_new}
+    assert set(seen_b) == {b_old, b_new}
+    text_a = json.dumps(backlog_a + live_a)
+    assert b_old not in text_a and b_new not in text_a and str(b) not in text_a
+
+
+async def test_resuming_from_the_last_seq_received_misses_nothing(
+    live_gateway, projector, bus: Bus
+) -> None:
+    tenant = uuid.uuid4()
+    rng = random.Random(11)
+    view: dict[str, tuple[int, int]] = {}  # workflow -> (seq, tiles done) as the client saw it
+    cursor = 0
+
+    def apply(msg: dict[str, Any], after: int) -> int:
+        if msg["type"] == "ready":
+            assert msg["seq"] >= after
+            return int(msg["seq"])
+        assert msg["seq"] > after  # strictly increasing within a connection, past the cursor
+        workflow = msg["workflow"]
+        view[workflow["id"]] = (msg["seq"], workflow["progress"]["tiles_done"])
+        return int(msg["seq"])
+
+    with live_gateway() as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            wids = [await submit(http, tenant, f"w{i}") for i in range(5)]
+            for wid in wids:
+                await bus.append(JobStarted(tenant_id=tenant, workflow_id=UUID(wid), job_id="a"))
+            done = dict.fromkeys(wids, 0)
+
+            async def produce() -> None:
+                for _ in range(150):
+                    wid = rng.choice(wids)
+                    done[wid] = min(TILES, done[wid] + 1)
+                    await bus.append(
+                        JobProgressed(
+                            tenant_id=tenant,
+                            workflow_id=uuid.UUID(wid),
+                            job_id="a",
+                            tiles_done=done[wid],
+                            tiles_total=TILES,
+                        )
+                    )
+                    await asyncio.sleep(rng.choice([0, 0, 0.002, 0.01]))
+
+            producer = asyncio.create_task(produce())
+            reconnects = 0
+            try:
+                while not producer.done():  # read a few messages, drop the line, come back
+                    url = ws_url(base, cursor=cursor)
+                    async with connect(url, additional_headers=headers(tenant)) as ws:
+                        reconnects += 1
+                        for _ in range(rng.randint(1, 6)):
+                            try:
+                                cursor = apply(await receive(ws, timeout=0.5), cursor)
+                            except TimeoutError:
+                                break
+                await producer
+            finally:
+                producer.cancel()
+            expected = {wid: n for wid, n in done.items()}
+            for _ in range(250):  # the projector catches up with the last events
+                listed = (await http.get("/v1/workflows", headers=headers(tenant))).json()
+                if {w["id"]: w["progress"]["tiles_done"] for w in listed["items"]} == expected:
+                    break
+                await asyncio.sleep(0.02)
+            url = ws_url(base, cursor=cursor)
+            async with connect(url, additional_headers=headers(tenant)) as ws:
+                while (msg := await receive(ws))["type"] != "ready":
+                    cursor = apply(msg, cursor)
+    assert reconnects > 3
+    assert {wid: tiles for wid, (_, tiles) in view.items()} == expected
+    assert {w["id"]: w["last_seq"] for w in listed["items"]} == {
+        wid: seq for wid, (seq, _) in view.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "extra", "code", "needle"),
+    [
+        ({}, {}, 4401, "tenant is required"),
+        ({"tenant": "bob"}, {}, 4400, "must be a UUID"),
+        ({"tenant": uuid.uuid4()}, headers(uuid.uuid4()), 4400, "differ"),
+        ({"cursor": "-1"}, headers(uuid.uuid4()), 4400, "cursor"),
+    ],
+    ids=["missing", "malformed", "conflicting", "bad-cursor"],
+)
+async def test_a_stream_without_a_valid_tenant_is_closed_with_a_readable_code(
+    live_gateway, query: dict, extra: dict, code: int, needle: str
+) -> None:
+    with live_gateway() as base:
+        async with connect(ws_url(base, **query), additional_headers=extra) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == code
+    assert needle in closed.value.rcvd.reason
+
+
+async def test_browsers_name_the_tenant_in_a_subprotocol_and_streams_are_rate_limited(
+    live_gateway, projector
+) -> None:
+    tenant = uuid.uuid4()
+    with live_gateway(api_burst=2, api_rate_per_s=0.1) as base:
+        async with connect(ws_url(base), subprotocols=[f"tenant.{tenant}"]) as ws:
+            assert ws.subprotocol == f"tenant.{tenant}"
+            assert await until_ready(ws) == ([], 0)
+        async with connect(ws_url(base), subprotocols=[f"tenant.{tenant}"]) as ws:
+            await until_ready(ws)
+        async with connect(ws_url(base), subprotocols=[f"tenant.{tenant}"]) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4429
+    assert "retry after 10 s" in closed.value.rcvd.reason

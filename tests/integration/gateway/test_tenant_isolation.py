@@ -1,0 +1,92 @@
+"""Every /v1 route, called by another tenant with the owner's ids, answers 404 and leaks nothing.
+
+The routes come from the app's own OpenAPI document, so a new route is covered the day it is
+added; a route whose path names an id this test does not know fails until the test learns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tessera.gateway.app import create_app
+from tests.integration.gateway.conftest import headers
+
+pytestmark = pytest.mark.integration
+
+OPENAPI = create_app().openapi()
+OPERATIONS = [
+    (method.upper(), path, op)
+    for path, ops in OPENAPI["paths"].items()
+    if path.startswith("/v1")
+    for method, op in ops.items()
+]
+PARAM = re.compile(r"{(\w+)}")
+
+
+def request_body(op: dict[str, Any]) -> Any:
+    content = op.get("requestBody", {}).get("content", {}).get("application/json")
+    if content is None:
+        return None
+    schema = content.get("schema", {})
+    if "$ref" in schema:
+        schema = OPENAPI["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return (schema.get("examples") or [{}])[0]
+
+
+@pytest.fixture
+async def owned(make_gateway, projector):
+    """A gateway, an owner with one projected workflow, and an intruder."""
+    owner, intruder = uuid.uuid4(), uuid.uuid4()
+    secret = f"secret-{uuid.uuid4().hex}"
+    spec = {"name": secret, "jobs": [{"id": "a", "type": "synthetic"}]}
+    async with make_gateway(api_burst=1000) as gw:
+        accepted = await gw.post("/v1/workflows", json=spec, headers=headers(owner))
+        assert accepted.status_code == 202, accepted.text
+        wid = accepted.json()["workflow_id"]
+        for _ in range(200):
+            if (await gw.get(f"/v1/workflows/{wid}", headers=headers(owner))).status_code == 200:
+                break
+            await asyncio.sleep(0.02)
+        yield gw, owner, intruder, secret, {"workflow_id": wid, "job_id": "a"}
+
+
+def test_the_route_table_has_the_routes_this_issue_added() -> None:
+    paths = {(m, p) for m, p, _ in OPERATIONS}
+    assert ("GET", "/v1/workflows/{workflow_id}/jobs/{job_id}") in paths
+    assert ("GET", "/v1/admission") in paths
+    assert sum(1 for m, p, _ in OPERATIONS if PARAM.search(p)) >= 2
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "op"), OPERATIONS, ids=[f"{m} {p}" for m, p, _ in OPERATIONS]
+)
+async def test_another_tenant_gets_404_and_never_the_owners_data(
+    owned: tuple[httpx.AsyncClient, uuid.UUID, uuid.UUID, str, dict[str, str]],
+    method: str,
+    path: str,
+    op: dict[str, Any],
+) -> None:
+    gw, owner, intruder, secret, ids = owned
+    names = PARAM.findall(path)
+    unknown = [n for n in names if n not in ids]
+    assert not unknown, f"teach this test an id of the owner for {unknown} ({method} {path})"
+    url = path.format(**ids)
+    body = request_body(op)
+
+    as_intruder = await gw.request(method, url, json=body, headers=headers(intruder))
+    assert secret not in as_intruder.text
+    if names:
+        assert as_intruder.status_code == 404, as_intruder.text
+        assert as_intruder.json()["error"]["status"] == 404
+        as_owner = await gw.request(method, url, json=body, headers=headers(owner))
+        assert as_owner.status_code != 404, f"the owner's ids do not exist: {as_owner.text}"
+        assert as_owner.status_code < 500
+    else:  # nothing to name: it must not show the owner's workflows either
+        assert ids["workflow_id"] not in as_intruder.text
+        assert as_intruder.status_code < 500
