@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tessera.events import (
-    AnyEvent,
+    Event,
+    JobAttemptFailed,
     JobCancelled,
     JobFailed,
     JobRetryScheduled,
@@ -15,6 +16,7 @@ from tessera.workflows import JobState
 
 JOB_TRANSITIONS: dict[type, JobState] = {
     JobStarted: JobState.RUNNING,
+    JobFailed: JobState.FAILED,
     JobSucceeded: JobState.SUCCEEDED,
     JobCancelled: JobState.CANCELLED,
     JobSkipped: JobState.SKIPPED,
@@ -22,16 +24,14 @@ JOB_TRANSITIONS: dict[type, JobState] = {
 }
 
 
-def job_state_after(event: AnyEvent) -> JobState | None:
+def job_state_after(event: Event) -> JobState | None:
     """The job state an event moves its job to, or None if it does not change the state."""
-    if isinstance(event, JobFailed):
-        return JobState.FAILED if event.final else None
     return JOB_TRANSITIONS.get(type(event))
 
 
-def transition_detail(event: AnyEvent) -> str | None:
+def transition_detail(event: Event) -> str | None:
     """A short human-readable reason stored in the job's history."""
-    if isinstance(event, JobFailed | JobRetryScheduled):
+    if isinstance(event, JobFailed | JobAttemptFailed | JobRetryScheduled):
         return event.reason
     if isinstance(event, JobCancelled | JobSkipped):
         return event.reason

@@ -10,11 +10,12 @@ import asyncpg
 
 from tessera.bus import Envelope
 from tessera.events import (
+    JobAttemptFailed,
     JobEvent,
-    JobFailed,
     JobPlanned,
     JobProgressed,
     TenantActivated,
+    TenantDequeued,
     TenantQueued,
     TenantReleased,
     WorkflowAdmitted,
@@ -26,6 +27,12 @@ from tessera.projector.domain import job_state_after, transition_detail
 from tessera.workflows import TERMINAL_JOB_STATES, WorkflowState
 
 PROJECTION = "read_models"
+TENANT_STATES = {
+    "TenantQueued": "WAITING",
+    "TenantActivated": "ACTIVE",
+    "TenantReleased": "IDLE",
+    "TenantDequeued": "IDLE",
+}
 
 
 async def checkpoint(conn: asyncpg.Connection) -> int:
@@ -65,7 +72,7 @@ async def apply(conn: asyncpg.Connection, env: Envelope) -> tuple[str, Any] | No
         )
     elif isinstance(ev, WorkflowFinished):
         await _set_workflow(conn, env.seq, ev.workflow_id, at, state=ev.state.value, finished=True)
-    elif isinstance(ev, TenantQueued | TenantActivated | TenantReleased):
+    elif isinstance(ev, TenantQueued | TenantActivated | TenantReleased | TenantDequeued):
         await _tenant(conn, env.seq, ev)
         return None
     elif isinstance(ev, JobEvent):
@@ -145,11 +152,11 @@ async def _set_workflow(
 
 
 async def _tenant(
-    conn: asyncpg.Connection, seq: int, ev: TenantQueued | TenantActivated | TenantReleased
+    conn: asyncpg.Connection,
+    seq: int,
+    ev: TenantQueued | TenantActivated | TenantReleased | TenantDequeued,
 ) -> None:
-    state = {"TenantQueued": "WAITING", "TenantActivated": "ACTIVE", "TenantReleased": "IDLE"}[
-        ev.type
-    ]
+    state = TENANT_STATES[ev.type]
     position = ev.position if isinstance(ev, TenantQueued) else None
     queued_at = ev.occurred_at if isinstance(ev, TenantQueued) else None
     await conn.execute(
@@ -157,8 +164,10 @@ async def _tenant(
            VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (tenant_id) DO UPDATE SET state = EXCLUDED.state,
              position = EXCLUDED.position,
-             queued_at = COALESCE(EXCLUDED.queued_at,
-                                  CASE WHEN EXCLUDED.state = 'WAITING' THEN tenants.queued_at END),
+             -- arrival in the line counts once: re-announced positions keep it
+             queued_at = CASE WHEN EXCLUDED.state <> 'WAITING' THEN NULL
+                              WHEN tenants.state = 'WAITING' THEN tenants.queued_at
+                              ELSE EXCLUDED.queued_at END,
              updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq""",
         ev.tenant_id,
         state,
@@ -193,6 +202,15 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
             at,
             seq,
         )
+    elif isinstance(ev, JobAttemptFailed):  # the job stays RUNNING until the sequencer decides
+        await conn.execute(
+            """UPDATE jobs SET reason = $3, updated_at = $4, last_seq = $5
+               WHERE workflow_id = $1 AND job_id = $2""",
+            *key,
+            ev.reason,
+            at,
+            seq,
+        )
     state = job_state_after(ev)
     if state is not None:
         attempt = getattr(ev, "attempt", None)
@@ -218,7 +236,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
             json.dumps(summary) if summary is not None else None,
             seq,
         )
-    if state is not None or isinstance(ev, JobFailed):
+    if state is not None or isinstance(ev, JobAttemptFailed):
         attempt = int(getattr(ev, "attempt", 0) or 0)
         recorded = state.value if state is not None else "RUNNING"
         await conn.execute(

@@ -1,0 +1,101 @@
+"""The projector turns a job's whole life into read-model rows, idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from tessera.bus import Bus
+from tessera.events import (
+    JobAttemptFailed,
+    JobPlanned,
+    JobProgressed,
+    JobRetryScheduled,
+    JobSkipped,
+    JobStarted,
+    JobSucceeded,
+    TenantActivated,
+    TenantQueued,
+    WorkflowAdmitted,
+    WorkflowFinished,
+    WorkflowSubmitted,
+)
+from tessera.projector.handlers import Projector
+from tessera.projector.main import replay
+from tessera.readmodel import queries
+from tessera.settings import Settings
+from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
+
+pytestmark = pytest.mark.integration
+
+
+async def settled(projector: Projector, bus: Bus, timeout: float = 5.0) -> None:
+    end = await bus.last_sequence()
+    deadline = asyncio.get_running_loop().time() + timeout
+    while projector.last_seq < end:
+        assert asyncio.get_running_loop().time() < deadline, "projector did not catch up"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_retried_job_and_a_skipped_one_end_up_as_the_log_says(
+    bus: Bus, pool: asyncpg.Pool, projector: Projector, settings: Settings
+) -> None:
+    t, w = uuid.uuid4(), uuid.uuid4()
+    spec = validate_workflow(
+        WorkflowSpec.model_validate(
+            {
+                "jobs": [
+                    {"id": "a", "type": "synthetic", "retries": 1},
+                    {"id": "b", "type": "synthetic", "depends_on": ["a"], "branch": "x"},
+                ]
+            }
+        )
+    )
+    ids = {"tenant_id": t, "workflow_id": w}
+    for ev in (
+        WorkflowSubmitted(**ids, spec=spec),
+        TenantQueued(tenant_id=t, position=1),
+        TenantQueued(tenant_id=t, position=1),  # a re-announced position keeps the arrival
+        TenantActivated(tenant_id=t),
+        WorkflowAdmitted(**ids),
+        JobStarted(**ids, job_id="a", attempt=1),
+        JobPlanned(**ids, job_id="a", attempt=1, tiles_total=10),
+        JobProgressed(**ids, job_id="a", attempt=1, tiles_done=4, tiles_total=10),
+        JobAttemptFailed(**ids, job_id="a", attempt=1, reason="boom"),
+        JobRetryScheduled(**ids, job_id="a", attempt=1, retry_at=datetime.now(UTC), reason="boom"),
+        JobStarted(**ids, job_id="a", attempt=2),
+        JobPlanned(**ids, job_id="a", attempt=2, tiles_total=10),
+        JobProgressed(**ids, job_id="a", attempt=2, tiles_done=7, tiles_total=10),
+        JobSucceeded(**ids, job_id="a", attempt=2, summary={"cells": 3}),
+        JobSkipped(**ids, job_id="b", reason="for the test"),
+        WorkflowFinished(**ids, state=WorkflowState.SUCCEEDED),
+    ):
+        await bus.append(ev)
+    await settled(projector, bus)
+
+    async with pool.acquire() as conn:
+        wf = await queries.get_workflow(conn, t, w)
+        job = await queries.get_job(conn, t, w, "a")
+        tenant = await conn.fetchrow("SELECT * FROM tenants WHERE tenant_id = $1", t)
+        live = await queries.snapshot(conn)
+    assert wf is not None and job is not None
+    assert wf["state"] == "SUCCEEDED" and wf["jobs_finished"] == 2
+    assert (wf["tiles_done"], wf["tiles_total"]) == (10, 10)
+    assert job["state"] == "SUCCEEDED" and job["attempt"] == 2
+    assert job["summary"] == {"cells": 3}
+    assert [(h["event_type"], h["state"], h["attempt"]) for h in job["history"]] == [
+        ("JobStarted", "RUNNING", 1),
+        ("JobAttemptFailed", "RUNNING", 1),
+        ("JobRetryScheduled", "PENDING", 1),
+        ("JobStarted", "RUNNING", 2),
+        ("JobSucceeded", "SUCCEEDED", 2),
+    ]
+    assert tenant["state"] == "ACTIVE"
+
+    await replay(settings)
+    async with pool.acquire() as conn:
+        assert await queries.snapshot(conn) == live
