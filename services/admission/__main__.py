@@ -1,0 +1,3 @@
+from tessera.admission.main import main
+
+main()

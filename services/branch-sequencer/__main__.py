@@ -1,0 +1,3 @@
+from tessera.branch_sequencer.main import main
+
+main()

@@ -1,0 +1,337 @@
+"""Branch sequencing as a pure decider: which job runs next, retries, skips, cancels, finishes.
+
+`evolve(state, event)` applies an event of the log (the sequencer's own decisions included) and
+ignores what does not concern it or is already applied (a redelivery, a stale attempt), so the log
+alone rebuilds the state. `decide(state, command)` reads the state and returns the next decisions:
+`Tick(now)` asks for everything that is due (verdicts on failed attempts, skips, finished
+workflows, starts while worker slots are free, retries whose backoff is over); `CancelJob` and
+`CancelWorkflow` are the user's requests (they raise `NotFound` or `Conflict` when refused). Since
+decisions derive from the state and not from the event that triggered them, a replay followed by a
+`Tick` produces exactly the decisions that a crash lost, and nothing that is already in the log.
+Decision event ids are deterministic (`decision_id`): two replicas deciding the same thing publish
+the same `Nats-Msg-Id`.
+
+Rules (docs: DESIGN.md §2). A job starts when it is the head of its lane `(workflow, branch)`, all
+its `depends_on` succeeded, its workflow is admitted and a worker slot is free; free slots go to
+the tenant with the fewest running jobs (ties: the one served least recently), so no tenant takes
+all. A failed attempt is retried in place after `retry_base * 2**(attempt-1)` (capped) while
+`retries` allow; then the job FAILED and the rest of its lane plus every job that (transitively)
+depends on it is SKIPPED. CANCELLED and SKIPPED jobs free their lane and skip their dependants.
+
+Time is an input: decisions carry `occurred_at=command.now`; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeAlias
+from uuid import UUID
+
+from tessera.errors import Conflict, NotFound
+from tessera.events import (
+    Event,
+    JobAttemptFailed,
+    JobCancelled,
+    JobEvent,
+    JobFailed,
+    JobRetryScheduled,
+    JobSkipped,
+    JobStarted,
+    JobSucceeded,
+    WorkflowAdmitted,
+    WorkflowFinished,
+    WorkflowSubmitted,
+    decision_id,
+)
+from tessera.workflows import JobState, WorkflowState
+
+from .state import PENDING_PHASES, Failure, Job, JobKey, Phase, SequencerState, Workflow
+
+__all__ = [
+    "CancelJob",
+    "CancelWorkflow",
+    "Command",
+    "Decision",
+    "SequencerState",
+    "Tick",
+    "decide",
+    "evolve",
+    "job_state",
+    "next_timer",
+    "react",
+    "workflow_state",
+]
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Decide everything that is due at `now` (after an event, or when a retry timer fires)."""
+
+    now: datetime
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    tenant_id: UUID
+    workflow_id: UUID
+    job_id: str
+    now: datetime
+    reason: str = "cancelled by user"
+
+
+@dataclass(frozen=True)
+class CancelWorkflow:
+    """Cancel every PENDING job of the workflow; RUNNING jobs run to their end (so the answer may
+    be accepted with nothing to cancel). Refused only once the workflow is finished."""
+
+    tenant_id: UUID
+    workflow_id: UUID
+    now: datetime
+    reason: str = "workflow cancelled by user"
+
+
+Command = Tick | CancelJob | CancelWorkflow
+Decision: TypeAlias = (
+    JobStarted | JobRetryScheduled | JobFailed | JobCancelled | JobSkipped | WorkflowFinished
+)
+
+
+def decide(state: SequencerState, command: Command) -> list[Decision]:
+    """The decisions `command` calls for; reads `state`, never changes it.
+
+    Raises `NotFound` for a job or workflow the tenant does not have, `Conflict` (with the current
+    state) for a cancel that comes too late.
+    """
+    match command:
+        case Tick(now=now):
+            decisions: list[Decision] = [*_verdicts(state, now), *_skips(state, now)]
+            decisions += [_finished(state.workflows[wid], now) for wid in state.finishing]
+            if decisions:  # start only on a settled state: a skip can make another job ready
+                return decisions
+            return _starts(state, now)
+        case CancelJob():
+            job = _find_job(state, command.tenant_id, command.workflow_id, command.job_id)
+            if job.phase not in PENDING_PHASES:
+                raise Conflict(f"job {job.id!r} is {job.state.value}", state=job.state.value)
+            return [_cancelled(job, command.now, command.reason)]
+        case CancelWorkflow():
+            wf = _find_workflow(state, command.tenant_id, command.workflow_id)
+            if wf.remaining == 0:
+                current = wf.finished or wf.outcome()
+                raise Conflict(f"workflow is {current.value}", state=current.value)
+            return [
+                _cancelled(job, command.now, command.reason)
+                for job in wf.jobs.values()
+                if job.phase in PENDING_PHASES
+            ]
+
+
+def evolve(state: SequencerState, event: Event) -> SequencerState:
+    """Apply one event of the log to `state` (in place, for O(1) per event) and return it."""
+    match event:
+        case WorkflowSubmitted():
+            if event.workflow_id not in state.workflows:
+                state.add_workflow(event.workflow_id, event.tenant_id, event.spec)
+        case WorkflowAdmitted():
+            wf = state.workflows.get(event.workflow_id)
+            if wf is None:
+                state.admitted_early.add(event.workflow_id)
+            elif not wf.admitted:
+                state.admit(event.workflow_id)
+        case WorkflowFinished():
+            wf = state.workflows.get(event.workflow_id)
+            if wf is not None and wf.finished is None and wf.remaining == 0:
+                state.finish(wf.id, event.state)
+        case JobEvent():
+            job = _event_job(state, event)
+            if job is not None:
+                _evolve_job(state, job, event)
+    return state
+
+
+def react(state: SequencerState, command: Command) -> list[Decision]:
+    """Decide, evolve the decisions and decide again until nothing is due; all of them, in order.
+
+    Raises like `decide` (and then changes nothing). For tests, benchmarks and replay recovery; a
+    service that reads its decisions back from the log publishes each `decide` wave and folds the
+    log up to it before deciding again, so that its state is always a prefix of the log.
+    """
+    decisions = decide(state, command)
+    tick, out = Tick(command.now), []
+    while decisions:
+        for decision in decisions:
+            evolve(state, decision)
+        out += decisions
+        decisions = decide(state, tick)
+    return out
+
+
+def job_state(state: SequencerState, tenant_id: UUID, workflow_id: UUID, job_id: str) -> JobState:
+    return _find_job(state, tenant_id, workflow_id, job_id).state
+
+
+def workflow_state(state: SequencerState, tenant_id: UUID, workflow_id: UUID) -> WorkflowState:
+    wf = _find_workflow(state, tenant_id, workflow_id)
+    if wf.finished is not None:
+        return wf.finished
+    return WorkflowState.RUNNING if wf.admitted else WorkflowState.QUEUED
+
+
+def next_timer(state: SequencerState) -> datetime | None:
+    """When the earliest pending retry becomes due: the service ticks then."""
+    tops = [queue.backoff[0][0] for queue in state.busy.values() if queue.backoff]
+    return min(tops, default=None)
+
+
+# --- evolve -------------------------------------------------------------------------------
+
+
+def _evolve_job(state: SequencerState, job: Job, event: JobEvent) -> None:
+    """Apply a job event if it is the next step for this job and attempt; ignore it otherwise."""
+    phase, current = job.phase, getattr(event, "attempt", job.attempt) == job.attempt
+    match event:
+        case JobStarted():
+            if phase in PENDING_PHASES and event.attempt == job.attempt + 1:
+                state.start(job)
+        case JobAttemptFailed():
+            if phase is Phase.RUNNING and current:
+                state.attempt_failed(job, _failure(event))
+        case JobRetryScheduled():
+            if phase is Phase.RUNNING and current:  # the failure report itself was not seen
+                state.attempt_failed(job, _failure(event))
+            if job.phase is Phase.FAILING and current:
+                state.schedule_retry(job, event.retry_at)
+        case JobSucceeded():
+            if phase is Phase.RUNNING and current:
+                state.terminate(job, Phase.SUCCEEDED)
+        case JobFailed():
+            if phase in (Phase.RUNNING, Phase.FAILING) and current:
+                state.terminate(job, Phase.FAILED)
+        case JobCancelled():
+            if phase in PENDING_PHASES:
+                state.terminate(job, Phase.CANCELLED)
+        case JobSkipped():
+            if phase in PENDING_PHASES:
+                state.terminate(job, Phase.SKIPPED)
+
+
+def _failure(event: JobAttemptFailed | JobRetryScheduled) -> Failure:
+    retryable = event.retryable if isinstance(event, JobAttemptFailed) else True
+    return Failure(event.attempt, event.reason, event.occurred_at, retryable)
+
+
+def _event_job(state: SequencerState, event: JobEvent) -> Job | None:
+    wf = state.workflows.get(event.workflow_id)
+    if wf is None or wf.tenant_id != event.tenant_id:
+        return None
+    return wf.jobs.get(event.job_id)
+
+
+# --- decide -------------------------------------------------------------------------------
+
+
+def _verdicts(state: SequencerState, now: datetime) -> Iterator[Decision]:
+    """Retry a failed attempt in place while retries remain, else fail the job for good."""
+    for key in state.failing:
+        job = state.job(key)
+        failure = job.failure
+        assert failure is not None
+        if failure.retryable and failure.attempt <= job.retries:
+            yield JobRetryScheduled(
+                **_header("JobRetryScheduled", job, now, failure.attempt),
+                attempt=failure.attempt,
+                retry_at=failure.at + state.backoff(failure.attempt),
+                reason=failure.reason,
+            )
+        else:
+            yield JobFailed(
+                **_header("JobFailed", job, now), attempt=failure.attempt, reason=failure.reason
+            )
+
+
+def _skips(state: SequencerState, now: datetime) -> Iterator[Decision]:
+    """Skip every doomed job and, transitively, every pending job that depends on one."""
+    reasons: dict[JobKey, str] = dict(state.doomed)
+    todo = deque(state.doomed)
+    while todo:
+        job = state.job(todo.popleft())
+        yield JobSkipped(**_header("JobSkipped", job, now), reason=reasons[job.key])
+        wf = state.workflows[job.workflow_id]
+        for dep_id in wf.dependants.get(job.id, ()):
+            dependant = wf.jobs[dep_id]
+            if dependant.phase in PENDING_PHASES and dependant.key not in reasons:
+                reasons[dependant.key] = f"dependency {job.id!r} skipped"
+                todo.append(dependant.key)
+
+
+def _starts(state: SequencerState, now: datetime) -> list[Decision]:
+    """Hand the free worker slots out, one at a time, to the tenant with the fewest running jobs.
+
+    Costs O(T + k log T) for T tenants with startable work and k free slots: only the heads of
+    the tenants' ready queues and due timers are read, never the whole backlog.
+    """
+    free = state.max_workers - state.running
+    if free <= 0:
+        return []
+    order = [
+        (queue.running, queue.last_served, tenant_id)
+        for tenant_id, queue in state.busy.items()
+        if queue.ready or (queue.backoff and queue.backoff[0][0] <= now)
+    ]
+    heapq.heapify(order)
+    streams: dict[UUID, Iterator[Job]] = {}
+    serial, out = state.starts, list[Decision]()
+    while order and len(out) < free:
+        running, _, tenant_id = heapq.heappop(order)
+        if tenant_id not in streams:
+            streams[tenant_id] = state.candidates(state.busy[tenant_id], now)
+        job = next(streams[tenant_id], None)
+        if job is None:
+            continue
+        attempt = job.attempt + 1
+        out.append(JobStarted(**_header("JobStarted", job, now, attempt), attempt=attempt))
+        serial += 1
+        heapq.heappush(order, (running + 1, serial, tenant_id))
+    return out
+
+
+def _finished(wf: Workflow, now: datetime) -> WorkflowFinished:
+    return WorkflowFinished(
+        event_id=decision_id("WorkflowFinished", wf.id),
+        occurred_at=now,
+        tenant_id=wf.tenant_id,
+        workflow_id=wf.id,
+        state=wf.outcome(),
+    )
+
+
+def _cancelled(job: Job, now: datetime, reason: str) -> JobCancelled:
+    return JobCancelled(**_header("JobCancelled", job, now), reason=reason)
+
+
+def _header(kind: str, job: Job, now: datetime, *identity: object) -> dict[str, Any]:
+    return {
+        "event_id": decision_id(kind, job.workflow_id, job.id, *identity),
+        "occurred_at": now,
+        "tenant_id": job.tenant_id,
+        "workflow_id": job.workflow_id,
+        "job_id": job.id,
+    }
+
+
+def _find_workflow(state: SequencerState, tenant_id: UUID, workflow_id: UUID) -> Workflow:
+    wf = state.workflows.get(workflow_id)
+    if wf is None or wf.tenant_id != tenant_id:  # another tenant's ids do not exist
+        raise NotFound("workflow", str(workflow_id))
+    return wf
+
+
+def _find_job(state: SequencerState, tenant_id: UUID, workflow_id: UUID, job_id: str) -> Job:
+    job = _find_workflow(state, tenant_id, workflow_id).jobs.get(job_id)
+    if job is None:
+        raise NotFound("job", job_id)
+    return job

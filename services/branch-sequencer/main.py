@@ -1,0 +1,51 @@
+"""Branch-sequencer process: wiring only (settings, the bus, the decider loop, drain on SIGTERM)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from tessera.service import Runtime, run_service
+from tessera.settings import Settings
+
+from .domain import SequencerState
+from .handlers import Sequencer
+
+
+class SequencerSettings(Settings):
+    """Shared settings (MAX_WORKERS among them) plus the retry backoff."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TESSERA_SEQUENCER_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    retry_base_s: float = Field(default=5.0, gt=0, description="backoff after a first failure")
+    retry_cap_s: float = Field(default=300.0, gt=0, description="longest backoff")
+
+
+def build(settings: SequencerSettings, rt: Runtime) -> Sequencer:
+    state = SequencerState(
+        max_workers=settings.max_workers,
+        retry_base=timedelta(seconds=settings.retry_base_s),
+        retry_cap=timedelta(seconds=settings.retry_cap_s),
+    )
+    return Sequencer(rt.bus, state)
+
+
+def main() -> None:
+    settings = SequencerSettings()
+
+    async def serve(rt: Runtime) -> None:
+        def ready() -> None:
+            rt.ready = True
+
+        await build(settings, rt).run(rt.stop, on_ready=ready)
+
+    asyncio.run(run_service("branch-sequencer", serve, settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""The branch-sequencer decider: worked examples, then random worlds checked on every decision."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tessera.branch_sequencer.domain import (
+    CancelJob,
+    Tick,
+    decide,
+    evolve,
+    job_state,
+    next_timer,
+    workflow_state,
+)
+from tessera.errors import Conflict, NotFound
+from tessera.events import (
+    JobAttemptFailed,
+    JobRetryScheduled,
+    JobStarted,
+    JobSucceeded,
+    WorkflowFinished,
+    decision_id,
+)
+from tessera.workflows import JobState, WorkflowSpec, WorkflowState
+
+from .world import BASE, T0, World, spec
+
+
+def started(decisions: list) -> list[str]:
+    return [d.job_id for d in decisions if isinstance(d, JobStarted)]
+
+
+# --- worked examples ----------------------------------------------------------------------
+
+TENANT, OTHER = uuid.UUID(int=1), uuid.UUID(int=2)
+WF, WF2 = uuid.UUID(int=101), uuid.UUID(int=102)
+DESIGN_EXAMPLE = spec(
+    {"id": "mask", "branch": "qc"},
+    {"id": "cells", "branch": "cells", "depends_on": ["mask"], "retries": 1},
+    {"id": "load", "branch": "cells"},
+)
+
+
+def test_nothing_runs_before_admission_then_lanes_and_dependencies_decide() -> None:
+    world = World(max_workers=4)
+    assert world.submit(TENANT, WF, DESIGN_EXAMPLE) == []
+    assert workflow_state(world.state, TENANT, WF) is WorkflowState.QUEUED
+    assert started(world.admit(WF)) == ["mask"]  # cells waits for mask, load waits behind cells
+    assert started(world.report((WF, "mask"), "succeed")) == ["cells"]
+    assert started(world.report((WF, "cells"), "succeed")) == ["load"]
+    decisions = world.report((WF, "load"), "succeed")
+    assert decisions == [
+        WorkflowFinished(
+            event_id=decision_id("WorkflowFinished", WF),
+            occurred_at=T0,
+            tenant_id=TENANT,
+            workflow_id=WF,
+            state=WorkflowState.SUCCEEDED,
+        )
+    ]
+
+
+def test_a_blocked_lane_does_not_hold_back_a_ready_one() -> None:
+    world = World(max_workers=2)
+    world.submit(
+        TENANT,
+        WF,
+        spec(
+            {"id": "gate", "branch": "x"},
+            {"id": "c", "branch": "y", "depends_on": ["gate"]},
+            {"id": "c2", "branch": "y"},
+            {"id": "d", "branch": "z"},
+        ),
+    )
+    assert started(world.admit(WF)) == ["gate", "d"]  # not held back by blocked lane y
+    assert started(world.report((WF, "d"), "succeed")) == []  # c2 waits behind c: lane FIFO
+    assert started(world.report((WF, "gate"), "succeed")) == ["c"]
+    assert started(world.report((WF, "c"), "succeed")) == ["c2"]
+
+
+def test_slots_are_shared_between_tenants_not_taken_by_the_first() -> None:
+    world = World(max_workers=4)
+    wide = spec(*({"id": f"j{i}", "branch": f"b{i}"} for i in range(8)))
+    world.submit(TENANT, WF, wide)
+    world.submit(OTHER, WF2, wide)
+    world.admit(WF)  # TENANT alone: takes all four slots
+    assert world.admit(WF2) == []
+    assert started(world.report((WF, "j0"), "succeed")) == ["j0"]  # OTHER's j0, not TENANT's j4
+    assert world.state.tenants[OTHER].running == 1
+    assert started(world.report((WF, "j1"), "succeed")) == ["j1"]  # 2 vs 1: OTHER again
+    assert world.state.tenants[OTHER].running == 2
+    assert started(world.report((WF, "j2"), "succeed")) == ["j4"]  # 1 vs 2: TENANT's turn
+    assert (world.state.tenants[TENANT].running, world.state.tenants[OTHER].running) == (2, 2)
+
+
+def test_a_failed_attempt_is_retried_in_place_after_a_backoff() -> None:
+    world = World(max_workers=4)
+    world.submit(
+        TENANT, WF, spec({"id": "a", "retries": 2}, {"id": "b"}, {"id": "c", "branch": "other"})
+    )
+    assert started(world.admit(WF)) == ["a", "c"]
+    (retry,) = world.report((WF, "a"), "fail")
+    assert isinstance(retry, JobRetryScheduled) and retry.retry_at == T0 + BASE
+    assert next_timer(world.state) == T0 + BASE
+    assert world.tick(0.5) == []  # b stays behind a: the lane is blocked during the backoff
+    (start,) = world.tick(0.5)
+    assert (start.job_id, start.attempt) == ("a", 2)
+    (retry,) = world.report((WF, "a"), "fail")
+    assert retry.retry_at == T0 + BASE + 2 * BASE
+    world.tick(2)
+    assert started(world.report((WF, "a"), "succeed")) == ["b"]
+
+
+def test_the_backoff_counts_from_the_failure_so_that_replicas_agree() -> None:
+    world = World(max_workers=1)
+    world.submit(TENANT, WF, spec({"id": "a", "retries": 1}))
+    world.admit(WF)
+    failed_at = T0 - timedelta(seconds=3)  # reported before the sequencer got to it
+    world.log.append(
+        JobAttemptFailed(
+            tenant_id=TENANT, workflow_id=WF, job_id="a", reason="oom", occurred_at=failed_at
+        )
+    )
+    evolve(world.state, world.log[-1])
+    (retry,) = decide(world.state, Tick(T0))
+    assert retry == JobRetryScheduled(
+        event_id=decision_id("JobRetryScheduled", WF, "a", 1),
+        occurred_at=T0,
+        tenant_id=TENANT,
+        workflow_id=WF,
+        job_id="a",
+        attempt=1,
+        retry_at=failed_at + BASE,
+        reason="oom",
+    )
+    (later,) = decide(world.state, Tick(T0 + timedelta(minutes=1)))  # a slower replica agrees
+    assert (later.event_id, later.retry_at) == (retry.event_id, retry.retry_at)
+
+
+def test_final_failure_skips_the_rest_of_the_lane_and_every_dependant_only() -> None:
+    world = World(max_workers=4)
+    world.submit(
+        TENANT,
+        WF,
+        spec(
+            {"id": "a", "branch": "x"},
+            {"id": "a2", "branch": "x"},
+            {"id": "b", "branch": "y", "depends_on": ["a"]},
+            {"id": "b2", "branch": "y"},
+            {"id": "c", "branch": "z", "depends_on": ["a2"]},
+            {"id": "d", "branch": "w"},
+        ),
+    )
+    world.admit(WF)
+    decisions = world.report((WF, "a"), "fatal")  # not retryable: fails at once
+    failed, *skipped, start = decisions
+    assert (failed.type, failed.job_id) == ("JobFailed", "a")
+    assert {(d.type, d.job_id) for d in skipped} == {("JobSkipped", j) for j in ("a2", "b", "c")}
+    assert (start.type, start.job_id) == ("JobStarted", "b2")  # branch y carries on
+    world.report((WF, "d"), "succeed")
+    (finished,) = world.report((WF, "b2"), "succeed")
+    assert finished.state is WorkflowState.FAILED
+
+
+def test_cancel_is_accepted_while_pending_and_refused_with_the_state_after() -> None:
+    world = World(max_workers=1)
+    world.submit(
+        TENANT, WF, spec({"id": "a"}, {"id": "b"}, {"id": "c", "branch": "y", "depends_on": ["b"]})
+    )
+    world.admit(WF)
+    refused = world.cancel_job((WF, "a"))
+    assert isinstance(refused, Conflict) and refused.state == "RUNNING"
+    decisions = world.cancel_job((WF, "b"))
+    assert [(d.type, d.job_id) for d in decisions] == [("JobCancelled", "b"), ("JobSkipped", "c")]
+    with pytest.raises(NotFound):  # another tenant's workflow does not exist for it
+        decide(world.state, CancelJob(OTHER, WF, "a", T0))
+    with pytest.raises(NotFound):
+        decide(world.state, CancelJob(TENANT, WF, "nope", T0))
+    (finished,) = world.report((WF, "a"), "succeed")
+    assert finished.state is WorkflowState.CANCELLED
+    refused = world.cancel_workflow(WF)
+    assert isinstance(refused, Conflict) and refused.state == "CANCELLED"
+
+
+def test_cancelling_a_workflow_cancels_its_pending_jobs_and_lets_running_ones_finish() -> None:
+    world = World(max_workers=1)
+    world.submit(
+        TENANT, WF, spec({"id": "a"}, {"id": "b", "branch": "y"}, {"id": "c", "depends_on": ["b"]})
+    )
+    world.admit(WF)
+    decisions = world.cancel_workflow(WF)
+    assert [(d.type, d.job_id) for d in decisions] == [("JobCancelled", "b"), ("JobCancelled", "c")]
+    assert workflow_state(world.state, TENANT, WF) is WorkflowState.RUNNING
+    (finished,) = world.report((WF, "a"), "succeed")
+    assert finished.state is WorkflowState.CANCELLED
+
+
+def test_a_queued_workflow_can_be_cancelled_before_admission() -> None:
+    world = World(max_workers=1)
+    world.submit(TENANT, WF, spec({"id": "a"}))
+    *_, finished = world.cancel_workflow(WF)
+    assert isinstance(finished, WorkflowFinished) and finished.state is WorkflowState.CANCELLED
+    assert world.admit(WF) == []  # a late admission changes nothing
+
+
+def test_stale_and_duplicate_reports_change_nothing() -> None:
+    world = World(max_workers=2)
+    world.submit(TENANT, WF, spec({"id": "a", "retries": 1}))
+    world.admit(WF)
+    world.report((WF, "a"), "fail")
+    world.tick(1)
+    for index in range(len(world.log)):
+        world.redeliver(index)
+    world.log.append(JobSucceeded(tenant_id=TENANT, workflow_id=WF, job_id="a", attempt=1))
+    world.redeliver(-1)  # attempt 1 is over: its late success is ignored
+    assert job_state(world.state, TENANT, WF, "a") is JobState.RUNNING
+
+
+def test_replicas_deciding_the_same_thing_produce_the_same_event_ids() -> None:
+    a, b = World(max_workers=2), World(max_workers=2)
+    for world in (a, b):
+        world.submit(TENANT, WF, DESIGN_EXAMPLE)
+    assert [d.event_id for d in a.admit(WF)] == [d.event_id for d in b.admit(WF)]
+
+
+# --- the simulated world ------------------------------------------------------------------
+
+TENANTS = [uuid.UUID(int=i) for i in range(1, 4)]
+ACTIONS = (  # repeated entries weight the draw towards what makes traces interesting
+    *("succeed", "succeed", "fail", "fail", "fatal", "tick", "tick"),
+    *("admit", "cancel_job", "cancel_workflow", "redeliver"),
+)
+
+
+@st.composite
+def workflows(draw: st.DrawFn) -> WorkflowSpec:
+    """A random DAG: dependencies point to earlier jobs (so it is acyclic), any branch."""
+    n = draw(st.integers(1, 6))
+    jobs = []
+    for i in range(n):
+        deps = draw(st.sets(st.integers(0, i - 1), max_size=2)) if i else set()
+        jobs.append(
+            {
+                "id": f"j{i}",
+                "branch": draw(st.sampled_from("abc")),
+                "depends_on": [f"j{d}" for d in sorted(deps)],
+                "retries": draw(st.integers(0, 2)),
+            }
+        )
+    return spec(*jobs)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    max_workers=st.integers(1, 4),
+    plan=st.lists(st.tuples(st.sampled_from(TENANTS), workflows()), min_size=1, max_size=4),
+    steps=st.lists(
+        st.tuples(st.sampled_from(ACTIONS), st.integers(0, 10**6)), min_size=10, max_size=50
+    ),
+    sample=st.lists(st.integers(0, 10**6), max_size=3),
+)
+def test_every_decision_keeps_the_rules_and_every_job_ends_once(
+    max_workers: int, plan: list, steps: list, sample: list[int]
+) -> None:
+    world = World(max_workers)
+    ids = [uuid.UUID(int=1000 + i) for i in range(len(plan))]
+    for i, (tenant, workflow) in enumerate(plan[:2]):
+        world.submit(tenant, ids[i], workflow)
+    submitted = min(2, len(plan))
+    for action, pick in steps:
+        known = list(world.specs)
+        waiting = [w for w in known if w not in world.admitted]
+        running = sorted(k for k, s in world.ref.items() if s is JobState.RUNNING)
+        match action:
+            case "succeed" | "fail" | "fatal" if running:
+                world.report(running[pick % len(running)], action)
+            case "cancel_job":
+                world.cancel_job(sorted(world.ref)[pick % len(world.ref)])
+            case "cancel_workflow":
+                world.cancel_workflow(known[pick % len(known)])
+            case "tick":
+                world.tick(pick % 5000 / 1000)
+            case "redeliver":
+                world.redeliver(pick % len(world.log))
+            case _ if waiting and (action == "admit" or pick % 2):  # otherwise: make progress
+                world.admit(waiting[pick % len(waiting)])
+            case _ if submitted < len(plan):
+                world.submit(plan[submitted][0], ids[submitted], plan[submitted][1])
+                submitted += 1
+            case _:
+                world.tick(1)
+    for i in range(submitted, len(plan)):
+        world.submit(plan[i][0], ids[i], plan[i][1])
+    world.drain()
+
+    for key, final in world.ref.items():  # the oracle: what each job had to end as
+        assert world.terminal[key] == 1
+        if key in world.user_cancelled:
+            assert final is JobState.CANCELLED
+        elif world.doomed(key):
+            assert final is JobState.SKIPPED
+        else:
+            assert final in (JobState.SUCCEEDED, JobState.FAILED)
+    if world.reactions:
+        world.check_replay(sample)
