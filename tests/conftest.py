@@ -139,3 +139,19 @@ async def gateway(settings: GatewaySettings, bus: Bus) -> AsyncIterator[httpx.As
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client,
     ):
         yield client
+
+
+@pytest.fixture
+async def scheduler(bus: Bus) -> AsyncIterator[tuple[object, object]]:
+    """Admission (3 active tenants) and the branch-sequencer (4 workers, 0.2 s backoff)."""
+    from datetime import timedelta
+
+    from tessera.admission.domain import AdmissionState
+    from tessera.admission.handlers import Admission
+    from tessera.branch_sequencer.domain import SequencerState
+    from tessera.branch_sequencer.handlers import Sequencer
+
+    admission = Admission(bus, AdmissionState(max_active_tenants=3))
+    sequencer = Sequencer(bus, SequencerState(max_workers=4, retry_base=timedelta(seconds=0.2)))
+    async with running(admission.run), running(sequencer.run):
+        yield admission, sequencer

@@ -309,10 +309,15 @@ class EventFeed:
         return Envelope(seq=seq, subject=msg.subject, event=event)
 
     async def get(self, timeout: float | None = None) -> Envelope | None:
-        """The next event, or None after `timeout` seconds without one."""
+        """The next event, or None after `timeout` seconds without one.
+
+        Cancel-safe: `asyncio.timeout` around `Queue.get` leaves an item in the queue when the
+        wait is cancelled, where Python 3.11's `wait_for` could take it and drop it.
+        """
         while True:
             try:
-                msg = await asyncio.wait_for(self._queue.get(), timeout)
+                async with asyncio.timeout(timeout):
+                    msg = await self._queue.get()
             except TimeoutError:
                 return None
             env = self._decode(msg)

@@ -21,6 +21,7 @@ import structlog
 
 from tessera import telemetry
 from tessera.bus import Bus, Envelope, EventFeed
+from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
 from tessera.errors import BusError, ConcurrencyConflict, Conflict, NotFound
 from tessera.events import JobCancelled, subject_for, utcnow
 
@@ -35,7 +36,6 @@ from .domain import (
     evolve,
     next_timer,
 )
-from .rpc import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
 
 log = structlog.get_logger(__name__)
 
@@ -105,8 +105,7 @@ class Sequencer:
         )
         for task in pending:
             task.cancel()
-        # A read may finish while being cancelled (asyncio.wait_for then swallows the cancel and
-        # returns what it took from the feed): wait for them all and keep whatever they read.
+        # A read may finish while being cancelled: wait for them all and keep whatever they read.
         await asyncio.gather(*pending, return_exceptions=True)
         if not events.cancelled():
             for env in events.result():

@@ -157,15 +157,15 @@ async def admission_status(conn: asyncpg.Connection, tenant_id: UUID) -> dict[st
     A tenant without a row has never queued: its state is None.
     """
     row = await conn.fetchrow(
-        """WITH me AS (SELECT state, COALESCE(queued_at, updated_at) AS arrived, last_seq,
-                              updated_at
+        """WITH me AS (SELECT state, waiting, COALESCE(queued_at, updated_at) AS arrived,
+                              last_seq, updated_at
                        FROM tenants WHERE tenant_id = $1)
-           SELECT (SELECT count(*) FROM tenants WHERE state = 'ACTIVE') AS active_tenants,
-                  (SELECT count(*) FROM tenants WHERE state = 'WAITING') AS waiting_tenants,
+           SELECT (SELECT count(*) FROM tenants WHERE active) AS active_tenants,
+                  (SELECT count(*) FROM tenants WHERE waiting AND NOT active) AS waiting_tenants,
                   me.state, me.updated_at,
-                  CASE WHEN me.state = 'WAITING' THEN 1 + (
+                  CASE WHEN me.waiting THEN 1 + (
                       SELECT count(*) FROM tenants t
-                      WHERE t.state = 'WAITING'
+                      WHERE t.waiting
                         AND (COALESCE(t.queued_at, t.updated_at), t.last_seq)
                             < (me.arrived, me.last_seq))
                   END AS position

@@ -79,6 +79,9 @@ Responses = dict[int | str, dict[str, Any]]
 V1_ERRORS: Responses = {**TENANT_ERRORS, **LOAD_ERRORS}
 NOT_FOUND: Responses = {404: _doc("no such resource for this tenant (other tenants' ids included)")}
 INVALID: Responses = {422: _doc("invalid request: the message names every problem")}
+CONFLICT: Responses = {
+    409: _doc("refused in the current state (the body's `state`), e.g. a job already RUNNING")
+}
 
 
 def problem(status: int, message: str, **extra: object) -> JSONResponse:

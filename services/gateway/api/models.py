@@ -380,3 +380,19 @@ class Readiness(_Out):
     rate_limits: Literal["redis", "local", "off"] = Field(
         description="where rate limits are kept now: local buckets while Redis is down"
     )
+
+
+class CancelResult(_Out):
+    """What a cancel request did: the jobs it moved to CANCELLED (already in the log)."""
+
+    model_config = _examples(
+        {
+            "workflow_id": "0b7f3a52-4f1e-4a7e-9d8c-2f6a1c3e5d7b",
+            "job_id": "cells",
+            "cancelled": ["cells"],
+        }
+    )
+
+    workflow_id: UUID
+    job_id: str | None
+    cancelled: list[str]

@@ -27,12 +27,6 @@ from tessera.projector.domain import job_state_after, transition_detail
 from tessera.workflows import TERMINAL_JOB_STATES, WorkflowState
 
 PROJECTION = "read_models"
-TENANT_STATES = {
-    "TenantQueued": "WAITING",
-    "TenantActivated": "ACTIVE",
-    "TenantReleased": "IDLE",
-    "TenantDequeued": "IDLE",
-}
 
 
 async def checkpoint(conn: asyncpg.Connection) -> int:
@@ -156,21 +150,38 @@ async def _tenant(
     seq: int,
     ev: TenantQueued | TenantActivated | TenantReleased | TenantDequeued,
 ) -> None:
-    state = TENANT_STATES[ev.type]
-    position = ev.position if isinstance(ev, TenantQueued) else None
-    queued_at = ev.occurred_at if isinstance(ev, TenantQueued) else None
+    row = await conn.fetchrow(
+        "SELECT active, waiting, position, queued_at FROM tenants WHERE tenant_id = $1",
+        ev.tenant_id,
+    )
+    active, waiting, position, queued_at = (
+        (row["active"], row["waiting"], row["position"], row["queued_at"])
+        if row
+        else (False, False, None, None)
+    )
+    if isinstance(ev, TenantQueued):
+        # arrival in the line counts once: a re-announced position keeps it
+        queued_at = queued_at if waiting else ev.occurred_at
+        waiting, position = True, ev.position
+    elif isinstance(ev, TenantActivated):  # admitted: its place in the line was granted
+        active, waiting, position, queued_at = True, False, None, None
+    elif isinstance(ev, TenantReleased):
+        active = False
+    else:  # TenantDequeued: left the line without a slot
+        waiting, position, queued_at = False, None, None
+    state = "ACTIVE" if active else "WAITING" if waiting else "IDLE"
     await conn.execute(
-        """INSERT INTO tenants (tenant_id, state, position, queued_at, updated_at, last_seq)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        """INSERT INTO tenants (tenant_id, state, active, waiting, position, queued_at,
+                                updated_at, last_seq)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (tenant_id) DO UPDATE SET state = EXCLUDED.state,
-             position = EXCLUDED.position,
-             -- arrival in the line counts once: re-announced positions keep it
-             queued_at = CASE WHEN EXCLUDED.state <> 'WAITING' THEN NULL
-                              WHEN tenants.state = 'WAITING' THEN tenants.queued_at
-                              ELSE EXCLUDED.queued_at END,
+             active = EXCLUDED.active, waiting = EXCLUDED.waiting,
+             position = EXCLUDED.position, queued_at = EXCLUDED.queued_at,
              updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq""",
         ev.tenant_id,
         state,
+        active,
+        waiting,
         position,
         queued_at,
         ev.occurred_at,

@@ -40,8 +40,9 @@ def request_body(op: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-async def owned(make_gateway, projector):
-    """A gateway, an owner with one projected workflow, and an intruder."""
+async def owned(make_gateway, projector, scheduler):
+    """A gateway, an owner with one projected workflow, and an intruder (the scheduler answers
+    cancel requests)."""
     owner, intruder = uuid.uuid4(), uuid.uuid4()
     secret = f"secret-{uuid.uuid4().hex}"
     spec = {"name": secret, "jobs": [{"id": "a", "type": "synthetic"}]}

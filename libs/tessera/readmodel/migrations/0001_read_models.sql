@@ -60,9 +60,13 @@ CREATE TABLE job_history (
 );
 CREATE INDEX job_history_by_job ON job_history (workflow_id, job_id, seq);
 
+-- A tenant can be ACTIVE and in the line at once: while others wait, an active tenant's new
+-- workflows queue behind them (anti-starvation).
 CREATE TABLE tenants (
     tenant_id  uuid PRIMARY KEY,
-    state      text        NOT NULL,
+    state      text        NOT NULL,  -- ACTIVE, WAITING or IDLE
+    active     boolean     NOT NULL,
+    waiting    boolean     NOT NULL,
     position   integer,
     queued_at  timestamptz,
     updated_at timestamptz NOT NULL,

@@ -8,9 +8,10 @@ from uuid import UUID
 from fastapi import APIRouter, Path
 
 from tessera.errors import NotFound
-from tessera.gateway.api.deps import ReadDbDep, TenantDep
-from tessera.gateway.api.errors import INVALID, NOT_FOUND
-from tessera.gateway.api.models import JobDetail
+from tessera.gateway.api.deps import BusDep, ReadDbDep, TenantDep
+from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND
+from tessera.gateway.api.models import CancelResult, JobDetail
+from tessera.gateway.cancellation import request_cancel
 from tessera.readmodel import queries
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs", tags=["jobs"])
@@ -27,3 +28,18 @@ async def get_job(workflow_id: UUID, job_id: JobId, tenant: TenantDep, db: ReadD
     if row is None:
         raise NotFound("job", f"{workflow_id}/{job_id}")
     return JobDetail.of(row)
+
+
+@router.post(
+    "/{job_id}/cancel", response_model=CancelResult, responses={**NOT_FOUND, **CONFLICT, **INVALID}
+)
+async def cancel_job(
+    workflow_id: UUID, job_id: JobId, tenant: TenantDep, bus: BusDep
+) -> CancelResult:
+    """Cancel a job that is still PENDING; 409 with its state once it is RUNNING or finished.
+
+    The answer comes from the branch-sequencer after `JobCancelled` is in the log; the lane then
+    moves on to its next job and jobs that depend on this one are SKIPPED.
+    """
+    reply = await request_cancel(bus, tenant, workflow_id, job_id)
+    return CancelResult(workflow_id=workflow_id, job_id=job_id, cancelled=reply.cancelled)

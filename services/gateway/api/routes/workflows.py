@@ -11,8 +11,15 @@ from fastapi import APIRouter, Body, HTTPException, Query
 from tessera.errors import NotFound
 from tessera.events import WorkflowSubmitted
 from tessera.gateway.api.deps import BusDep, ReadDbDep, SettingsDep, TenantDep
-from tessera.gateway.api.errors import INVALID, NOT_FOUND
-from tessera.gateway.api.models import WorkflowAccepted, WorkflowDetail, WorkflowPage, WorkflowView
+from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND
+from tessera.gateway.api.models import (
+    CancelResult,
+    WorkflowAccepted,
+    WorkflowDetail,
+    WorkflowPage,
+    WorkflowView,
+)
+from tessera.gateway.cancellation import request_cancel
 from tessera.gateway.slides import check_slides
 from tessera.readmodel import queries
 from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
@@ -76,3 +83,17 @@ async def get_workflow(workflow_id: UUID, tenant: TenantDep, db: ReadDbDep) -> W
     if row is None:
         raise NotFound("workflow", str(workflow_id))
     return WorkflowDetail.of(row)
+
+
+@router.post(
+    "/{workflow_id}/cancel",
+    response_model=CancelResult,
+    responses={**NOT_FOUND, **CONFLICT, **INVALID},
+)
+async def cancel_workflow(workflow_id: UUID, tenant: TenantDep, bus: BusDep) -> CancelResult:
+    """Cancel every job of the workflow that is still PENDING; running jobs finish.
+
+    409 when nothing is left to cancel (the workflow has finished or all its jobs have started).
+    """
+    reply = await request_cancel(bus, tenant, workflow_id, None)
+    return CancelResult(workflow_id=workflow_id, job_id=None, cancelled=reply.cancelled)
