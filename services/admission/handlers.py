@@ -16,11 +16,11 @@ from datetime import datetime
 import structlog
 
 from tessera import telemetry
-from tessera.bus import Bus, Envelope, EventFeed
-from tessera.errors import ConcurrencyConflict
-from tessera.events import subject_for, utcnow
+from tessera.bus import Bus
+from tessera.decider import FoldedLog
+from tessera.events import utcnow
 
-from .domain import AdmissionState, Decision, Tick, decide, evolve
+from .domain import AdmissionState, Tick, decide, evolve
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +28,6 @@ DECISIONS = frozenset(
     {"TenantQueued", "TenantActivated", "TenantReleased", "TenantDequeued", "WorkflowQueued",
      "WorkflowAdmitted"}
 )  # fmt: skip
-CATCH_UP_TIMEOUT_S = 5.0
 POLL_S = 0.5  # how often the loop looks at the stop signal while the log is quiet
 
 
@@ -37,56 +36,22 @@ class Admission:
         self, bus: Bus, state: AdmissionState, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self.bus, self.state, self.clock = bus, state, clock
-        self.last_seq = 0
-        self.subject_seq: dict[str, int] = {}  # last sequence seen on each decision subject
-        self._feed: EventFeed | None = None
+        self.fold = FoldedLog(bus, lambda event: evolve(self.state, event), DECISIONS, "admission")
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] = lambda: None) -> None:
         """Replay the log, then follow it and decide until `stop`."""
         async with self.bus.feed(start_seq=1) as feed:
-            self._feed = feed
-            await self._fold_until(await self.bus.last_sequence())
-            log.info("admission_replayed", last_seq=self.last_seq, active=self.state.active)
+            self.fold.feed = feed
+            await self.fold.catch_up()
+            log.info("admission_replayed", last_seq=self.fold.last_seq, active=self.state.active)
             on_ready()
             while not stop.is_set():
                 await self._settle()
                 for env in await feed.batch(max_size=500, timeout=POLL_S):
-                    self._apply(env)
+                    self.fold.apply(env)
 
     async def _settle(self) -> None:
         while decisions := decide(self.state, Tick(self.clock())):
-            await self._append(decisions)
+            await self.fold.append(decisions)
         telemetry.ADMISSION_ACTIVE.set(self.state.active)
         telemetry.ADMISSION_WAITERS.set(len(self.state.line))
-
-    def _apply(self, env: Envelope) -> None:
-        if env.seq <= self.last_seq:  # already folded
-            return
-        evolve(self.state, env.event)
-        self.last_seq = env.seq
-        if env.event.type in DECISIONS:
-            self.subject_seq[env.subject] = env.seq
-        telemetry.EVENTS_APPLIED.labels(consumer="admission").inc()
-
-    async def _fold_until(self, seq: int) -> None:
-        assert self._feed is not None
-        while self.last_seq < seq:
-            env = await self._feed.get(timeout=CATCH_UP_TIMEOUT_S)
-            if env is None:  # e.g. the log ends with a message that does not decode
-                log.warning("log_catch_up_stalled", at=self.last_seq, wanted=seq)
-                return
-            self._apply(env)
-
-    async def _append(self, decisions: list[Decision]) -> None:
-        """Append a group in order, then fold up to it (or up to the end after a conflict)."""
-        last = 0
-        try:
-            for decision in decisions:
-                subject = subject_for(decision, self.bus.names.ns)
-                expected = self.subject_seq.get(subject, 0)
-                last = await self.bus.append(decision, expected_last_subject_seq=expected)
-                self.subject_seq[subject] = last
-        except ConcurrencyConflict as exc:
-            log.info("decision_superseded", subject=exc.subject)
-            last = await self.bus.last_sequence()
-        await self._fold_until(last)

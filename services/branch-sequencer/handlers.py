@@ -20,16 +20,16 @@ from datetime import datetime
 import structlog
 
 from tessera import telemetry
-from tessera.bus import Bus, Envelope, EventFeed
+from tessera.bus import Bus
 from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
-from tessera.errors import BusError, ConcurrencyConflict, Conflict, NotFound
-from tessera.events import JobCancelled, subject_for, utcnow
+from tessera.decider import FoldedLog
+from tessera.errors import BusError, Conflict, NotFound
+from tessera.events import JobCancelled, utcnow
 
 from .domain import (
     CancelJob,
     CancelWorkflow,
     Command,
-    Decision,
     SequencerState,
     Tick,
     decide,
@@ -43,7 +43,6 @@ DECISIONS = frozenset(
     {"JobStarted", "JobRetryScheduled", "JobFailed", "JobCancelled", "JobSkipped",
      "WorkflowFinished"}
 )  # fmt: skip
-CATCH_UP_TIMEOUT_S = 5.0
 IDLE_WAKEUP_S = 60.0
 Pending = tuple[CancelRequest, "asyncio.Future[CancelReply]"]
 
@@ -53,17 +52,17 @@ class Sequencer:
         self, bus: Bus, state: SequencerState, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self.bus, self.state, self.clock = bus, state, clock
-        self.last_seq = 0
-        self.subject_seq: dict[str, int] = {}  # last sequence seen on each decision subject
+        self.fold = FoldedLog(
+            bus, lambda event: evolve(self.state, event), DECISIONS, "branch-sequencer"
+        )
         self.requests: asyncio.Queue[Pending] = asyncio.Queue()
-        self._feed: EventFeed | None = None
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] = lambda: None) -> None:
         """Replay the log, then follow it and decide until `stop`; answers cancels meanwhile."""
         async with self.bus.feed(start_seq=1) as feed:
-            self._feed = feed
-            await self._catch_up()
-            log.info("sequencer_replayed", last_seq=self.last_seq, running=self.state.running)
+            self.fold.feed = feed
+            await self.fold.catch_up()
+            log.info("sequencer_replayed", last_seq=self.fold.last_seq, running=self.state.running)
             sub = await self.bus.serve(
                 self.bus.names.rpc(RPC_SERVICE, CANCEL), self.on_request, queue=RPC_SERVICE
             )
@@ -93,11 +92,12 @@ class Sequencer:
 
     async def _next_input(self, stop: asyncio.Event) -> None:
         """Wait for new events, a cancel request, the next retry timer or `stop`; apply them."""
-        assert self._feed is not None
+        feed = self.fold.feed
+        assert feed is not None
         # a retry already due waits for a worker slot, and only an event frees one
         due, now = next_timer(self.state), self.clock()
         timeout = None if due is None or due <= now else (due - now).total_seconds()
-        events = asyncio.ensure_future(self._feed.batch(max_size=500, timeout=IDLE_WAKEUP_S))
+        events = asyncio.ensure_future(feed.batch(max_size=500, timeout=IDLE_WAKEUP_S))
         request = asyncio.ensure_future(self.requests.get())
         stopped = asyncio.ensure_future(stop.wait())
         _, pending = await asyncio.wait(
@@ -109,14 +109,14 @@ class Sequencer:
         await asyncio.gather(*pending, return_exceptions=True)
         if not events.cancelled():
             for env in events.result():
-                self._apply(env)
+                self.fold.apply(env)
         if not request.cancelled():
             await self._answer(*request.result())
 
     async def _settle(self) -> None:
         """Decide and append until nothing is due."""
         while decisions := decide(self.state, Tick(self.clock())):
-            await self._append(decisions)
+            await self.fold.append(decisions)
         telemetry.WORKER_ACTIVE_JOBS.set(self.state.running)
         telemetry.QUEUE_DEPTH.labels(scope="ready").set(
             sum(len(queue.ready) for queue in self.state.busy.values())
@@ -131,7 +131,7 @@ class Sequencer:
             answer.set_result(reply)
 
     async def _cancel(self, request: CancelRequest) -> CancelReply:
-        await self._catch_up()  # answer on the whole log, not on what this task has read so far
+        await self.fold.catch_up()  # answer on the whole log, not on what this task has read so far
         tenant, wid, now = request.tenant_id, request.workflow_id, self.clock()
         command: Command = (
             CancelWorkflow(tenant, wid, now, request.reason)
@@ -145,46 +145,7 @@ class Sequencer:
                 return CancelReply(outcome="not_found", message=str(exc))
             except Conflict as exc:
                 return CancelReply(outcome="refused", state=exc.state, message=str(exc))
-            if await self._append(decisions):
+            if await self.fold.append(decisions):
                 cancelled = [d.job_id for d in decisions if isinstance(d, JobCancelled)]
                 return CancelReply(outcome="accepted", cancelled=cancelled)
         raise BusError("the log kept changing under the cancellation")
-
-    # --- the log ------------------------------------------------------------------------------
-
-    def _apply(self, env: Envelope) -> None:
-        if env.seq <= self.last_seq:  # already folded
-            return
-        evolve(self.state, env.event)
-        self.last_seq = env.seq
-        if env.event.type in DECISIONS:
-            self.subject_seq[env.subject] = env.seq
-        telemetry.EVENTS_APPLIED.labels(consumer="branch-sequencer").inc()
-
-    async def _fold_until(self, seq: int) -> None:
-        assert self._feed is not None
-        while self.last_seq < seq:
-            env = await self._feed.get(timeout=CATCH_UP_TIMEOUT_S)
-            if env is None:  # e.g. the log ends with a message that does not decode
-                log.warning("log_catch_up_stalled", at=self.last_seq, wanted=seq)
-                return
-            self._apply(env)
-
-    async def _catch_up(self) -> None:
-        await self._fold_until(await self.bus.last_sequence())
-
-    async def _append(self, decisions: list[Decision]) -> bool:
-        """Append a wave in order, then fold up to it; False if someone else appended first."""
-        last = 0
-        try:
-            for decision in decisions:
-                subject = subject_for(decision, self.bus.names.ns)
-                expected = self.subject_seq.get(subject, 0)
-                last = await self.bus.append(decision, expected_last_subject_seq=expected)
-                self.subject_seq[subject] = last
-        except ConcurrencyConflict as exc:
-            log.info("decision_superseded", subject=exc.subject)
-            await self._catch_up()
-            return False
-        await self._fold_until(last)
-        return True

@@ -231,13 +231,13 @@ async def test_a_stale_decision_is_refused_and_decided_again(bus: Bus) -> None:
     await bus.append(WorkflowAdmitted(tenant_id=tenant, workflow_id=wid))
     stale = Sequencer(bus, SequencerState(max_workers=2))
     async with bus.feed(start_seq=1) as feed:
-        stale._feed = feed
-        await stale._catch_up()
+        stale.fold.feed = feed
+        await stale.fold.catch_up()
         wave = decide(stale.state, Tick(stale.clock()))
         assert [d.job_id for d in wave] == ["b0j0"]
         # another writer starts the job first (a second replica, say)
         await bus.append(JobStarted(tenant_id=tenant, workflow_id=wid, job_id="b0j0", attempt=1))
-        assert await stale._append(wave) is False
+        assert await stale.fold.append(wave) is False
         assert decide(stale.state, Tick(stale.clock())) == []  # caught up: nothing to start twice
     starts = [e for e in await read_log(bus) if isinstance(e.event, JobStarted)]
     assert len(starts) == 1

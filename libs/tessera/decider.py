@@ -1,0 +1,81 @@
+"""The log as a stateful decider sees it: an in-memory fold plus conditional appends.
+
+A decider (admission, the branch-sequencer) owns its state in one task. It reads the log in order
+and decides only once it has folded what it appended itself, so its state is always a prefix of
+the log and a restart (replay from sequence 1) ends where the last run stopped. Each decision is
+appended with `Nats-Msg-Id` = its deterministic id and `Nats-Expected-Last-Subject-Sequence` = the
+last sequence seen on its subject; when another replica or a stale view got there first the append
+is refused, the fold catches up, and the decider decides again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from tessera import telemetry
+from tessera.bus import Bus, Envelope, EventFeed
+from tessera.errors import ConcurrencyConflict
+from tessera.events import AnyEvent, Event, subject_for
+
+log = structlog.get_logger(__name__)
+
+CATCH_UP_TIMEOUT_S = 5.0
+
+
+class FoldedLog:
+    """Folds envelopes into a decider's state once each and appends its decisions safely."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        evolve: Callable[[AnyEvent], None],
+        decision_types: frozenset[str],
+        consumer: str,
+    ) -> None:
+        self.bus = bus
+        self._evolve = evolve
+        self._decision_types = decision_types
+        self._consumer = consumer
+        self.last_seq = 0
+        self.subject_seq: dict[str, int] = {}  # last sequence seen on each decision subject
+        self.feed: EventFeed | None = None
+
+    def apply(self, env: Envelope) -> None:
+        if env.seq <= self.last_seq:  # already folded
+            return
+        self._evolve(env.event)
+        self.last_seq = env.seq
+        if env.event.type in self._decision_types:
+            self.subject_seq[env.subject] = env.seq
+        telemetry.EVENTS_APPLIED.labels(consumer=self._consumer).inc()
+
+    async def fold_until(self, seq: int) -> None:
+        assert self.feed is not None, "open the feed first"
+        while self.last_seq < seq:
+            env = await self.feed.get(timeout=CATCH_UP_TIMEOUT_S)
+            if env is None:  # e.g. the log ends with a message that does not decode
+                log.warning("log_catch_up_stalled", at=self.last_seq, wanted=seq)
+                return
+            self.apply(env)
+
+    async def catch_up(self) -> None:
+        """Fold everything the log holds now."""
+        await self.fold_until(await self.bus.last_sequence())
+
+    async def append(self, decisions: Sequence[Event]) -> bool:
+        """Append in order, then fold up to them; False (caught up) if another appended first."""
+        last = 0
+        try:
+            for decision in decisions:
+                subject = subject_for(decision, self.bus.names.ns)
+                expected = self.subject_seq.get(subject, 0)
+                last = await self.bus.append(decision, expected_last_subject_seq=expected)
+                self.subject_seq[subject] = last
+        except ConcurrencyConflict as exc:
+            log.info("decision_superseded", subject=exc.subject, consumer=self._consumer)
+            await self.catch_up()
+            return False
+        await self.fold_until(last)
+        return True
