@@ -30,7 +30,7 @@ class FoldedLog:
     def __init__(
         self,
         bus: Bus,
-        evolve: Callable[[AnyEvent], None],
+        evolve: Callable[[AnyEvent], object],
         decision_types: frozenset[str],
         consumer: str,
     ) -> None:
