@@ -186,6 +186,7 @@ class Bus:
         except (TimeoutError, nats.errors.Error) as exc:
             raise BusError(f"append {event.type} failed: {exc}") from exc
         telemetry.EVENTS_APPENDED.labels(type=event.type).inc()
+        log.info("event_appended", type=event.type, seq=ack.seq, **telemetry.ids_of(event))
         return int(ack.seq)
 
     def feed(self, *, start_seq: int = 1, subject: str | None = None) -> EventFeed:

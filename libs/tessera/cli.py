@@ -33,6 +33,9 @@ SERVICES: dict[str, str] = {
 }
 
 
+OPS_PORT_BASE = 9100
+
+
 def available_services() -> list[str]:
     """Services whose entry module exists in this build."""
     out = []
@@ -84,13 +87,16 @@ def start_services(
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs = []
+    ops_port = OPS_PORT_BASE
     for name in available_services():
         for replica in range(inference_replicas if name == "inference" else 1):
             log_file = (logs / f"{name}-{replica}.log").open("ab")
+            # each process serves /metrics /healthz /readyz on its own port (the gateway on its own)
+            ops_port += 1
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "tessera.cli", "serve", name],
-                    env=env,
+                    env={**env, "TESSERA_OPS_PORT": str(ops_port)},
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                 )

@@ -45,7 +45,8 @@ class FoldedLog:
     def apply(self, env: Envelope) -> None:
         if env.seq <= self.last_seq:  # already folded
             return
-        self._evolve(env.event)
+        with structlog.contextvars.bound_contextvars(**telemetry.ids_of(env.event)):
+            self._evolve(env.event)
         self.last_seq = env.seq
         if env.event.type in self._decision_types:
             self.subject_seq[env.subject] = env.seq

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="TESSERA_LOG_LEVEL")
     log_json: bool = Field(default=True, validation_alias="TESSERA_LOG_JSON")
     ops_port: int = Field(
-        default=0, ge=0, le=65535, description="/metrics /healthz /readyz; 0 = off"
+        default=0,
+        ge=0,
+        le=65535,
+        validation_alias="TESSERA_OPS_PORT",
+        description="/metrics /healthz /readyz of this process; 0 = off",
     )
-    ops_host: str = "127.0.0.1"
+    ops_host: str = Field(default="127.0.0.1", validation_alias="TESSERA_OPS_HOST")

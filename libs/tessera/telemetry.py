@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -32,6 +33,16 @@ def configure_logging(level: str = "INFO", *, json: bool = True, service: str = 
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
+
+
+def ids_of(event: Any) -> dict[str, str]:
+    """The tenant/workflow/job ids an event carries, for log lines and bound context."""
+    out = {}
+    for key in ("tenant_id", "workflow_id", "job_id"):
+        value = getattr(event, key, None)
+        if value is not None:
+            out[key] = str(value)
+    return out
 
 
 EVENTS_APPENDED = Counter("tessera_events_appended_total", "Events appended to the log", ["type"])

@@ -38,7 +38,8 @@ class Projector:
             if not fresh:
                 return
             for env in fresh:
-                hit = await store.apply(conn, env)
+                with structlog.contextvars.bound_contextvars(**telemetry.ids_of(env.event)):
+                    hit = await store.apply(conn, env)
                 if hit is not None:
                     changed.setdefault(hit[0], set()).add(hit[1])
             await store.set_checkpoint(conn, fresh[-1].seq)

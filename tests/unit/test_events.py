@@ -67,3 +67,11 @@ def test_upcaster_turns_an_old_version_into_the_current_one() -> None:
         _UPCASTERS.pop(("JobProgressed", 0))
     assert isinstance(ev, JobProgressed)
     assert (ev.tiles_done, ev.version) == (3, 1)
+
+
+def test_log_lines_carry_the_ids_of_the_event() -> None:
+    from tessera.telemetry import ids_of
+
+    ev = JobProgressed(tenant_id=T, workflow_id=W, job_id="a", tiles_done=1, tiles_total=2)
+    assert ids_of(ev) == {"tenant_id": str(T), "workflow_id": str(W), "job_id": "a"}
+    assert ids_of(TenantActivated(tenant_id=T)) == {"tenant_id": str(T)}
