@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import os
 import statistics
@@ -75,8 +76,8 @@ async def stand_in_data_plane(bus: Bus, stop: asyncio.Event, seconds: float) -> 
 
 
 def latencies(envs: list, workers: int) -> list[float]:
-    running = 0
-    slot_freed = datetime.min.replace(tzinfo=UTC)
+    # when each worker slot became free, oldest first: a start takes the oldest free slot
+    free_since = collections.deque([datetime.min.replace(tzinfo=UTC)] * workers)
     specs: dict[uuid.UUID, WorkflowSpec] = {}
     admitted: dict[uuid.UUID, datetime] = {}
     done: dict[tuple[uuid.UUID, str], datetime] = {}
@@ -89,18 +90,14 @@ def latencies(envs: list, workers: int) -> list[float]:
             admitted[ev.workflow_id] = ev.occurred_at
         elif isinstance(ev, JobSucceeded):
             done[(ev.workflow_id, ev.job_id)] = ev.occurred_at
-            if running == workers:
-                slot_freed = ev.occurred_at
-            running -= 1
+            free_since.append(ev.occurred_at)
         elif isinstance(ev, JobStarted):
             spec = specs[ev.workflow_id]
             lane = spec.lanes()[spec.job(ev.job_id).branch]
             before = lane[: lane.index(ev.job_id)][-1:]
             needs = [*before, *spec.job(ev.job_id).depends_on]
-            ready = max([admitted[ev.workflow_id], *(done[(ev.workflow_id, j)] for j in needs)])
-            if running == workers - 1 and slot_freed > ready:  # it waited for a free slot
-                ready = slot_freed
-            running += 1
+            prerequisites = [admitted[ev.workflow_id], *(done[(ev.workflow_id, j)] for j in needs)]
+            ready = max([*prerequisites, free_since.popleft()])
             out.append((ev.occurred_at - ready).total_seconds())
     return out
 
