@@ -38,6 +38,18 @@ def read_region(
     w, h = size
     if w <= 0 or h <= 0:
         return np.full((max(h, 0), max(w, 0), 3), 255, np.uint8)
+    # Read only up to the level's right and bottom edge (plus one pixel for a fractional
+    # start): OpenSlide would allocate and composite the whole box, which for a coarse tile
+    # over a small slide is mostly glass (a 512 px tile at 16x: 8192² RGBA, seconds).
+    lw, lh = handle.level_dimensions[level]
+    d = float(handle.level_downsamples[level])
+    keep_w = min(w, max(0, math.ceil(lw - location[0] / d) + 1))
+    keep_h = min(h, max(0, math.ceil(lh - location[1] / d) + 1))
+    if (keep_w, keep_h) != (w, h):
+        out = np.full((h, w, 3), 255, np.uint8)
+        if keep_w and keep_h:
+            out[:keep_h, :keep_w] = read_region(handle, level, location, (keep_w, keep_h))
+        return out
     try:
         rgba = np.asarray(handle.read_region(location, level, size))
     except openslide.OpenSlideError as exc:

@@ -1,0 +1,3 @@
+from tessera.inference.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The inference worker's outside world: models (torch), slides (OpenSlide), the RESULTS stream."""

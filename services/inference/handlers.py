@@ -1,0 +1,308 @@
+"""The inference worker: TILES batch → read (ahead) → forward → owned, encoded results → ack.
+
+All replicas share one durable pull consumer on TILES, so JetStream hands each batch to one of
+them. A replica overlaps reading and computing: while the model runs on one batch, the fetch
+loop already holds the next one and reads its pixels in reader threads (`prefetch` batches
+ahead). Every batch in hand is reported alive (`in_progress`) a few times per ack wait, so a
+long batch is never redelivered while its worker lives, and a dead worker's batch comes back
+after one short ack wait. A batch is acked only after all its results are in RESULTS; a
+redelivered batch produces the same results (same ids), which the merger applies once.
+
+A batch that cannot be done (unreadable region, missing model, failed synthetic tile) fails
+its attempt with a JobAttemptFailed (deterministic id: many workers failing the same attempt
+append it once) and is terminated; a bus error only sends the batch back for redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import nats
+import numpy as np
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from tessera import telemetry
+from tessera.bus import Bus, hold_in_progress
+from tessera.errors import BusError
+from tessera.events import JobAttemptFailed, decision_id
+from tessera.inference.adapters import compute
+from tessera.inference.adapters.models import Predictors, Ready
+from tessera.inference.adapters.results import publish_result
+from tessera.inference.adapters.tiles import TileReader
+from tessera.inference.domain import (
+    RepeatedDelivery,
+    SyntheticTileFailed,
+    failure_of,
+    forward_batch_size,
+    hold_interval,
+    synthetic_tile_fails,
+)
+from tessera.inference.settings import InferenceSettings
+from tessera.segmentation.normalisation import NormalisationStats
+from tessera.stitching.encoding import encode_instances
+from tessera.tiling.work import (
+    CellWork,
+    JobRef,
+    SyntheticWork,
+    TileBatch,
+    TissueWork,
+    result_msg_id,
+)
+
+log = structlog.get_logger(__name__)
+
+CONSUMER = "inference"
+
+
+@dataclass(eq=False)
+class Work:
+    """A batch in hand: its message, what was read for it, or why it cannot be done."""
+
+    msg: Msg
+    holder: asyncio.Task[None]
+    batch: TileBatch | None = None
+    pixels: np.ndarray | None = None
+    ready: Ready | None = None
+    error: Exception | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class InferenceWorker:
+    def __init__(
+        self,
+        bus: Bus,
+        settings: InferenceSettings,
+        predictors: Predictors | None = None,
+        reader: TileReader | None = None,
+    ) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.predictors = predictors or Predictors(settings.device, settings.precision)
+        self.reader = reader or TileReader(settings.data_root, settings.reader_threads)
+        self._compute = ThreadPoolExecutor(
+            1,
+            thread_name_prefix="forward",
+            initializer=_torch_threads,
+            initargs=(settings.threads,),
+        )
+        self._held: set[Work] = set()
+        # observed by tests and logs
+        self.batches_done = 0
+        self.redelivered = 0
+
+    @property
+    def in_hand(self) -> int:
+        return len(self._held)
+
+    async def consumer(self) -> JetStreamContext.PullSubscription:
+        names = self.bus.names
+        return await self.bus.work_consumer(
+            names.tiles_stream,
+            CONSUMER,
+            names.tiles(),
+            ack_wait=self.settings.ack_wait_s,
+            max_ack_pending=self.settings.max_ack_pending,
+            max_deliver=self.settings.max_deliveries + 1,
+        )
+
+    async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
+        """Work until `stop`; batches read ahead but not started go back to the queue."""
+        sub = await self.consumer()
+        if on_ready is not None:
+            on_ready()
+        ready: asyncio.Queue[Work | None] = asyncio.Queue()
+        slots = asyncio.Semaphore(self.settings.prefetch)
+        fetcher = asyncio.create_task(self._fetch(sub, ready, slots, stop))
+        graceful = False
+        try:
+            while (work := await ready.get()) is not None:
+                slots.release()
+                if stop.is_set():
+                    await self._release(work, nak=True)
+                    continue
+                await self._process(work)
+            graceful = True
+            await asyncio.wait([fetcher])  # it ends right after handing over the None
+            if not fetcher.cancelled() and (error := fetcher.exception()) is not None:
+                raise error  # fetching died (not a stop): say why
+        finally:
+            fetcher.cancel()
+            await asyncio.gather(fetcher, return_exceptions=True)
+            # On a graceful stop the batches in hand go back at once; on cancellation (a
+            # crash, as far as the broker knows) they come back after the ack wait.
+            for work in list(self._held):
+                await self._release(work, nak=graceful)
+            self._compute.shutdown(wait=False, cancel_futures=True)
+            with contextlib.suppress(Exception):  # else draining the connection waits on it
+                await sub.unsubscribe()
+
+    async def _fetch(
+        self,
+        sub: JetStreamContext.PullSubscription,
+        ready: asyncio.Queue[Work | None],
+        slots: asyncio.Semaphore,
+        stop: asyncio.Event,
+    ) -> None:
+        every = hold_interval(self.settings.ack_wait_s)
+        try:
+            while not stop.is_set():
+                await slots.acquire()
+                try:
+                    msgs = await sub.fetch(1, timeout=1.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    slots.release()
+                    continue  # nats.py raises on an empty pull (nats.py #418)
+                except nats.errors.ConnectionClosedError:
+                    return
+                for msg in msgs:
+                    work = Work(msg, asyncio.create_task(hold_in_progress(msg, every)))
+                    self._held.add(work)
+                    await self._prepare(work)
+                    ready.put_nowait(work)
+        finally:
+            ready.put_nowait(None)
+
+    async def _prepare(self, work: Work) -> None:
+        """Decode the batch, get its model, read its pixels (errors are kept for `_process`)."""
+        try:
+            work.batch = TileBatch.model_validate_json(work.msg.data)
+        except ValidationError as exc:
+            work.error = exc
+            return
+        deliveries = work.msg.metadata.num_delivered
+        if deliveries > 1:
+            self.redelivered += 1
+        try:
+            if deliveries > self.settings.max_deliveries:
+                raise RepeatedDelivery(
+                    f"tile batch {work.batch.batch} was delivered {deliveries} times "
+                    "without being finished (workers keep failing on it)"
+                )
+            spec = work.batch.work
+            if isinstance(spec, CellWork):
+                work.ready = await self.predictors.get(spec.model, spec.model_sha256)
+            if isinstance(spec, CellWork | TissueWork):
+                t0 = time.perf_counter()
+                work.pixels = await self.reader.read(work.batch)
+                work.timings["read_s"] = (time.perf_counter() - t0) / len(work.batch.tiles)
+        except Exception as exc:
+            work.error = exc
+
+    async def _process(self, work: Work) -> None:
+        batch = work.batch
+        if batch is None:
+            log.error("undecodable_tile_batch", subject=work.msg.subject, error=str(work.error))
+            await self._release(work, term=True)
+            return
+        try:
+            if work.error is not None:
+                raise work.error
+            results = await self._results(batch, work)
+            for index, payload, timings in results:
+                await publish_result(
+                    self.bus,
+                    batch.results_subject,
+                    payload,
+                    msg_id=result_msg_id(batch.ref, index),
+                    timings={**work.timings, **timings},
+                )
+            await self._release(work, ack=True)
+            self.batches_done += 1
+            telemetry.TILES_PROCESSED.labels(job_type=batch.work.kind).inc(len(batch.tiles))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failure = failure_of(exc)
+            if failure is not None:
+                reason, retryable = failure
+                log.warning("attempt_failed", job_id=batch.ref.job_id, reason=reason)
+                try:
+                    await self._fail(batch.ref, reason, retryable)
+                except BusError:
+                    failure = None
+            if failure is None:
+                log.warning("tile_batch_retry", job_id=batch.ref.job_id, error=str(exc))
+                await self._release(work, nak=True)
+                return
+            await self._release(work, term=True)
+
+    async def _results(self, batch: TileBatch, work: Work) -> list[compute.TileResult]:
+        loop = asyncio.get_running_loop()
+        spec = batch.work
+        if isinstance(spec, SyntheticWork):
+            out: list[compute.TileResult] = []
+            for index in batch.tiles:
+                await asyncio.sleep(spec.seconds_per_tile)
+                if synthetic_tile_fails(batch.ref, index, spec.failure_probability):
+                    raise SyntheticTileFailed(
+                        f"synthetic tile {index} failed (failure_probability "
+                        f"{spec.failure_probability})"
+                    )
+                payload = encode_instances(index, (0, 0), [])
+                out.append((index, payload, {"work_s": spec.seconds_per_tile}))
+            return out
+        assert work.pixels is not None and batch.grid is not None
+        if isinstance(spec, TissueWork):
+            return await loop.run_in_executor(
+                self._compute, compute.tissue, work.pixels, spec.threshold, batch.grid, batch.tiles
+            )
+        assert work.ready is not None
+        predictor = work.ready.predictor
+        size = forward_batch_size(spec.batch_size, self.settings.batch_size, predictor.device.type)
+        stats = NormalisationStats(spec.stats_low, spec.stats_high)
+        return await loop.run_in_executor(
+            self._compute,
+            compute.segment,
+            predictor,
+            work.pixels,
+            stats,
+            batch.grid,
+            batch.tiles,
+            size,
+        )
+
+    async def _fail(self, ref: JobRef, reason: str, retryable: bool) -> None:
+        await self.bus.append(
+            JobAttemptFailed(
+                event_id=decision_id("JobAttemptFailed", ref.workflow_id, ref.job_id, ref.attempt),
+                tenant_id=ref.tenant_id,
+                workflow_id=ref.workflow_id,
+                job_id=ref.job_id,
+                attempt=ref.attempt,
+                reason=reason,
+                retryable=retryable,
+            )
+        )
+
+    async def _release(
+        self, work: Work, *, ack: bool = False, nak: bool = False, term: bool = False
+    ) -> None:
+        """Stop holding a batch and answer for it (or not: the broker redelivers it)."""
+        work.holder.cancel()
+        self._held.discard(work)
+        with contextlib.suppress(Exception):  # a closed connection: the broker redelivers
+            if ack:
+                await work.msg.ack()
+            elif term:
+                await work.msg.term()
+            elif nak:
+                await work.msg.nak()
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def _torch_threads(threads: int) -> None:
+    """Give the forward thread the configured torch thread count (0: torch's default)."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)

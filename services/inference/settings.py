@@ -1,0 +1,48 @@
+"""Inference settings (env prefix `TESSERA_INFERENCE_`) on top of the shared ones."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from tessera.settings import Settings
+
+
+class InferenceSettings(Settings):
+    model_config = SettingsConfigDict(env_prefix="TESSERA_INFERENCE_", extra="ignore", frozen=True)
+
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:1, ...")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    batch_size: int = Field(
+        default=0, ge=0, le=256, description="tiles per forward pass; 0 = per device"
+    )
+    threads: int = Field(default=0, ge=0, le=256, description="torch CPU threads; 0 = default")
+    reader_threads: int = Field(
+        default=2, ge=1, le=64, description="slide readers (one handle each)"
+    )
+    prefetch: int = Field(
+        default=1, ge=1, le=8, description="batches read ahead while the model runs"
+    )
+    ack_wait_s: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=600.0,
+        description="a dead worker's batch is redelivered after this; held alive every third",
+    )
+    max_ack_pending: int = Field(
+        default=64, ge=1, le=100_000, description="batches in hand across all replicas"
+    )
+    max_deliveries: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="a batch delivered this often without success fails its attempt",
+    )
+
+
+def inference_settings(base: Settings) -> InferenceSettings:
+    if isinstance(base, InferenceSettings):
+        return base
+    return InferenceSettings(**base.model_dump())

@@ -1,0 +1,3 @@
+from tessera.merger.main import main
+
+main()

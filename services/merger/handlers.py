@@ -1,0 +1,304 @@
+"""The merger: RESULTS → an attempt's outputs → JobProgressed (throttled) → JobSucceeded.
+
+One merger owns an attempt's output folder: a chunk's read-modify-write needs one writer. The
+merger replica of partition `p` consumes `<ns>.results.<p>.>` through its own durable consumer
+(WorkQueue streams accept several consumers only with disjoint filters); with one partition,
+the default, one merger owns everything. More mergers: raise `TESSERA_MERGER_PARTITIONS` for
+the tiler and every merger, and start one merger per partition index.
+
+Results are fetched in small batches, applied in any order, flushed, and only then acked, so a
+crash loses nothing acknowledged and a redelivered result finds its tile in the ledger and is
+skipped. The attempt's plan, and whether it is still current, come from the event log, which the
+merger follows like the tiler does (replayed on start). On the last tile the outputs are
+finalised and JobSucceeded is appended (deterministic id) before the last results are acked: a
+crash in between finalises again and appends a duplicate that JetStream drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import nats
+import structlog
+from nats.aio.msg import Msg
+
+from tessera.bus import Bus, EventFeed, hold_in_progress
+from tessera.errors import BusError
+from tessera.events import JobAttemptFailed, JobProgressed, JobSucceeded, decision_id
+from tessera.merger.adapters.outputs import JobOutputs
+from tessera.merger.domain import (
+    Apply,
+    Attempt,
+    Drop,
+    Ended,
+    MergerState,
+    Throttle,
+    evolve,
+    is_complete,
+    timing_summary,
+    verdict,
+)
+from tessera.merger.settings import MergerSettings
+from tessera.stitching.encoding import EncodingError
+from tessera.tiling.work import MARKER_HEADER, TIMINGS_HEADER, JobRef, results_filter, subject_key
+
+log = structlog.get_logger(__name__)
+
+REPLAY_PATIENCE_S = 5.0
+QUPATH_JOB_NAMESPACE = uuid.UUID("0b7a4f0e-2a39-4d43-9d53-4f1f5d1c6a21")
+
+
+class Merger:
+    def __init__(self, bus: Bus, settings: MergerSettings) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.state = MergerState()
+        self.outputs: dict[str, JobOutputs] = {}
+        self.throttle = Throttle(settings.progress_interval_s)
+
+    def consumer_name(self) -> str:
+        return f"merger-{self.settings.partition}"
+
+    async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
+        end = await self.bus.last_sequence()
+        async with self.bus.feed(start_seq=1) as feed:
+            await self._replay(feed, end)
+            follower = asyncio.create_task(self._follow(feed, stop))
+            names = self.bus.names
+            sub = await self.bus.work_consumer(
+                names.results_stream,
+                self.consumer_name(),
+                results_filter(names.ns, self.settings.partition),
+                ack_wait=self.settings.ack_wait_s,
+                max_ack_pending=self.settings.fetch_batch * 4,
+                max_deliver=self.settings.max_plan_waits + 10,
+            )
+            if on_ready is not None:
+                on_ready()
+            try:
+                while not stop.is_set() and not follower.done():
+                    try:
+                        msgs = await sub.fetch(self.settings.fetch_batch, timeout=1.0)
+                    except (TimeoutError, nats.errors.TimeoutError):
+                        continue
+                    except nats.errors.ConnectionClosedError:
+                        return
+                    await self.handle(msgs)
+            finally:
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
+                with contextlib.suppress(Exception):  # else draining the connection waits on it
+                    await sub.unsubscribe()
+            if not follower.cancelled() and (error := follower.exception()) is not None:
+                raise error  # the log feed died: the merger must not go on blind
+
+    async def _replay(self, feed: EventFeed, end: int) -> None:
+        seq, waited = 0, 0.0
+        while seq < end and waited < REPLAY_PATIENCE_S:
+            batch = await feed.batch(max_size=1000, timeout=0.5)
+            waited = 0.0 if batch else waited + 0.5
+            for env in batch:
+                evolve(self.state, env.event)
+                seq = env.seq
+        # A restart forgets nothing that matters: open outputs are reopened from disk.
+        log.info("merger_replayed", last_seq=seq, attempts=len(self.state.by_key))
+
+    async def _follow(self, feed: EventFeed, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            for env in await feed.batch(max_size=500, timeout=0.25):
+                ended = evolve(self.state, env.event)
+                if ended is not None:
+                    self._forget(ended)
+
+    def _forget(self, ended: Ended) -> None:
+        """Close an ended attempt's outputs; its late results are dropped as they come.
+
+        (Not purged: on nats-server 2.9 a filtered purge makes the consumer skip the other
+        subjects' messages.)
+        """
+        self.outputs.pop(ended.attempt.ref.key, None)
+        self.throttle.forget(ended.attempt.ref.key)
+
+    # --- results -------------------------------------------------------------------------
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        """Apply a fetched batch of results, grouped by attempt."""
+        groups: dict[str, list[Msg]] = {}
+        for msg in msgs:
+            groups.setdefault(subject_key(msg.subject), []).append(msg)
+        for key, group in groups.items():
+            match verdict(self.state, key):
+                case Apply(attempt=attempt):
+                    await self._apply(attempt, group)
+                case Drop():
+                    for msg in group:
+                        await msg.ack()
+                case _:
+                    for msg in group:
+                        if msg.metadata.num_delivered > self.settings.max_plan_waits:
+                            log.warning("result_without_plan_dropped", subject=msg.subject)
+                            await msg.term()
+                        else:
+                            await msg.nak(delay=self.settings.plan_wait_s)
+
+    async def _apply(self, attempt: Attempt, group: list[Msg]) -> None:
+        ref = attempt.ref
+        every = max(0.5, self.settings.ack_wait_s / 3)
+        holds = [asyncio.create_task(hold_in_progress(m, every)) for m in group]
+        try:
+            try:
+                outputs = await self._outputs(attempt)
+                started = time.perf_counter()
+                items = [
+                    (m.data, _timings(m))
+                    for m in group
+                    if not m.headers or MARKER_HEADER not in m.headers
+                ]
+                await asyncio.to_thread(self._apply_and_flush, outputs, items, started)
+            except (EncodingError, TypeError, ValueError) as exc:
+                await self._fail(ref, f"merging results failed: {type(exc).__name__}: {exc}")
+                for msg in group:
+                    await msg.term()
+                return
+            except OSError as exc:  # disk trouble: try again later
+                log.warning("merge_io_error", job_id=ref.job_id, error=str(exc))
+                for msg in group:
+                    await msg.nak(delay=1.0)
+                return
+            done = len(outputs.done)
+            if is_complete(done, attempt.tiles_total):
+                await self._succeed(attempt, outputs)
+            elif self.throttle.due(ref.key, time.monotonic()):
+                await self._progress(ref, done, attempt.tiles_total)
+            for msg in group:
+                await msg.ack()
+        except (BusError, OSError, nats.errors.Error) as exc:  # redelivered, applied ones skipped
+            log.warning("merger_retry", job_id=ref.job_id, error=str(exc))
+            for msg in group:
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=1.0)
+        except Exception as exc:  # a bug must not loop on redelivery: fail the attempt
+            log.exception("merge_failed", job_id=ref.job_id)
+            with contextlib.suppress(BusError):
+                await self._fail(ref, f"merging failed: {type(exc).__name__}: {exc}")
+            for msg in group:
+                with contextlib.suppress(Exception):
+                    await msg.term()
+        finally:
+            for hold in holds:
+                hold.cancel()
+
+    @staticmethod
+    def _apply_and_flush(
+        outputs: JobOutputs, items: list[tuple[bytes, dict[str, float]]], started: float
+    ) -> None:
+        for data, timings in items:
+            outputs.apply(data, timings)
+        outputs.flush(merge_s=time.perf_counter() - started)
+
+    async def _outputs(self, attempt: Attempt) -> JobOutputs:
+        key = attempt.ref.key
+        outputs = self.outputs.get(key)
+        if outputs is None:
+            assert attempt.plan is not None
+            outputs = await asyncio.to_thread(
+                JobOutputs.open_or_create,
+                attempt.plan,
+                self.settings.results_root,
+                attempt.tiles_total,
+            )
+            self.outputs[key] = outputs
+        return outputs
+
+    async def _succeed(self, attempt: Attempt, outputs: JobOutputs) -> None:
+        ref, plan = attempt.ref, attempt.plan
+        assert plan is not None
+        extra = {
+            "tiles_total": attempt.tiles_total,
+            "attempt": ref.attempt,
+            "results": plan.results,
+        }
+        if plan.kind == "cell_segmentation":  # a mask job measures its own tissue
+            extra |= {
+                "tissue_fraction": attempt.tissue_fraction,
+                "tissue_area_um2": plan.tissue_area_um2,
+                "model": plan.model,
+                "model_sha256": plan.model_sha256,
+                "model_pixel_size": plan.model_pixel_size,
+                "mask_source": plan.mask_source,
+            }
+        if plan.grid is not None:
+            extra["grid_tiles"] = plan.grid.n_tiles
+            extra["level"] = plan.level
+        namespace = uuid.uuid5(QUPATH_JOB_NAMESPACE, f"{ref.workflow_id}/{ref.job_id}")
+
+        wall = (datetime.now(UTC) - attempt.started_at).total_seconds()
+        extra["timings"] = timing_summary(plan.timings, outputs.timings, wall_s=wall)
+        summary = await asyncio.to_thread(outputs.finalise, namespace, extra)
+        await self._progress(ref, len(outputs.done), attempt.tiles_total)
+        await self.bus.append(
+            JobSucceeded(
+                event_id=decision_id("JobSucceeded", ref.workflow_id, ref.job_id, ref.attempt),
+                tenant_id=ref.tenant_id,
+                workflow_id=ref.workflow_id,
+                job_id=ref.job_id,
+                attempt=ref.attempt,
+                summary=json.loads(json.dumps(summary, default=str)),
+            )
+        )
+        ended = evolve(self.state, _succeeded_marker(ref))
+        if ended is not None:
+            self._forget(ended)
+        log.info("job_succeeded", job_id=ref.job_id, attempt=ref.attempt, tiles=len(outputs.done))
+
+    async def _progress(self, ref: JobRef, done: int, total: int) -> None:
+        await self.bus.append(
+            JobProgressed(
+                tenant_id=ref.tenant_id,
+                workflow_id=ref.workflow_id,
+                job_id=ref.job_id,
+                attempt=ref.attempt,
+                tiles_done=done,
+                tiles_total=total,
+            )
+        )
+
+    async def _fail(self, ref: JobRef, reason: str) -> None:
+        log.warning("attempt_failed", job_id=ref.job_id, reason=reason)
+        await self.bus.append(
+            JobAttemptFailed(
+                event_id=decision_id("JobAttemptFailed", ref.workflow_id, ref.job_id, ref.attempt),
+                tenant_id=ref.tenant_id,
+                workflow_id=ref.workflow_id,
+                job_id=ref.job_id,
+                attempt=ref.attempt,
+                reason=reason,
+            )
+        )
+
+
+def _timings(msg: Msg) -> dict[str, float]:
+    raw = (msg.headers or {}).get(TIMINGS_HEADER)
+    if not raw:
+        return {}
+    try:
+        values = json.loads(raw)
+    except ValueError:
+        return {}
+    return {str(k): float(v) for k, v in values.items() if isinstance(v, int | float)}
+
+
+def _succeeded_marker(ref: JobRef) -> JobSucceeded:
+    """The JobSucceeded just appended, applied locally at once (the feed brings it later)."""
+    return JobSucceeded(
+        tenant_id=ref.tenant_id,
+        workflow_id=ref.workflow_id,
+        job_id=ref.job_id,
+        attempt=ref.attempt,
+    )

@@ -1,0 +1,3 @@
+from tessera.tiler.main import main
+
+main()

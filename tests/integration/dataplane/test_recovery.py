@@ -1,0 +1,123 @@
+"""Crashes mid-job: a dead inference worker's batch comes back, a restarted merger resumes.
+
+Each test runs the same cell job twice, once disturbed and once not, and compares the cell
+tables: a crash may cost time, never a cell or a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from tessera.workflows import JobSpec
+from tests.integration.dataplane.conftest import CMU, DataPlane, of_type
+
+pytestmark = pytest.mark.integration
+
+
+def cells_job(model: Path) -> JobSpec:
+    return JobSpec(
+        id="cells",
+        type="cell_segmentation",
+        slide=CMU,
+        params={"model": str(model), "tile_size": 256, "halo": 32, "min_tissue": 0.5},
+    )
+
+
+def cell_table(plane: DataPlane, summary: dict[str, Any]) -> dict[str, list[Any]]:
+    folder = plane.base["results_root"] / summary["results"]
+    table = pq.read_table(folder / "cells.parquet").sort_by("id").to_pydict()
+    return {k: table[k] for k in ("id", "tile_index", "centroid_x", "centroid_y", "area_px")}
+
+
+async def run_to_success(plane: DataPlane, job: JobSpec) -> dict[str, Any]:
+    tenant, workflow = await plane.submit(job)
+    events = await plane.finished(tenant, workflow)
+    [done] = of_type(events, "JobSucceeded")
+    return done.summary
+
+
+async def until(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_killed_inference_worker_loses_nothing(
+    dataplane: DataPlane, blobs_model: Path
+) -> None:
+    await dataplane.merger()
+    await dataplane.tiler(window=2, batch_tiles=2)
+    doomed = await dataplane.inference(prefetch=1)
+    js, names = dataplane.bus.js, dataplane.bus.names
+    tenant, workflow = await dataplane.submit(cells_job(blobs_model))
+
+    async def holds_a_batch() -> bool:
+        info = await js.consumer_info(names.tiles_stream, "inference")
+        return info.num_ack_pending > 0
+
+    await until(holds_a_batch)
+    await doomed.kill()  # mid-batch: nothing acked, nothing sent back
+    await dataplane.inference()
+    events = await dataplane.finished(tenant, workflow)
+    [done] = of_type(events, "JobSucceeded")
+    info = await js.consumer_info(names.tiles_stream, "inference")
+    # the dead worker's batch came back: more deliveries than batches ...
+    assert info.delivered.consumer_seq > info.delivered.stream_seq
+    assert done.summary["tiles_done"] == done.summary["tiles_total"]  # ... and was done
+
+    reference = await run_to_success(dataplane, cells_job(blobs_model))
+    disturbed, undisturbed = cell_table(dataplane, done.summary), cell_table(dataplane, reference)
+    assert done.summary["cell_count"] == reference["cell_count"] > 100
+    assert disturbed == undisturbed  # same ids, same cells
+
+
+async def test_a_restarted_merger_resumes_without_writing_twice(
+    dataplane: DataPlane, blobs_model: Path
+) -> None:
+    await dataplane.tiler()
+    await dataplane.inference()
+    js, names = dataplane.bus.js, dataplane.bus.names
+    tenant, workflow = await dataplane.submit(cells_job(blobs_model))
+    planned = of_type(
+        await dataplane.events(
+            tenant, workflow, until=lambda seen: bool(of_type(seen, "JobPlanned"))
+        ),
+        "JobPlanned",
+    )[0]
+
+    async def all_results_queued() -> bool:
+        info = await js.stream_info(names.results_stream)
+        return info.state.messages >= planned.tiles_total
+
+    await until(all_results_queued)
+    first = await dataplane.merger(fetch_batch=1, progress_interval_s=0.0, ack_wait_s=1.0)
+
+    def some_done(seen: list) -> bool:
+        return any(0 < p.tiles_done < planned.tiles_total for p in of_type(seen, "JobProgressed"))
+
+    await dataplane.events(tenant, workflow, until=some_done)
+    await first.kill()
+    await asyncio.sleep(0.3)  # a real crash leaves no writer thread behind: let ours finish
+    events = await dataplane.events(
+        tenant, workflow, until=lambda seen: bool(of_type(seen, "JobProgressed"))
+    )
+    assert not of_type(events, "JobSucceeded")  # it was killed mid-job
+    await dataplane.merger()
+
+    events = await dataplane.finished(tenant, workflow)
+    [done] = of_type(events, "JobSucceeded")
+    folder = dataplane.base["results_root"] / done.summary["results"]
+    parts = sorted((folder / "cells.parts").glob("part-*.parquet"))
+    assert len(parts) >= 2  # written by both mergers ...
+    assert sum(pq.read_table(p).num_rows for p in parts) == done.summary["cell_count"]  # ... once
+
+    reference = await run_to_success(dataplane, cells_job(blobs_model))
+    assert cell_table(dataplane, done.summary) == cell_table(dataplane, reference)
+    assert uuid.UUID(str(done.workflow_id)) == workflow

@@ -1,0 +1,121 @@
+"""The merger's pure decisions: which attempt owns a result, throttling, timings."""
+
+from __future__ import annotations
+
+import uuid
+
+from tessera.events import (
+    JobAttemptFailed,
+    JobCancelled,
+    JobPlanned,
+    JobStarted,
+    JobSucceeded,
+    WorkflowFinished,
+)
+from tessera.merger.domain import (
+    Apply,
+    Drop,
+    Ended,
+    MergerState,
+    Throttle,
+    Wait,
+    add_timings,
+    evolve,
+    is_complete,
+    timing_summary,
+    verdict,
+    with_finalise,
+)
+from tessera.tiling.work import JobRef, PlanDetails
+from tessera.workflows import WorkflowState
+
+T, W = uuid.uuid4(), uuid.uuid4()
+
+
+def ref(attempt: int = 1) -> JobRef:
+    return JobRef(tenant_id=T, workflow_id=W, job_id="cells", attempt=attempt)
+
+
+def started(attempt: int = 1) -> JobStarted:
+    return JobStarted(tenant_id=T, workflow_id=W, job_id="cells", attempt=attempt)
+
+
+def planned(attempt: int = 1) -> JobPlanned:
+    plan = PlanDetails(kind="synthetic", results=ref(attempt).results_path, results_subject="s")
+    return JobPlanned(
+        tenant_id=T,
+        workflow_id=W,
+        job_id="cells",
+        attempt=attempt,
+        tiles_total=5,
+        grid=plan.event_dict(),
+    )
+
+
+def test_results_wait_for_the_plan_then_apply() -> None:
+    state = MergerState()
+    assert verdict(state, ref().key) == Wait()
+    evolve(state, started())
+    assert verdict(state, ref().key) == Wait()
+    evolve(state, planned())
+    match verdict(state, ref().key):
+        case Apply(attempt=attempt):
+            assert attempt.ref == ref() and attempt.tiles_total == 5
+            assert attempt.plan is not None and attempt.plan.kind == "synthetic"
+        case other:
+            raise AssertionError(other)
+
+
+def test_a_newer_attempt_supersedes_and_ended_attempts_drop_their_results() -> None:
+    state = MergerState()
+    evolve(state, started(1))
+    evolve(state, planned(1))
+    ended = evolve(state, started(2))
+    assert isinstance(ended, Ended) and ended.why == "superseded"
+    assert verdict(state, ref(1).key) == Drop("attempt ended")
+    assert evolve(state, started(1)) is None  # a stale start changes nothing
+    evolve(state, planned(2))
+    assert isinstance(verdict(state, ref(2).key), Apply)
+    failed = JobAttemptFailed(tenant_id=T, workflow_id=W, job_id="cells", attempt=2, reason="x")
+    assert isinstance(evolve(state, failed), Ended)
+    assert verdict(state, ref(2).key) == Drop("attempt ended")
+    assert evolve(state, failed) is None  # ended once
+
+
+def test_success_and_cancel_end_attempts() -> None:
+    state = MergerState()
+    evolve(state, started(1))
+    done = JobSucceeded(tenant_id=T, workflow_id=W, job_id="cells", attempt=1)
+    assert evolve(state, done) == Ended(state.by_key[ref().key], "JobSucceeded")
+    evolve(state, started(2))
+    cancel = JobCancelled(tenant_id=T, workflow_id=W, job_id="cells")
+    assert isinstance(evolve(state, cancel), Ended)
+
+
+def test_finished_workflows_are_forgotten() -> None:
+    state = MergerState()
+    evolve(state, started(1))
+    evolve(state, started(2))
+    evolve(state, WorkflowFinished(tenant_id=T, workflow_id=W, state=WorkflowState.SUCCEEDED))
+    assert state == MergerState()
+
+
+def test_throttle_lets_one_through_per_interval_and_key() -> None:
+    throttle = Throttle(0.5)
+    assert throttle.due("a", 10.0)
+    assert not throttle.due("a", 10.2)
+    assert throttle.due("b", 10.2)
+    assert throttle.due("a", 10.5)
+    throttle.forget("a")
+    assert throttle.due("a", 10.6)
+    assert Throttle(0.0).due("a", 1.0) and Throttle(0.0).due("a", 1.0)
+
+
+def test_completion_and_timings() -> None:
+    assert is_complete(3, 3) and is_complete(0, 0) and not is_complete(2, 3)
+    total: dict[str, float] = {}
+    add_timings(total, {"read_s": 0.5, "forward_s": 1.0})
+    add_timings(total, {"read_s": 0.25})
+    summary = timing_summary({"plan_s": 0.123456}, total, wall_s=4.0)
+    assert summary == {"plan_s": 0.123, "forward_s": 1.0, "read_s": 0.75, "wall_s": 4.0}
+    assert with_finalise(summary, 0.5) == {**summary, "finalise_s": 0.5, "wall_s": 4.5}

@@ -1,0 +1,151 @@
+"""The tiler's pure decisions: folding the log, fair refills, planning helpers, failures."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tessera.errors import SlideError
+from tessera.events import (
+    JobAttemptFailed,
+    JobCancelled,
+    JobPlanned,
+    JobStarted,
+    JobSucceeded,
+    WorkflowFinished,
+    WorkflowSubmitted,
+)
+from tessera.segmentation.errors import ModelUnavailable
+from tessera.tiler.domain import (
+    Backlog,
+    Ended,
+    Started,
+    TilerState,
+    evolve,
+    failure_of,
+    mask_dependency,
+    refill,
+    spread,
+)
+from tessera.tiling.work import JobRef
+from tessera.workflows import JobSpec, WorkflowSpec, WorkflowState
+
+T, W = uuid.uuid4(), uuid.uuid4()
+SPEC = WorkflowSpec(
+    jobs=(
+        JobSpec(id="mask", type="tissue_mask", slide="a.svs", branch="qc"),
+        JobSpec(id="cells", type="cell_segmentation", slide="a.svs", depends_on=("mask",)),
+        JobSpec(id="other", type="cell_segmentation", slide="b.svs", depends_on=("mask",)),
+    )
+)
+
+
+def job(kind: type, job_id: str = "cells", attempt: int = 1, **fields: object) -> object:
+    return kind(tenant_id=T, workflow_id=W, job_id=job_id, attempt=attempt, **fields)
+
+
+def ref(job_id: str = "cells", attempt: int = 1) -> JobRef:
+    return JobRef(tenant_id=T, workflow_id=W, job_id=job_id, attempt=attempt)
+
+
+def submitted() -> TilerState:
+    state = TilerState()
+    evolve(state, WorkflowSubmitted(tenant_id=T, workflow_id=W, spec=SPEC))
+    return state
+
+
+def test_an_attempt_starts_is_planned_and_ends() -> None:
+    state = submitted()
+    assert evolve(state, job(JobStarted)) == Started(ref())
+    assert state.spec(ref()) == SPEC.job("cells")
+    evolve(state, job(JobPlanned, tiles_total=3))
+    assert ref() in state.planned
+    assert evolve(state, job(JobStarted)) is None  # redelivered / replayed twice
+    assert evolve(state, job(JobSucceeded)) == Ended(ref(), "JobSucceeded")
+    assert not state.running and not state.planned
+
+
+def test_stale_attempts_change_nothing() -> None:
+    state = submitted()
+    evolve(state, job(JobStarted, attempt=2))
+    assert evolve(state, job(JobStarted, attempt=1)) is None
+    assert evolve(state, job(JobAttemptFailed, attempt=1, reason="old")) is None
+    assert state.is_running(ref(attempt=2))
+    assert evolve(state, job(JobAttemptFailed, attempt=2, reason="x")) == Ended(
+        ref(attempt=2), "JobAttemptFailed"
+    )
+    assert evolve(state, job(JobStarted, attempt=3)) == Started(ref(attempt=3))
+
+
+def test_cancel_ends_the_running_attempt() -> None:
+    state = submitted()
+    evolve(state, job(JobStarted, attempt=2))
+    cancelled = JobCancelled(tenant_id=T, workflow_id=W, job_id="cells")
+    assert evolve(state, cancelled) == Ended(ref(attempt=2), "JobCancelled")
+
+
+def test_a_spec_of_another_tenant_is_not_found() -> None:
+    state = submitted()
+    stranger = JobRef(tenant_id=uuid.uuid4(), workflow_id=W, job_id="cells", attempt=1)
+    assert state.spec(stranger) is None
+    assert state.spec(ref("nope")) is None
+
+
+def test_finished_workflows_are_forgotten() -> None:
+    state = submitted()
+    evolve(state, job(JobStarted))
+    evolve(state, WorkflowFinished(tenant_id=T, workflow_id=W, state=WorkflowState.FAILED))
+    assert state == TilerState()
+
+
+def test_a_cell_job_reuses_a_succeeded_mask_of_the_same_slide() -> None:
+    state = submitted()
+    assert mask_dependency(state, ref(), SPEC.job("cells")) is None
+    evolve(state, job(JobStarted, "mask", attempt=2))
+    evolve(state, job(JobSucceeded, "mask", attempt=2))
+    assert mask_dependency(state, ref(), SPEC.job("cells")) == ref("mask", 2)
+    assert mask_dependency(state, ref("other"), SPEC.job("other")) is None  # another slide
+
+
+def test_refill_fills_each_window_round_robin() -> None:
+    jobs = [Backlog("a", 0, 10), Backlog("b", 3, 10), Backlog("c", 1, 1), Backlog("d", 4, 9)]
+    assert refill(jobs, 4) == ["a", "b", "c", "a", "a", "a"]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 12), st.integers(0, 30)), min_size=1, max_size=8),
+    st.integers(1, 10),
+)
+def test_refill_never_overfills_and_is_fair(jobs: list[tuple[int, int]], window: int) -> None:
+    backlog = [Backlog(str(i), f, r) for i, (f, r) in enumerate(jobs)]
+    order = refill(backlog, window)
+    counts = Counter(order)
+    for b in backlog:
+        assert counts[b.key] == max(0, min(window - b.in_flight, b.remaining))
+    # fairness: in every prefix, no job is two batches ahead of one that still had room
+    for n in range(len(order)):
+        prefix = Counter(order[:n])
+        room = [b.key for b in backlog if counts[b.key] > prefix[b.key]]
+        if room:
+            assert max(prefix[k] for k in room) - min(prefix[k] for k in room) <= 1
+
+
+def test_spread_picks_evenly_including_both_ends() -> None:
+    assert spread(list(range(100)), 5) == [0, 25, 50, 74, 99]
+    assert spread([3, 4], 8) == [3, 4]
+    assert spread([], 3) == [] and spread([1, 2, 3], 1) == [2]
+
+
+def test_failures_say_what_went_wrong_and_whether_a_retry_helps() -> None:
+    assert failure_of(SlideError("x.svs", "unreadable or corrupt slide (bad)")) == (
+        "slide 'x.svs': unreadable or corrupt slide (bad)",
+        False,
+    )
+    assert failure_of(ModelUnavailable("m", "no such file"))[1] is False
+    assert failure_of(ModelUnavailable("m", "download failed: timeout"))[1] is True
+    reason, retryable = failure_of(ValueError("halo 300 leaves no core"))
+    assert "halo 300" in reason and not retryable
+    assert failure_of(RuntimeError("boom"))[1] is True
