@@ -1,0 +1,46 @@
+"""The batched forward of the inference service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tessera.segmentation.evaluation import segment_at_model_resolution
+from tessera.segmentation.metrics import match_instances
+from tessera.segmentation.normalisation import normalisation_stats
+from tessera.segmentation.nucls import load_tiles
+from tessera.segmentation.predict import Predictor, resolve_precision
+from tessera.segmentation.registry import resolve_model
+
+
+def test_returns_int32_labels_of_the_batch_shape(tiny_model_dir: Path) -> None:
+    module = resolve_model(str(tiny_model_dir)).module
+    predictor = Predictor(module, device="cpu", precision="fp32")
+    batch = np.random.default_rng(0).integers(0, 255, (2, 80, 72, 3), dtype=np.uint8)
+    labels = predictor(batch, normalisation_stats(batch))
+    assert labels.shape == (2, 80, 72) and labels.dtype == np.int32
+
+
+def test_rejects_channels_first_input(tiny_model_dir: Path) -> None:
+    predictor = Predictor(resolve_model(str(tiny_model_dir)).module, device="cpu")
+    with pytest.raises(ValueError, match=r"\(B, H, W, 3\)"):
+        predictor(np.zeros((1, 3, 64, 64), np.uint8), normalisation_stats(np.zeros((4, 3))))
+
+
+def test_precision_choice() -> None:
+    import torch
+
+    assert resolve_precision("auto", torch.device("cuda")) == "fp16"
+    assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+def test_bundled_model_finds_nuclei_and_bf16_agrees_with_fp32() -> None:
+    model = resolve_model("bundled")
+    tile = next(t for t in load_tiles() if t.name == "nucls_train_8")  # held out of training
+    fp32 = segment_at_model_resolution(Predictor(model.module, "cpu", "fp32"), tile.image, 0.5)
+    bf16 = segment_at_model_resolution(Predictor(model.module, "cpu", "bf16"), tile.image, 0.5)
+    assert match_instances(tile.labels, fp32).f1 > 0.5
+    assert match_instances(fp32, bf16).f1 > 0.9
