@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TESSERA_MODEL_OFFLINE", "1")
     configure_logging("WARNING", json=False, service="bench")
     warnings.filterwarnings("ignore", ".*CUDA is not available.*")  # instanseg's autocast
+    warnings.filterwarnings("ignore", ".*[Ss]parse.*", UserWarning)  # its post-processing
     with _workdir(args.workdir) as work:
         setting = _model_setting(args.model, work)
         if args.rss:
