@@ -15,7 +15,9 @@ from typing import Annotated
 
 import typer
 
+from tessera.segmentation import cli as model_cli
 from tessera.settings import REPO_ROOT, Settings
+from tessera.slides import cli as slides_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 events_app = typer.Typer(no_args_is_help=True, help="The event log.")
@@ -142,14 +144,9 @@ def events_replay() -> None:
     typer.echo(f"read models rebuilt from the log up to sequence {last}")
 
 
-def _mount_optional() -> None:
-    """Tool groups that live with their libraries (`tessera slides ...`, `tessera model ...`)."""
-    for module, name in (("tessera.slides.cli", "slides"), ("tessera.segmentation.cli", "model")):
-        with contextlib.suppress(ModuleNotFoundError):
-            app.add_typer(importlib.import_module(module).app, name=name)
-
-
-_mount_optional()
+# tool groups that live with their libraries (both import their heavy modules lazily)
+app.add_typer(slides_cli.app, name="slides")
+app.add_typer(model_cli.app, name="model")
 
 
 def main() -> None:
