@@ -80,3 +80,21 @@ class FoldedLog:
             return False
         await self.fold_until(last)
         return True
+
+
+async def replay(
+    feed: EventFeed, end: int, evolve: Callable[[AnyEvent], object], *, patience: float = 5.0
+) -> int:
+    """Fold the log up to sequence `end` (read on start); returns the last sequence folded.
+
+    Gives up after `patience` seconds without an event (a subject-filtered feed, or a log whose
+    tail does not decode, can end before `end`).
+    """
+    seq, waited = 0, 0.0
+    while seq < end and waited < patience:
+        batch = await feed.batch(max_size=1000, timeout=0.5)
+        waited = 0.0 if batch else waited + 0.5
+        for env in batch:
+            evolve(env.event)
+            seq = env.seq
+    return seq

@@ -32,7 +32,6 @@ from pydantic import ValidationError
 from tessera import telemetry
 from tessera.bus import Bus, hold_in_progress
 from tessera.errors import BusError
-from tessera.events import JobAttemptFailed, decision_id
 from tessera.inference.adapters import compute
 from tessera.inference.adapters.models import Predictors, Ready
 from tessera.inference.adapters.results import publish_result
@@ -270,17 +269,7 @@ class InferenceWorker:
         )
 
     async def _fail(self, ref: JobRef, reason: str, retryable: bool) -> None:
-        await self.bus.append(
-            JobAttemptFailed(
-                event_id=decision_id("JobAttemptFailed", ref.workflow_id, ref.job_id, ref.attempt),
-                tenant_id=ref.tenant_id,
-                workflow_id=ref.workflow_id,
-                job_id=ref.job_id,
-                attempt=ref.attempt,
-                reason=reason,
-                retryable=retryable,
-            )
-        )
+        await self.bus.append(ref.attempt_failed(reason, retryable=retryable))
 
     async def _release(
         self, work: Work, *, ack: bool = False, nak: bool = False, term: bool = False

@@ -29,8 +29,9 @@ import structlog
 from nats.aio.msg import Msg
 
 from tessera.bus import Bus, EventFeed, hold_in_progress
+from tessera.decider import replay
 from tessera.errors import BusError
-from tessera.events import JobAttemptFailed, JobProgressed, JobSucceeded, decision_id
+from tessera.events import JobProgressed, JobSucceeded, decision_id
 from tessera.merger.adapters.outputs import JobOutputs
 from tessera.merger.domain import (
     Apply,
@@ -99,13 +100,9 @@ class Merger:
                 raise error  # the log feed died: the merger must not go on blind
 
     async def _replay(self, feed: EventFeed, end: int) -> None:
-        seq, waited = 0, 0.0
-        while seq < end and waited < REPLAY_PATIENCE_S:
-            batch = await feed.batch(max_size=1000, timeout=0.5)
-            waited = 0.0 if batch else waited + 0.5
-            for env in batch:
-                evolve(self.state, env.event)
-                seq = env.seq
+        seq = await replay(
+            feed, end, lambda event: evolve(self.state, event), patience=REPLAY_PATIENCE_S
+        )
         # A restart forgets nothing that matters: open outputs are reopened from disk.
         log.info("merger_replayed", last_seq=seq, attempts=len(self.state.by_key))
 
@@ -271,16 +268,7 @@ class Merger:
 
     async def _fail(self, ref: JobRef, reason: str) -> None:
         log.warning("attempt_failed", job_id=ref.job_id, reason=reason)
-        await self.bus.append(
-            JobAttemptFailed(
-                event_id=decision_id("JobAttemptFailed", ref.workflow_id, ref.job_id, ref.attempt),
-                tenant_id=ref.tenant_id,
-                workflow_id=ref.workflow_id,
-                job_id=ref.job_id,
-                attempt=ref.attempt,
-                reason=reason,
-            )
-        )
+        await self.bus.append(ref.attempt_failed(reason))
 
 
 def _timings(msg: Msg) -> dict[str, float]:

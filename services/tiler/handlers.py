@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 import structlog
 
 from tessera.bus import Bus, EventFeed
+from tessera.decider import replay
 from tessera.errors import BusError
-from tessera.events import Event, JobAttemptFailed, JobPlanned, decision_id
+from tessera.events import Event, JobPlanned, decision_id
 from tessera.tiler.adapters.ledger import tiles_done
 from tessera.tiler.adapters.models import ModelInfoCache
 from tessera.tiler.adapters.planning import Plan, Target, plan_job
@@ -102,13 +103,9 @@ class Tiler:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _replay(self, feed: EventFeed, end: int) -> None:
-        seq, waited = 0, 0.0
-        while seq < end and waited < REPLAY_PATIENCE_S:
-            batch = await feed.batch(max_size=1000, timeout=0.5)
-            waited = 0.0 if batch else waited + 0.5
-            for env in batch:
-                evolve(self.state, env.event)
-                seq = env.seq
+        seq = await replay(
+            feed, end, lambda event: evolve(self.state, event), patience=REPLAY_PATIENCE_S
+        )
         log.info("tiler_replayed", last_seq=seq, running=len(self.state.running))
 
     async def _react(self, reaction: Reaction | None) -> None:
@@ -189,15 +186,7 @@ class Tiler:
         except Exception as exc:
             reason, retryable = failure_of(exc)
             bound.warning("planning_failed", reason=reason, retryable=retryable)
-            failed = JobAttemptFailed(
-                event_id=decision_id("JobAttemptFailed", ref.workflow_id, ref.job_id, ref.attempt),
-                tenant_id=ref.tenant_id,
-                workflow_id=ref.workflow_id,
-                job_id=ref.job_id,
-                attempt=ref.attempt,
-                reason=reason,
-                retryable=retryable,
-            )
+            failed = ref.attempt_failed(reason, retryable=retryable)
             await self._append(ref, failed)
             return
         if not self.state.is_running(ref):

@@ -31,6 +31,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tessera.events import JobAttemptFailed, decision_id
 from tessera.tiling.grid import TileGrid
 
 JobKind = Literal["synthetic", "tissue_mask", "cell_segmentation"]
@@ -70,6 +71,18 @@ class JobRef(_Frozen):
 
     def results_dir(self, results_root: str | os.PathLike[str]) -> Path:
         return Path(results_root) / self.results_path
+
+    def attempt_failed(self, reason: str, *, retryable: bool = True) -> JobAttemptFailed:
+        """The failure report of this attempt; its id is fixed, so many reporters append one."""
+        return JobAttemptFailed(
+            event_id=decision_id("JobAttemptFailed", self.workflow_id, self.job_id, self.attempt),
+            tenant_id=self.tenant_id,
+            workflow_id=self.workflow_id,
+            job_id=self.job_id,
+            attempt=self.attempt,
+            reason=reason,
+            retryable=retryable,
+        )
 
     @classmethod
     def of(cls, event: Any) -> JobRef:
