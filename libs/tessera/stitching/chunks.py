@@ -93,3 +93,38 @@ class ChunkCache:
     def _write(self, key: tuple[int, int], block: np.ndarray) -> None:
         self.array[self.bounds(*key)] = block
         self._dirty.discard(key)
+
+
+LEDGER = "tessera/tiles_done"
+
+
+class TileLedger:
+    """Which tiles of an output are stored for good: one uint8 per tile index in the store.
+
+    Writers `mark` a tile when they apply it and `flush` after their data is written (and before
+    the result is acked), so after a crash the ledger names exactly the tiles to skip.
+    """
+
+    def __init__(self, group: zarr.Group) -> None:
+        self._done = open_array(group, LEDGER)
+        self._pending: set[int] = set()
+
+    @staticmethod
+    def create(group: zarr.Group, tiles: int) -> None:
+        n = max(tiles, 1)
+        group.create_array(LEDGER, shape=(n,), chunks=(min(n, 1 << 16),), dtype="uint8",
+                           fill_value=0)  # fmt: skip
+
+    def mark(self, tile_index: int) -> None:
+        self._pending.add(int(tile_index))
+
+    def flush(self) -> None:
+        if self._pending:
+            done = np.asarray(self._done[:])
+            done[sorted(self._pending)] = 1
+            self._done[:] = done
+            self._pending.clear()
+
+    def tiles_done(self) -> np.ndarray:
+        """Indices of tiles marked and flushed."""
+        return np.flatnonzero(self._done[:])

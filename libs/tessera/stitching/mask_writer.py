@@ -27,7 +27,14 @@ import numpy as np
 import zarr
 from PIL import Image
 
-from tessera.stitching.chunks import StoreLike, iter_chunks, json_attr, open_array, store_of
+from tessera.stitching.chunks import (
+    StoreLike,
+    TileLedger,
+    iter_chunks,
+    json_attr,
+    open_array,
+    store_of,
+)
 from tessera.tiling.blend import (
     accumulate,
     blend_window,
@@ -57,8 +64,7 @@ class TissueMaskWriter:
         self.group = group
         self.grid = TileGrid.model_validate(json_attr(group, "tessera")["grid"])
         self._tiles = open_array(group, "tiles")
-        self._done = open_array(group, "tessera/tiles_done")
-        self._pending: set[int] = set()
+        self._ledger = TileLedger(group)
 
     @classmethod
     def create(cls, path: str | os.PathLike[str] | StoreLike, grid: TileGrid) -> TissueMaskWriter:
@@ -68,13 +74,7 @@ class TissueMaskWriter:
         group.create_array(
             "tiles", shape=(grid.n_tiles, t, t), chunks=(1, t, t), dtype="uint8", fill_value=0
         )
-        group.create_array(
-            "tessera/tiles_done",
-            shape=(grid.n_tiles,),
-            chunks=(min(grid.n_tiles, 1 << 16),),
-            dtype="uint8",
-            fill_value=0,
-        )
+        TileLedger.create(group, grid.n_tiles)
         group.attrs["tessera"] = {"grid": grid.model_dump()}
         return cls(group)
 
@@ -90,19 +90,15 @@ class TissueMaskWriter:
         if prob.shape != (t, t):
             raise ValueError(f"tile {tile_index}: expected {(t, t)}, got {prob.shape}")
         self._tiles[tile_index] = prob
-        self._pending.add(int(tile_index))
+        self._ledger.mark(tile_index)
 
     def flush(self) -> None:
         """Record the tiles stored since the last flush as done (call before acking)."""
-        if self._pending:
-            done = np.asarray(self._done[:])
-            done[sorted(self._pending)] = 1
-            self._done[:] = done
-            self._pending.clear()
+        self._ledger.flush()
 
     def tiles_done(self) -> np.ndarray:
         """Indices of tiles stored and flushed."""
-        return np.flatnonzero(self._done[:])
+        return self._ledger.tiles_done()
 
     def finalise(
         self,

@@ -32,6 +32,7 @@ import zarr
 from tessera.stitching.chunks import (
     ChunkCache,
     StoreLike,
+    TileLedger,
     iter_chunks,
     json_attr,
     open_array,
@@ -52,9 +53,8 @@ class LabelImageWriter:
         self.grid = TileGrid.model_validate(meta["grid"])
         self.packing = IdPacking(**meta["packing"])
         self.array = open_array(group, "0")
-        self._done = open_array(group, "tessera/tiles_done")
+        self._ledger = TileLedger(group)
         self._cache = ChunkCache(self.array, cache_chunks)
-        self._pending: set[int] = set()
 
     @classmethod
     def create(
@@ -77,13 +77,7 @@ class LabelImageWriter:
             fill_value=0,
             dimension_names=("y", "x"),
         )
-        group.create_array(
-            "tessera/tiles_done",
-            shape=(grid.n_tiles,),
-            chunks=(min(grid.n_tiles, 1 << 16),),
-            dtype="uint8",
-            fill_value=0,
-        )
+        TileLedger.create(group, grid.n_tiles)
         group.attrs["tessera"] = {
             "grid": grid.model_dump(),
             "packing": {"local_bits": packing.local_bits, "dtype": packing.dtype},
@@ -114,7 +108,7 @@ class LabelImageWriter:
                 view = canvas[ty : ty + inst.height, tx : tx + inst.width]
                 _paint_min(view, np.where(inst.mask, inst.global_id, 0).astype(canvas.dtype))
             self._merge(canvas, x0, y0)
-        self._pending.add(int(tile_index))
+        self._ledger.mark(tile_index)
 
     def _merge(self, canvas: np.ndarray, x0: int, y0: int) -> None:
         h, w = self.shape
@@ -137,15 +131,11 @@ class LabelImageWriter:
     def flush(self) -> None:
         """Persist dirty chunks, then mark the tiles applied since the last flush as done."""
         self._cache.flush()
-        if self._pending:
-            done = np.asarray(self._done[:])
-            done[sorted(self._pending)] = 1
-            self._done[:] = done
-            self._pending.clear()
+        self._ledger.flush()
 
     def tiles_done(self) -> np.ndarray:
         """Indices of tiles applied and flushed (survives a restart)."""
-        return np.flatnonzero(self._done[:])
+        return self._ledger.tiles_done()
 
     def read(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
         """A region of a pyramid level (flushes first so it sees every applied tile)."""

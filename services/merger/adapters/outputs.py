@@ -23,7 +23,7 @@ import numpy as np
 import zarr
 
 from tessera.merger.domain import add_timings, with_finalise
-from tessera.stitching.chunks import open_array
+from tessera.stitching.chunks import TileLedger
 from tessera.stitching.encoding import InstanceResult, ProbabilityResult, decode
 from tessera.stitching.outputs import CellJobOutputs, MaskJobOutputs
 from tessera.tiling.grid import TileGrid
@@ -49,20 +49,13 @@ class SyntheticJobOutputs:
     def __init__(self, directory: Path, group: zarr.Group) -> None:
         self.directory = directory
         self.group = group
-        self._done = open_array(group, "tessera/tiles_done")
-        self._pending: set[int] = set()
+        self._ledger = TileLedger(group)
 
     @classmethod
     def create(cls, directory: Path, tiles: int) -> SyntheticJobOutputs:
         directory.mkdir(parents=True, exist_ok=True)
         group = zarr.open_group(str(directory / STORE["synthetic"]), mode="w")
-        group.create_array(
-            "tessera/tiles_done",
-            shape=(max(tiles, 1),),
-            chunks=(min(max(tiles, 1), 1 << 16),),
-            dtype="uint8",
-            fill_value=0,
-        )
+        TileLedger.create(group, max(tiles, 1))
         return cls(directory, group)
 
     @classmethod
@@ -70,17 +63,13 @@ class SyntheticJobOutputs:
         return cls(directory, zarr.open_group(str(directory / STORE["synthetic"]), mode="r+"))
 
     def apply(self, result: InstanceResult) -> None:
-        self._pending.add(result.tile_index)
+        self._ledger.mark(result.tile_index)
 
     def flush(self) -> None:
-        if self._pending:
-            done = np.asarray(self._done[:])
-            done[sorted(self._pending)] = 1
-            self._done[:] = done
-            self._pending.clear()
+        self._ledger.flush()
 
     def tiles_done(self) -> np.ndarray:
-        return np.flatnonzero(self._done[:])
+        return self._ledger.tiles_done()
 
     def finalise(self, *, extra: dict[str, Any]) -> dict[str, Any]:
         self.flush()
