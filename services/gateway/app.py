@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from tessera import __version__
 from tessera.bus import Bus
 from tessera.gateway.api import errors
-from tessera.gateway.api.routes import admission, health, jobs, stream, workflows
+from tessera.gateway.api.routes import admission, health, jobs, results, stream, workflows
 from tessera.gateway.middleware.body_limit import BodySizeLimit
 from tessera.gateway.middleware.inflight import InFlightLimit
 from tessera.gateway.middleware.metrics import RequestMetrics
@@ -118,7 +118,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
 
     v1 = APIRouter(prefix="/v1", responses=errors.V1_ERRORS)
-    for module in (workflows, jobs, admission, stream):
+    for module in (workflows, jobs, results, admission, stream):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)
