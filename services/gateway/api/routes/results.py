@@ -57,42 +57,43 @@ async def get_summary(
     return summary
 
 
+async def _file(
+    db: Any, tenant: UUID, workflow_id: UUID, job_id: str, root: Path, name: str, media_type: str
+) -> FileResponse:
+    path = await _result(db, tenant, workflow_id, job_id, root, name)
+    return FileResponse(path, media_type=media_type, filename=f"{job_id}-{name}")
+
+
+GEOJSON, PARQUET, PNG = "application/geo+json", "application/vnd.apache.parquet", "image/png"
+
+
 @router.get(
     "/cells.geojson",
     response_class=FileResponse,
-    responses=_file_doc("application/geo+json", "QuPath-importable detections"),
+    responses=_file_doc(GEOJSON, "QuPath-importable detections"),
 )
 async def get_cells_geojson(
     workflow_id: UUID, job_id: JobId, tenant: TenantDep, db: ReadDbDep, settings: SettingsDep
 ) -> FileResponse:
     """The cell table as a GeoJSON FeatureCollection of Polygon detections (level-0 pixels)."""
-    path = await _result(db, tenant, workflow_id, job_id, settings.results_root, "cells.geojson")
-    return FileResponse(path, media_type="application/geo+json", filename=f"{job_id}.geojson")
+    root = settings.results_root
+    return await _file(db, tenant, workflow_id, job_id, root, "cells.geojson", GEOJSON)
 
 
 @router.get(
-    "/cells.parquet",
-    response_class=FileResponse,
-    responses=_file_doc("application/vnd.apache.parquet", "the cell table"),
+    "/cells.parquet", response_class=FileResponse, responses=_file_doc(PARQUET, "the cell table")
 )
 async def get_cells_parquet(
     workflow_id: UUID, job_id: JobId, tenant: TenantDep, db: ReadDbDep, settings: SettingsDep
 ) -> FileResponse:
     """The cell table as Parquet: id, centroid, area, bbox, contour."""
-    path = await _result(db, tenant, workflow_id, job_id, settings.results_root, "cells.parquet")
-    return FileResponse(
-        path, media_type="application/vnd.apache.parquet", filename=f"{job_id}.parquet"
-    )
+    root = settings.results_root
+    return await _file(db, tenant, workflow_id, job_id, root, "cells.parquet", PARQUET)
 
 
-@router.get(
-    "/mask.png",
-    response_class=FileResponse,
-    responses=_file_doc("image/png", "tissue mask preview"),
-)
+@router.get("/mask.png", response_class=FileResponse, responses=_file_doc(PNG, "mask preview"))
 async def get_mask_preview(
     workflow_id: UUID, job_id: JobId, tenant: TenantDep, db: ReadDbDep, settings: SettingsDep
 ) -> FileResponse:
     """A tissue-mask job's PNG preview."""
-    path = await _result(db, tenant, workflow_id, job_id, settings.results_root, "mask.png")
-    return FileResponse(path, media_type="image/png")
+    return await _file(db, tenant, workflow_id, job_id, settings.results_root, "mask.png", PNG)
