@@ -6,9 +6,10 @@ measures:
 
   (a) InstanSeg's own path: `InstanSeg(model).eval_medium_image` on the region read into memory
       (512 px tiles, its fixed 200 px overlap, batch 1); the read is timed apart, not included;
-  (b) Tessera end to end through the bus: tiler, one inference replica and the merger in this
-      process on their own NATS connections (embedded nats-server unless NATS_URL is set), from
-      JobStarted to JobSucceeded, outputs written;
+  (b) Tessera end to end through the bus: tiler, inference (one replica unless --replicas) and
+      merger as separate processes, as deployed (`tessera serve <name>`; embedded nats-server
+      unless NATS_URL is set), from JobStarted to JobSucceeded, outputs written. The services
+      are long-lived, so they are warmed by one small job first, as (a) and (c) are warmed;
   (c) the ceiling: the bare batched forward (`Predictor`, as the inference service runs it) over
       exactly the tiles Tessera processes, pixels already in memory.
 
@@ -17,13 +18,15 @@ MP/s count the slide region at the model's pixel size (the same megapixels for e
 pipeline keeps. Cell F1 at IoU 0.5 of (a) and (b) is against ground truth rendered at the
 model's pixel size. Figures are printed, not asserted.
 
-    .venv/bin/python bench/throughput.py                        # 4096² at 0.25 µm/px (~5 min)
-    .venv/bin/python bench/throughput.py --size 8192 --threads 4
+    .venv/bin/python bench/throughput.py                        # 8192² at 0.25 µm/px (~20 min)
+    .venv/bin/python bench/throughput.py --size 4096 --threads 4
+    .venv/bin/python bench/throughput.py --device cuda --workdir /keep   # slides kept, reused
     .venv/bin/python bench/throughput.py --model /abs/folder    # any model setting
     .venv/bin/python bench/throughput.py --rss 10000,20000      # peak RSS per service process
 
-`--rss` runs the three services as processes (`tessera serve ...`) on slides of the given sides
-and prints each one's peak RSS (VmHWM), to check that memory stays flat as slides grow.
+`--rss` runs the three services the same way on slides of the given sides and prints each
+one's peak RSS (VmHWM), to check that memory stays flat as slides grow. Slides already in
+`--workdir` (with their ground truth) are reused, not rewritten.
 Without the bundled model (models/tessera_he_nuclei) an untrained tiny InstanSeg is exported and
 used: speed figures stay meaningful, F1 does not.
 """
@@ -54,30 +57,30 @@ from tessera.bus import Bus
 from tessera.embedded import nats_server
 from tessera.events import JobStarted, WorkflowSubmitted
 from tessera.inference.domain import forward_batch_size
-from tessera.inference.main import serve as serve_inference
-from tessera.inference.settings import InferenceSettings
-from tessera.merger.main import serve as serve_merger
-from tessera.merger.settings import MergerSettings
 from tessera.segmentation.jit import torchscript_deprecation_silenced
 from tessera.segmentation.metrics import match_instances
 from tessera.segmentation.normalisation import NormalisationStats
 from tessera.segmentation.predict import Predictor
 from tessera.segmentation.registry import LoadedModel, resolve_model
-from tessera.service import Runtime
 from tessera.slides.access import open_slide
 from tessera.slides.reader import read_box, read_region
-from tessera.slides.synth import load_scene, write_synthetic_slide
+from tessera.slides.synth import (
+    SyntheticSlide,
+    default_ground_truth_path,
+    load_ground_truth,
+    load_scene,
+    write_synthetic_slide,
+)
 from tessera.telemetry import configure_logging
 from tessera.tiler.adapters.models import ModelInfo
 from tessera.tiler.adapters.planning import Target, plan_job
-from tessera.tiler.main import serve as serve_tiler
-from tessera.tiler.settings import TilerSettings
 from tessera.tiling.grid import TileGrid
 from tessera.tiling.work import CellWork, JobRef
 from tessera.workflows import JobSpec, WorkflowSpec
 
 TILE, HALO = 512, 64
-WARM_UP_CALLS = 10  # measured here: a scripted InstanSeg runs ~4x slower for its first ~8 calls
+WARM_UP_CALLS = 10  # measured here: a scripted InstanSeg runs slower for its first few calls
+WARM_UP_SIDE = 1024
 
 
 @dataclass
@@ -94,7 +97,7 @@ class Figures:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=4096, help="slide side, level-0 px")
+    parser.add_argument("--size", type=int, default=8192, help="slide side, level-0 px")
     parser.add_argument("--mpp", type=float, default=0.25)
     parser.add_argument(
         "--threads",
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="bundled", help="model setting (default: bundled)")
     parser.add_argument("--variants", default="half,all", help="half and/or all tissue")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--replicas", type=int, default=1, help="inference processes in (b)")
     parser.add_argument("--skip-instanseg", action="store_true", help="leave out (a)")
     parser.add_argument("--rss", default="", help="comma-separated slide sides: RSS mode")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -124,25 +128,33 @@ def main(argv: list[str] | None = None) -> int:
             f"model {model.name} (sha256 {model.sha256[:12]}, {model.pixel_size} µm/px), "
             f"{args.threads} torch threads, device {args.device}, torch {torch.__version__}"
         )
-        for variant in args.variants.split(","):
-            run_variant(args, work, model, setting, variant)
+        slides = work / "slides"
+        variants = {v: _variant_slide(slides, v, args) for v in args.variants.split(",")}
+        warm_up = synthetic_slide(slides / "warm-up.svs", WARM_UP_SIDE, args.mpp, 1.0, seed=1)
+        with services(slides, args) as stack:
+            # long-lived services: the first job pays for imports, model load and TorchScript's
+            # first calls; (a) and (c) are warmed up likewise
+            stack.run(warm_up.path.name, {"model": setting, "tile_size": TILE, "halo": HALO})
+            for variant, slide in variants.items():
+                run_variant(args, stack, model, setting, variant, slide)
     return 0
 
 
-def run_variant(
-    args: argparse.Namespace, work: Path, model: LoadedModel, setting: str, variant: str
-) -> None:
+def _variant_slide(slides: Path, variant: str, args: argparse.Namespace) -> SyntheticSlide:
     fraction = {"half": 0.5, "all": 1.0}[variant]
-    slides = work / "slides"
-    t0 = time.perf_counter()
-    slide = write_synthetic_slide(
-        slides / f"{variant}.svs", args.size, args.size, mpp=args.mpp, seed=3,
-        tissue_fraction=fraction,
-    )  # fmt: skip
-    print(
-        f"\n== {variant} tissue: {args.size}² at {args.mpp} µm/px "
-        f"({slide.nuclei} nuclei, written in {time.perf_counter() - t0:.0f} s)"
-    )
+    return synthetic_slide(slides / f"{variant}.svs", args.size, args.mpp, fraction, seed=3)
+
+
+def run_variant(
+    args: argparse.Namespace,
+    stack: Services,
+    model: LoadedModel,
+    setting: str,
+    variant: str,
+    slide: SyntheticSlide,
+) -> None:
+    slides = slide.path.parent
+    print(f"\n== {variant} tissue: {args.size}² at {args.mpp} µm/px ({slide.nuclei} nuclei)")
     plan = plan_job(
         Target(JobRef(tenant_id=uuid.uuid4(), workflow_id=uuid.uuid4(), job_id="x", attempt=1),
                "unused", 8),
@@ -164,9 +176,7 @@ def run_variant(
     rows: dict[str, Figures] = {}
     if not args.skip_instanseg:
         rows["(a) InstanSeg eval_medium_image"] = instanseg_path(slide.path, args, model, truth, mp)
-    rows["(b) Tessera through the bus"] = tessera_path(
-        slides, slide.path.name, setting, args, truth, mp
-    )
+    rows["(b) Tessera through the bus"] = tessera_path(stack, slide.path.name, setting, truth, mp)
     tiles = [t for b in plan.batches for t in b.tiles]
     work0 = plan.batches[0].work if plan.batches else None
     assert isinstance(work0, CellWork)
@@ -195,16 +205,21 @@ def instanseg_path(
     image = read_region(handle, 0, (0, 0), handle.dimensions)
     read_s = time.perf_counter() - t0
     handle.close()
+
+    def run(pixels: np.ndarray) -> Any:
+        with torchscript_deprecation_silenced():
+            return runner.eval_medium_image(
+                pixels,
+                pixel_size=args.mpp,
+                tile_size=TILE,
+                batch_size=1,
+                return_image_tensor=False,
+                rescale_output=False,  # labels at the model's pixel size, like the ground truth
+            )
+
+    run(image[: WARM_UP_SIDE * 2, : WARM_UP_SIDE * 2])  # ~10 tiles, untimed, like (b) and (c)
     t0 = time.perf_counter()
-    with torchscript_deprecation_silenced():
-        labels = runner.eval_medium_image(
-            image,
-            pixel_size=args.mpp,
-            tile_size=TILE,
-            batch_size=1,
-            return_image_tensor=False,
-            rescale_output=False,  # labels at the model's pixel size, like the ground truth
-        )
+    labels = run(image)
     seconds = time.perf_counter() - t0
     predicted = np.asarray(labels.squeeze().cpu().numpy(), np.int64)
     f1 = _f1(truth, predicted)
@@ -212,91 +227,19 @@ def instanseg_path(
 
 
 def tessera_path(
-    root: Path, slide: str, setting: str, args: argparse.Namespace, truth: np.ndarray, mp: float
+    stack: Services, slide: str, setting: str, truth: np.ndarray, mp: float
 ) -> Figures:
-    return asyncio.run(_tessera(root, slide, setting, args, truth, mp))
-
-
-async def _tessera(
-    root: Path, slide: str, setting: str, args: argparse.Namespace, truth: np.ndarray, mp: float
-) -> Figures:
-    with contextlib.ExitStack() as stack:
-        url = os.environ.get("NATS_URL") or stack.enter_context(
-            nats_server(Path(stack.enter_context(tempfile.TemporaryDirectory())))
-        )
-        results = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        base: dict[str, Any] = {
-            "nats_url": url,
-            "namespace": f"bench{uuid.uuid4().hex[:8]}",
-            "data_root": root,
-            "results_root": results,
-            "log_level": "WARNING",
-        }
-        bus = await Bus.connect(url, base["namespace"], name="bench")
-        await bus.ensure_streams()
-        services = [
-            await _start(serve_merger, MergerSettings(**base)),
-            await _start(
-                serve_inference,
-                InferenceSettings(**base, device=args.device, threads=args.threads),
-            ),
-            await _start(serve_tiler, TilerSettings(**base)),
-        ]
-        try:
-            tenant, workflow = uuid.uuid4(), uuid.uuid4()
-            job = JobSpec(
-                id="cells",
-                type="cell_segmentation",
-                slide=slide,
-                params={"model": setting, "tile_size": TILE, "halo": HALO},
-            )
-            spec = WorkflowSpec(name="bench", jobs=(job,))
-            await bus.append(WorkflowSubmitted(tenant_id=tenant, workflow_id=workflow, spec=spec))
-            t0 = time.perf_counter()
-            await bus.append(JobStarted(tenant_id=tenant, workflow_id=workflow, job_id="cells"))
-            summary = await _wait_success(bus, tenant, workflow)
-            seconds = time.perf_counter() - t0
-        finally:
-            for rt, task in reversed(services):
-                rt.stop.set()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(task, 20)
-                await rt.bus.close()
-            await bus.delete_streams()
-            await bus.close()
-        labels = zarr.open_group(str(results / summary["results"] / "labels.zarr"), mode="r")
-        predicted = np.asarray(labels["0"][:], np.int64)
-        timings = summary["timings"]
-        stages = ", ".join(
-            f"{k.removesuffix('_s')} {timings[k]:.1f}"
-            for k in ("plan_s", "read_s", "forward_s", "post_s", "merge_s", "finalise_s")
-            if k in timings
-        )
-        extra = f"({summary['cell_count']} cells; stage s: {stages})"
-        return Figures(seconds, mp, _f1(truth, predicted), extra)
-
-
-async def _start(serve: Any, settings: Any) -> tuple[Runtime, asyncio.Task[None]]:
-    bus = await Bus.connect(settings.nats_url, settings.namespace, name="bench-service")
-    rt = Runtime(name="bench", settings=settings, bus=bus)
-    task = asyncio.create_task(serve(rt))
-    while not rt.ready:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    return rt, task
-
-
-async def _wait_success(bus: Bus, tenant: uuid.UUID, workflow: uuid.UUID) -> dict[str, Any]:
-    async with bus.feed(subject=f"{bus.names.ns}.evt.{tenant}.{workflow}.>") as feed:
-        while True:
-            env = await feed.get(timeout=3600)
-            if env is None:
-                raise TimeoutError("no event for an hour")
-            if env.event.type == "JobSucceeded":
-                return dict(env.event.summary)  # type: ignore[union-attr]
-            if env.event.type == "JobAttemptFailed":
-                raise RuntimeError(env.event.reason)  # type: ignore[union-attr]
+    summary, seconds = stack.run(slide, {"model": setting, "tile_size": TILE, "halo": HALO})
+    labels = zarr.open_group(str(stack.results / summary["results"] / "labels.zarr"), mode="r")
+    predicted = np.asarray(labels["0"][:], np.int64)
+    timings = summary["timings"]
+    stages = ", ".join(
+        f"{k.removesuffix('_s')} {timings[k]:.1f}"
+        for k in ("plan_s", "read_s", "forward_s", "post_s", "merge_s", "finalise_s")
+        if k in timings
+    )
+    extra = f"({summary['cell_count']} cells; stage s: {stages})"
+    return Figures(seconds, mp, _f1(truth, predicted), extra)
 
 
 def forward_path(
@@ -314,6 +257,7 @@ def forward_path(
     predictor = Predictor(resolve_model(str(model.path)).module, args.device)
     stats = NormalisationStats(work.stats_low, work.stats_high)
     size = forward_batch_size(0, 0, predictor.device.type)
+    predictor.warm_up(grid.tile_size, grid.tile_size, size, stats)  # as the service does
     for _ in range(WARM_UP_CALLS):  # TorchScript profiles its first calls: not timed
         predictor(pixels[:size], stats)
     t0 = time.perf_counter()
@@ -328,7 +272,102 @@ def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
     return match_instances(truth[:h, :w].astype(np.int64), predicted[:h, :w]).f1
 
 
-# --- peak RSS per service ---------------------------------------------------------------
+# --- the services as processes ---------------------------------------------------------
+
+
+@dataclass
+class Services:
+    """tiler, inference and merger running as `tessera serve` processes on one NATS."""
+
+    url: str
+    namespace: str
+    results: Path
+    procs: dict[str, subprocess.Popen[bytes]]
+
+    def run(self, slide: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """Submit one cell_segmentation job; its summary and seconds from start to success."""
+        return asyncio.run(self._run(slide, params))
+
+    def peaks_kb(self) -> dict[str, int]:
+        return {name: _peak_rss_kb(p.pid) for name, p in self.procs.items()}
+
+    def _check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"service {name} exited with {proc.returncode}")
+
+    async def _run(self, slide: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        bus = await Bus.connect(self.url, self.namespace, name="bench")
+        try:
+            await bus.ensure_streams()
+            tenant, workflow = uuid.uuid4(), uuid.uuid4()
+            job = JobSpec(id="cells", type="cell_segmentation", slide=slide, params=params)
+            spec = WorkflowSpec(name="bench", jobs=(job,))
+            await bus.append(WorkflowSubmitted(tenant_id=tenant, workflow_id=workflow, spec=spec))
+            async with bus.feed(subject=f"{bus.names.ns}.evt.{tenant}.{workflow}.>") as feed:
+                t0 = time.perf_counter()
+                await bus.append(JobStarted(tenant_id=tenant, workflow_id=workflow, job_id="cells"))
+                while True:
+                    env = await feed.get(timeout=5)
+                    if env is None:
+                        self._check_alive()
+                    elif env.event.type == "JobSucceeded":
+                        summary = dict(env.event.summary)
+                        return summary, time.perf_counter() - t0
+                    elif env.event.type == "JobAttemptFailed":
+                        raise RuntimeError(env.event.reason)
+        finally:
+            await bus.close()
+
+
+@contextlib.contextmanager
+def services(root: Path, args: argparse.Namespace) -> Iterator[Services]:
+    """The data-plane services as processes, reading slides under `root`, until the block ends."""
+    with contextlib.ExitStack() as stack:
+        url = os.environ.get("NATS_URL") or stack.enter_context(
+            nats_server(Path(stack.enter_context(tempfile.TemporaryDirectory())))
+        )
+        results = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        namespace = f"bench{uuid.uuid4().hex[:8]}"
+        env = {
+            **os.environ,
+            "NATS_URL": url,
+            "TESSERA_NAMESPACE": namespace,
+            "TESSERA_DATA_ROOT": str(root),
+            "TESSERA_RESULTS_ROOT": str(results),
+            "TESSERA_LOG_LEVEL": "WARNING",
+            "TESSERA_INFERENCE_THREADS": str(args.threads),
+            "TESSERA_INFERENCE_DEVICE": args.device,
+        }
+        names = ["merger", "tiler"] + [f"inference-{i + 1}" for i in range(args.replicas)]
+        procs = {
+            name: subprocess.Popen(
+                [sys.executable, "-m", "tessera.cli", "serve", name.split("-")[0]],
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+            for name in names
+        }
+        try:
+            yield Services(url, namespace, results, procs)
+        finally:
+            for p in procs.values():
+                p.send_signal(signal.SIGTERM)
+            for p in procs.values():
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            if os.environ.get("NATS_URL"):
+                asyncio.run(_delete_streams(url, namespace))
+
+
+async def _delete_streams(url: str, namespace: str) -> None:
+    bus = await Bus.connect(url, namespace, name="bench-cleanup")
+    try:
+        await bus.delete_streams()
+    finally:
+        await bus.close()
 
 
 def rss_mode(args: argparse.Namespace, work: Path, setting: str, sizes: list[int]) -> int:
@@ -336,73 +375,15 @@ def rss_mode(args: argparse.Namespace, work: Path, setting: str, sizes: list[int
     print(f"{'slide side':>10s} {'tiles':>6s} {'seconds':>8s}  tiler    inference  merger")
     for size in sizes:
         slides = work / f"rss{size}"
-        slide = write_synthetic_slide(
-            slides / "s.svs", size, size, mpp=args.mpp, seed=5, tissue_fraction=0.3
-        )
-        peaks, seconds, tiles = _run_processes(slides, slide.path.name, setting, args)
+        slide = synthetic_slide(slides / "s.svs", size, args.mpp, 0.3, seed=5)
+        with services(slides, args) as stack:
+            summary, seconds = stack.run(slide.path.name, {"model": setting})
+            peaks = stack.peaks_kb()
         print(
-            f"{size:>10d} {tiles:>6d} {seconds:>8.0f}  "
-            + "  ".join(f"{peaks[s] / 1024:6.0f} MB" for s in ("tiler", "inference", "merger"))
+            f"{size:>10d} {summary['tiles_total']:>6d} {seconds:>8.0f}  "
+            + "  ".join(f"{peaks[s] / 1024:6.0f} MB" for s in ("tiler", "inference-1", "merger"))
         )
     return 0
-
-
-def _run_processes(
-    root: Path, slide: str, setting: str, args: argparse.Namespace
-) -> tuple[dict[str, int], float, int]:
-    with contextlib.ExitStack() as stack:
-        url = os.environ.get("NATS_URL") or stack.enter_context(
-            nats_server(Path(stack.enter_context(tempfile.TemporaryDirectory())))
-        )
-        results = stack.enter_context(tempfile.TemporaryDirectory())
-        env = {
-            **os.environ,
-            "NATS_URL": url,
-            "TESSERA_NAMESPACE": f"rss{uuid.uuid4().hex[:8]}",
-            "TESSERA_DATA_ROOT": str(root),
-            "TESSERA_RESULTS_ROOT": results,
-            "TESSERA_LOG_LEVEL": "WARNING",
-            "TESSERA_INFERENCE_THREADS": str(args.threads),
-            "TESSERA_INFERENCE_DEVICE": args.device,
-        }
-        procs = {
-            name: subprocess.Popen(
-                [sys.executable, "-m", "tessera.cli", "serve", name],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for name in ("merger", "inference", "tiler")
-        }
-        try:
-            t0 = time.perf_counter()
-            summary = asyncio.run(_submit_and_wait(url, env["TESSERA_NAMESPACE"], slide, setting))
-            seconds = time.perf_counter() - t0
-            peaks = {name: _peak_rss_kb(p.pid) for name, p in procs.items()}
-        finally:
-            for p in procs.values():
-                p.send_signal(signal.SIGTERM)
-            for p in procs.values():
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-    return peaks, seconds, int(summary["tiles_total"])
-
-
-async def _submit_and_wait(url: str, ns: str, slide: str, setting: str) -> dict[str, Any]:
-    bus = await Bus.connect(url, ns, name="bench-rss")
-    await bus.ensure_streams()
-    try:
-        tenant, workflow = uuid.uuid4(), uuid.uuid4()
-        job = JobSpec(id="cells", type="cell_segmentation", slide=slide, params={"model": setting})
-        spec = WorkflowSpec(name="rss", jobs=(job,))
-        await bus.append(WorkflowSubmitted(tenant_id=tenant, workflow_id=workflow, spec=spec))
-        await bus.append(JobStarted(tenant_id=tenant, workflow_id=workflow, job_id="cells"))
-        return await _wait_success(bus, tenant, workflow)
-    finally:
-        await bus.delete_streams()
-        await bus.close()
 
 
 def _peak_rss_kb(pid: int) -> int:
@@ -423,6 +404,23 @@ def _workdir(path: Path | None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="tessera-throughput-") as tmp:
         yield Path(tmp)
+
+
+def synthetic_slide(
+    path: Path, side: int, mpp: float, fraction: float, seed: int
+) -> SyntheticSlide:
+    """The synthetic slide at `path`, written unless the same one (by its ground truth) is there."""
+    gt = default_ground_truth_path(path)
+    if path.is_file() and gt.is_file():
+        spec, nuclei = load_ground_truth(gt)
+        if (spec.width, spec.height, spec.mpp, spec.seed, spec.tissue_fraction) == (
+            side, side, mpp, seed, fraction
+        ):  # fmt: skip
+            handle = open_slide(path)
+            dims = tuple(tuple(d) for d in handle.level_dimensions)
+            handle.close()
+            return SyntheticSlide(path, gt, side, side, mpp, dims, len(nuclei), 0.0)  # type: ignore[arg-type]
+    return write_synthetic_slide(path, side, side, mpp=mpp, seed=seed, tissue_fraction=fraction)
 
 
 def _model_setting(setting: str, work: Path) -> str:

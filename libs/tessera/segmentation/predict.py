@@ -10,7 +10,11 @@ post-processing; this module decides where and how it runs:
   AMX, where oneDNN reports support; there it halves the time with identical labels), else fp32:
   on an AVX2-only CPU bf16 is emulated and about 8x slower;
 - channels-last memory format for the input and the weights (faster convolutions on both);
-- `torch.inference_mode`, so no autograd bookkeeping.
+- `torch.inference_mode`, so no autograd bookkeeping;
+- on CUDA, batches padded with white tiles to a power of two: the scripted module compiles
+  (profiles and fuses) once per input shape, seconds each on a GPU, so a job's ragged last
+  batch would otherwise pay a compile; `warm_up` compiles every padded shape of a tile size
+  once per process, before its first batch.
 """
 
 from __future__ import annotations
@@ -63,8 +67,11 @@ class Predictor:
         device: str = "auto",
         precision: Precision = "auto",
         channels_last: bool = True,
+        pad_batches: bool | None = None,
     ) -> None:
         self.device = resolve_device(device)
+        self.pad_batches = self.device.type == "cuda" if pad_batches is None else pad_batches
+        self._warm: set[tuple[int, int, int]] = set()
         self.precision = resolve_precision(precision, self.device)
         self.channels_last = channels_last
         module = module.to(self.device).eval()
@@ -72,9 +79,30 @@ class Predictor:
             module = module.to(memory_format=torch.channels_last)
         self.module = module
 
+    def warm_up(
+        self, height: int, width: int, max_batch: int, stats: NormalisationStats, calls: int = 2
+    ) -> None:
+        """Compile every padded batch shape up to `max_batch` tiles of this size (no-op when
+        batches are not padded, or already done)."""
+        if not self.pad_batches:
+            return
+        for size in batch_shapes(max_batch):
+            if (size, height, width) not in self._warm:
+                white = np.full((size, height, width, 3), 255, np.uint8)
+                for _ in range(calls):
+                    self._forward(white, stats)
+                self._warm.add((size, height, width))
+
     def __call__(self, batch: np.ndarray, stats: NormalisationStats) -> np.ndarray:
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise ValueError(f"expected a (B, H, W, 3) batch, got shape {batch.shape}")
+        n = batch.shape[0]
+        if self.pad_batches and n and padded_size(n) != n:
+            pad = np.full((padded_size(n) - n, *batch.shape[1:]), 255, np.uint8)
+            return self._forward(np.concatenate([batch, pad]), stats)[:n]
+        return self._forward(batch, stats)
+
+    def _forward(self, batch: np.ndarray, stats: NormalisationStats) -> np.ndarray:
         x = torch.from_numpy(stats.apply(batch)).permute(0, 3, 1, 2)
         x = x.to(self.device, non_blocking=True)
         x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -98,3 +126,13 @@ class Predictor:
             return nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
+
+
+def padded_size(n: int) -> int:
+    """The batch size `n` tiles are padded to: the next power of two."""
+    return 1 << max(0, n - 1).bit_length()
+
+
+def batch_shapes(max_batch: int) -> list[int]:
+    """Every padded batch size up to `max_batch` tiles: 1, 2, 4, ..."""
+    return [1 << k for k in range(padded_size(max(1, max_batch)).bit_length())]

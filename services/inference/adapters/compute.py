@@ -31,6 +31,7 @@ def segment(
 ) -> list[TileResult]:
     """Owned instances of each tile, encoded (global ids packed for the grid's tile count)."""
     packing = IdPacking.for_tiles(grid.n_tiles)
+    predictor.warm_up(grid.tile_size, grid.tile_size, batch_size, stats)
     out: list[TileResult] = []
     for start in range(0, len(tiles), batch_size):
         chunk = tiles[start : start + batch_size]

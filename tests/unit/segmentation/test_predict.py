@@ -11,7 +11,7 @@ from tessera.segmentation.evaluation import segment_at_model_resolution
 from tessera.segmentation.metrics import match_instances
 from tessera.segmentation.normalisation import normalisation_stats
 from tessera.segmentation.nucls import load_tiles
-from tessera.segmentation.predict import Predictor, resolve_precision
+from tessera.segmentation.predict import Predictor, batch_shapes, padded_size, resolve_precision
 from tessera.segmentation.registry import resolve_model
 
 
@@ -44,3 +44,23 @@ def test_bundled_model_finds_nuclei_and_bf16_agrees_with_fp32() -> None:
     bf16 = segment_at_model_resolution(Predictor(model.module, "cpu", "bf16"), tile.image, 0.5)
     assert match_instances(tile.labels, fp32).f1 > 0.5
     assert match_instances(fp32, bf16).f1 > 0.9
+
+
+def test_padded_batches_give_the_labels_of_the_tiles_alone() -> None:
+    model = resolve_model("bundled")
+    tile = next(t for t in load_tiles() if t.name == "nucls_train_8")
+    tiles = np.stack([tile.image[:128, :128], tile.image[-128:, -128:], tile.image[:128, -128:]])
+    stats = normalisation_stats(tiles)
+    plain = Predictor(model.module, "cpu", "fp32", pad_batches=False)
+    padded = Predictor(model.module, "cpu", "fp32", pad_batches=True)
+    padded.warm_up(128, 128, 4, stats, calls=1)
+    assert padded._warm == {(1, 128, 128), (2, 128, 128), (4, 128, 128)}
+    out = padded(tiles, stats)  # 3 tiles run as 4, the white one dropped
+    assert out.shape == (3, 128, 128)
+    assert out.max() > 0
+    np.testing.assert_array_equal(out, np.stack([plain(t[None], stats)[0] for t in tiles]))
+
+
+def test_padded_sizes_are_powers_of_two() -> None:
+    assert [padded_size(n) for n in (1, 2, 3, 5, 8, 9, 16)] == [1, 2, 4, 8, 8, 16, 16]
+    assert batch_shapes(16) == [1, 2, 4, 8, 16] and batch_shapes(6) == [1, 2, 4, 8]
