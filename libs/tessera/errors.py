@@ -32,8 +32,8 @@ class SlideError(TesseraError):
 
 
 class NotFound(TesseraError):
-    def __init__(self, kind: str, ident: str) -> None:
-        super().__init__(f"{kind} {ident!r} not found")
+    def __init__(self, kind: str, ident: str, message: str | None = None) -> None:
+        super().__init__(message or f"{kind} {ident!r} not found")
         self.kind = kind
         self.ident = ident
 

@@ -12,11 +12,22 @@ from fastapi import APIRouter, FastAPI
 from tessera import __version__
 from tessera.bus import Bus
 from tessera.gateway.api import errors
-from tessera.gateway.api.routes import admission, health, jobs, results, stream, workflows
+from tessera.gateway.api.routes import (
+    admission,
+    health,
+    jobs,
+    overlays,
+    results,
+    slides,
+    stream,
+    workflows,
+)
+from tessera.gateway.deepzoom import DeepZoomSlides
 from tessera.gateway.middleware.body_limit import BodySizeLimit
 from tessera.gateway.middleware.inflight import InFlightLimit
 from tessera.gateway.middleware.metrics import RequestMetrics
 from tessera.gateway.middleware.ratelimit import RateLimit
+from tessera.gateway.overlays import JobOverlays
 from tessera.gateway.ratelimit import (
     FallbackRateLimiter,
     LocalRateLimiter,
@@ -26,6 +37,8 @@ from tessera.gateway.ratelimit import (
     RefusalMemo,
 )
 from tessera.gateway.settings import GatewaySettings
+from tessera.gateway.slides import SlideCatalog
+from tessera.gateway.ui import mount_ui
 from tessera.gateway.viewhub import ViewHub
 from tessera.readmodel.schema import migrate
 
@@ -38,6 +51,11 @@ stricter one: past them the answer is 429 with `Retry-After`, and every admitted
 `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`. When the gateway is at capacity
 it answers 503 with `Retry-After` instead of queueing. Errors are always
 `{"error": {"status", "message", ...}}`.
+
+Slides (`/v1/slides`): those in the data root are shared lab data, visible to every tenant;
+an upload (`POST /v1/slides?name=...`) is stored as `uploads/<tenant>/<name>` and visible to,
+and usable in workflows by, its tenant only. Slides and finished jobs' overlays are served as
+Deep Zoom images of the same geometry, for a viewer to stack.
 
 Live updates: `WS /v1/stream` (tenant as header, `?tenant=<uuid>` or subprotocol
 `tenant.<uuid>`; resume with `?cursor=<seq>`).
@@ -90,6 +108,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.settings, app.state.bus, app.state.pool = settings, bus, pool
         app.state.hub, app.state.rate_policy = hub, policy
         app.state.limiter, app.state.limit_store = limiter, store
+        app.state.catalog = SlideCatalog(settings.data_root)
+        app.state.deepzoom, app.state.overlays = DeepZoomSlides(), JobOverlays()
         try:
             yield
         finally:
@@ -108,7 +128,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     errors.install(app)
     # add_middleware puts each one outside the previous: innermost first
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        routes={("POST", "/v1/slides"): settings.max_upload_bytes},
+    )
     app.add_middleware(RateLimit, policy=policy)
     app.add_middleware(
         InFlightLimit,
@@ -118,8 +142,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
 
     v1 = APIRouter(prefix="/v1", responses=errors.V1_ERRORS)
-    for module in (workflows, jobs, results, admission, stream):
+    for module in (workflows, jobs, results, overlays, slides, admission, stream):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)
+    mount_ui(app, settings.ui_dir)  # last: it takes the paths no route above answers
     return app

@@ -6,7 +6,8 @@
         ├── Overloaded           the process is at its in-flight cap (fields: retry_after)
         ├── LimiterUnavailable   the shared rate-limit store did not answer
         ├── TooManyStreams       a tenant or the process has too many live streams open
-        └── SlowConsumer         a live-stream client fell too far behind
+        ├── SlowConsumer         a live-stream client fell too far behind
+        └── UploadTooLarge       an upload passed the size limit (fields: limit)
 
 `tessera.gateway.api.errors` maps them to HTTP answers and WebSocket close codes.
 """
@@ -57,3 +58,9 @@ class SlowConsumer(GatewayError):
             f"the client fell {buffered} updates behind; reconnect with ?cursor=<last seq received>"
         )
         self.buffered = buffered
+
+
+class UploadTooLarge(GatewayError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"upload too large: at most {limit} bytes are accepted")
+        self.limit = limit

@@ -342,11 +342,14 @@ class RefusalMemo:
 @dataclass(frozen=True, slots=True)
 class RatePolicy:
     """Which buckets a request spends from: every `/v1` call from `api`, submissions also from
-    the stricter `submissions`."""
+    the stricter `submissions`; Deep Zoom tile reads from `tiles` alone (a viewer fetches dozens
+    of tiles per pan, which would drain `api` and lock the tenant out of everything else)."""
 
     api: Limit
     submissions: Limit
+    tiles: Limit
     submission_routes: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/workflows")})
+    tile_folders: tuple[str, ...] = ("/dzi_files/", "/overlay_files/")
     prefix: str = "/v1"
 
     @classmethod
@@ -354,6 +357,7 @@ class RatePolicy:
         return cls(
             api=Limit("api", settings.api_rate_per_s, settings.api_burst),
             submissions=Limit("submissions", settings.submit_rate_per_s, settings.submit_burst),
+            tiles=Limit("tiles", settings.tile_rate_per_s, settings.tile_burst),
         )
 
     def limits_for(self, method: str, path: str) -> tuple[Limit, ...]:
@@ -361,4 +365,6 @@ class RatePolicy:
             return ()
         if (method, path.rstrip("/")) in self.submission_routes:
             return (self.api, self.submissions)
+        if method in ("GET", "HEAD") and any(f in path for f in self.tile_folders):
+            return (self.tiles,)
         return (self.api,)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from tessera.settings import Settings
+from tessera.settings import REPO_ROOT, Settings
 
 
 class GatewaySettings(Settings):
@@ -14,6 +16,9 @@ class GatewaySettings(Settings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_upload_bytes: int = Field(
+        default=4 * 1024**3, ge=1024, description="largest slide upload (POST /v1/slides)"
+    )
     page_size_max: int = Field(default=200, ge=1)
     db_pool_size: int = Field(default=10, ge=1, le=200)
 
@@ -27,6 +32,10 @@ class GatewaySettings(Settings):
         default=1.0, gt=0, description="sustained workflow submissions per second and tenant"
     )
     submit_burst: int = Field(default=5, ge=1, description="submissions a tenant may make at once")
+    tile_rate_per_s: float = Field(
+        default=200.0, gt=0, description="sustained Deep Zoom tile reads per second and tenant"
+    )
+    tile_burst: int = Field(default=400, ge=1, description="tile reads a tenant may make at once")
     redis_timeout_s: float = Field(
         default=0.5, gt=0, description="past this a Redis call counts as failed"
     )
@@ -50,3 +59,9 @@ class GatewaySettings(Settings):
         default=5.0, gt=0, description="re-read a streamed tenant this often even unannounced"
     )
     ws_page_size: int = Field(default=200, ge=1, le=5000)
+
+    # --- web UI ------------------------------------------------------------------------------
+    ui_dir: Path = Field(
+        default=REPO_ROOT / "ui" / "dist",
+        description="the built UI (`make ui`), served at / when it holds an index.html",
+    )

@@ -1,4 +1,5 @@
-"""FastAPI dependencies as `Annotated` aliases: the tenant, settings, bus, read database, hub.
+"""FastAPI dependencies as `Annotated` aliases: the tenant, settings, bus, read database, hub,
+and the slide catalogue, open slides and job overlays.
 
 They are `async def` even where nothing awaits: FastAPI runs a plain `def` dependency in a worker
 thread, which costs more than the dependency itself on every request.
@@ -15,7 +16,10 @@ from fastapi import Depends, HTTPException, Request, Security, WebSocket
 from fastapi.security import APIKeyHeader
 
 from tessera.bus import Bus
+from tessera.gateway.deepzoom import DeepZoomSlides
+from tessera.gateway.overlays import JobOverlays
 from tessera.gateway.settings import GatewaySettings
+from tessera.gateway.slides import SlideCatalog
 from tessera.gateway.viewhub import ViewHub
 
 TENANT_HEADER = "X-User-ID"
@@ -100,8 +104,23 @@ async def hub(websocket: WebSocket) -> ViewHub:
     return websocket.app.state.hub  # type: ignore[no-any-return]
 
 
+async def catalog(request: Request) -> SlideCatalog:
+    return request.app.state.catalog  # type: ignore[no-any-return]
+
+
+async def deepzoom(request: Request) -> DeepZoomSlides:
+    return request.app.state.deepzoom  # type: ignore[no-any-return]
+
+
+async def overlays(request: Request) -> JobOverlays:
+    return request.app.state.overlays  # type: ignore[no-any-return]
+
+
 TenantDep = Annotated[UUID, Depends(tenant)]
 SettingsDep = Annotated[GatewaySettings, Depends(settings)]
 BusDep = Annotated[Bus, Depends(bus)]
 ReadDbDep = Annotated[asyncpg.Connection, Depends(read_db)]
 HubDep = Annotated[ViewHub, Depends(hub)]
+CatalogDep = Annotated[SlideCatalog, Depends(catalog)]
+DeepZoomDep = Annotated[DeepZoomSlides, Depends(deepzoom)]
+OverlaysDep = Annotated[JobOverlays, Depends(overlays)]

@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tessera.errors import BusError, Conflict, InvalidWorkflow, NotFound, SlideError
-from tessera.gateway.errors import Overloaded, RateLimited, SlowConsumer, TooManyStreams
+from tessera.gateway.errors import (
+    Overloaded,
+    RateLimited,
+    SlowConsumer,
+    TooManyStreams,
+    UploadTooLarge,
+)
 from tessera.gateway.ratelimit import Verdict
 
 log = structlog.get_logger(__name__)
@@ -188,6 +194,10 @@ def install(app: FastAPI) -> None:
         response = problem(503, f"the event log is unavailable, nothing was recorded: {exc}")
         response.headers["Retry-After"] = "2"
         return response
+
+    @app.exception_handler(UploadTooLarge)
+    async def upload_too_large(_: Request, exc: UploadTooLarge) -> JSONResponse:
+        return too_large(exc.limit)
 
     @app.exception_handler(RateLimited)
     async def rate_limited_handler(_: Request, exc: RateLimited) -> JSONResponse:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tessera.gateway.slides import SlideEntry
 from tessera.projector.domain import percent
+from tessera.slides.deepzoom import DeepZoomGeometry
 
 _WID = "0b7e4f7e-5c1a-4d6b-9a53-6f2f0d3c1a11"
 _AT = "2025-01-01T10:00:00Z"
@@ -357,6 +360,130 @@ class StreamReady(_Out):
 
     type: Literal["ready"] = "ready"
     seq: int = Field(description="a cursor that covers everything sent so far")
+
+
+_SLIDE_EXAMPLE: dict[str, Any] = {
+    "slide": "CMU-1-Small-Region.svs",
+    "name": "CMU-1-Small-Region.svs",
+    "size_bytes": 1938955,
+    "width": 2220,
+    "height": 2967,
+    "levels": 1,
+    "level_dimensions": [[2220, 2967]],
+    "mpp": 0.499,
+    "vendor": "aperio",
+    "objective_power": 20.0,
+    "uploaded": False,
+}
+
+
+class SlideView(_Out):
+    """A slide in the data root that OpenSlide can open."""
+
+    model_config = _examples(
+        _SLIDE_EXAMPLE,
+        {
+            **_SLIDE_EXAMPLE,
+            "slide": "uploads/7c0a4b8e-1111-4a4a-9a9a-000000000001/biopsy-17.svs",
+            "name": "biopsy-17.svs",
+            "uploaded": True,
+        },
+    )
+
+    slide: str = Field(description="the reference a workflow's job names (path in the data root)")
+    name: str = Field(description="the file name")
+    size_bytes: int
+    width: int = Field(description="level-0 width in pixels")
+    height: int = Field(description="level-0 height in pixels")
+    levels: int = Field(description="pyramid levels in the file")
+    level_dimensions: list[list[int]] = Field(description="[width, height] of each level")
+    mpp: float | None = Field(description="µm per level-0 pixel, when the file says")
+    vendor: str | None = Field(examples=["aperio"])
+    objective_power: float | None
+    uploaded: bool = Field(description="an upload of this tenant (else shared lab data)")
+
+    @classmethod
+    def of(cls, entry: SlideEntry) -> SlideView:
+        info = entry.info
+        return cls(
+            slide=info.slide,
+            name=PurePosixPath(info.slide).name,
+            size_bytes=entry.size_bytes,
+            width=info.width,
+            height=info.height,
+            levels=info.level_count,
+            level_dimensions=[[w, h] for w, h in info.level_dimensions],
+            mpp=info.mpp_x,
+            vendor=info.vendor,
+            objective_power=info.objective_power,
+            uploaded=entry.uploaded,
+        )
+
+
+class SlidePage(_Out):
+    model_config = _examples({"items": [_SLIDE_EXAMPLE], "next_cursor": None})
+
+    items: list[SlideView]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+class DeepZoomDescriptor(_Out):
+    """A Deep Zoom image for a viewer such as OpenSeadragon, the `.dzi` XML's content as JSON.
+
+    Level `levels - 1` is full resolution and each level below halves it (rounding up); tiles
+    are `tile_size` squares plus `overlap` pixels on each side that has a neighbour. Slide and
+    overlay descriptors of one slide agree in everything but `format` and `tile_url`.
+    """
+
+    model_config = _examples(
+        {
+            "width": 2220,
+            "height": 2967,
+            "tile_size": 254,
+            "overlap": 1,
+            "format": "jpeg",
+            "levels": 13,
+            "level_dimensions": [[1, 1], [2, 2], [3, 3], [5, 6], [9, 12], [18, 24], [35, 47],
+                                 [70, 93], [139, 186], [278, 371], [555, 742], [1110, 1484],
+                                 [2220, 2967]],
+            "level_tiles": [[1, 1], [1, 1], [1, 1], [1, 1], [1, 1], [1, 1], [1, 1], [1, 1],
+                            [1, 1], [2, 2], [3, 3], [5, 6], [9, 12]],
+            "mpp": 0.499,
+            "tile_url": "/v1/slides/CMU-1-Small-Region.svs/dzi_files/{level}/{col}_{row}.jpeg",
+        }
+    )  # fmt: skip
+
+    width: int = Field(description="level-0 width in pixels")
+    height: int = Field(description="level-0 height in pixels")
+    tile_size: int
+    overlap: int
+    format: Literal["jpeg", "png"]
+    levels: int
+    level_dimensions: list[list[int]] = Field(description="[width, height] of each level")
+    level_tiles: list[list[int]] = Field(description="[columns, rows] of tiles per level")
+    mpp: float | None = Field(description="µm per level-0 pixel, for a scale bar")
+    tile_url: str = Field(
+        description="path of a tile, with {level}, {col} and {row} to fill in; "
+        "send X-User-ID with every tile request"
+    )
+
+    @classmethod
+    def of(
+        cls, geometry: DeepZoomGeometry, image_format: Literal["jpeg", "png"], mpp: float | None,
+        tile_url: str,
+    ) -> DeepZoomDescriptor:  # fmt: skip
+        return cls(
+            width=geometry.width,
+            height=geometry.height,
+            tile_size=geometry.tile_size,
+            overlap=geometry.overlap,
+            format=image_format,
+            levels=geometry.level_count,
+            level_dimensions=[[w, h] for w, h in geometry.level_dimensions],
+            level_tiles=[[c, r] for c, r in geometry.level_tiles],
+            mpp=mpp,
+            tile_url=tile_url,
+        )
 
 
 class Health(_Out):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,12 +25,24 @@ from fastapi import FastAPI
 from tessera.embedded import free_port
 from tessera.gateway.app import create_app
 from tessera.gateway.settings import GatewaySettings
+from tests.conftest import DATA_ROOT
 
 SYNTHETIC = {"name": "load", "jobs": [{"id": "a", "type": "synthetic", "params": {"tiles": 4}}]}
+CMU, SMALL = "CMU-1-Small-Region.svs", "openslide-python_small.svs"
 
 
 def headers(tenant: str | uuid.UUID) -> dict[str, str]:
     return {"X-User-ID": str(tenant)}
+
+
+@pytest.fixture
+def slide_root(tmp_path: Path) -> Path:
+    """A data root of the test's own (uploads write into it) with copies of the real slides."""
+    root = tmp_path / "slides"
+    root.mkdir()
+    for name in (CMU, SMALL):
+        shutil.copy(DATA_ROOT / name, root / name)
+    return root
 
 
 @pytest.fixture

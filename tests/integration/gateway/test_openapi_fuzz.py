@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -43,9 +44,10 @@ CHECKS = [
 
 
 @pytest.fixture
-def base_url(live_gateway) -> Iterator[str]:
-    # generous limits: the point here is the contract, not the buckets
-    with live_gateway(api_burst=100_000, submit_burst=100_000) as url:
+def base_url(live_gateway, slide_root: Path) -> Iterator[str]:
+    # generous limits: the point here is the contract, not the buckets; a data root of its own,
+    # since uploads write into it
+    with live_gateway(api_burst=100_000, submit_burst=100_000, data_root=slide_root) as url:
         yield url
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tessera.gateway.app import create_app
-from tests.integration.gateway.conftest import headers
+from tests.integration.gateway.conftest import SMALL, headers
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +41,20 @@ def request_body(op: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-async def owned(make_gateway, projector, scheduler):
-    """A gateway, an owner with one projected workflow, and an intruder (the scheduler answers
-    cancel requests)."""
+async def owned(make_gateway, projector, scheduler, slide_root: Path):
+    """A gateway, an owner with one projected workflow and one uploaded slide, and an intruder
+    (the scheduler answers cancel requests)."""
     owner, intruder = uuid.uuid4(), uuid.uuid4()
     secret = f"secret-{uuid.uuid4().hex}"
     spec = {"name": secret, "jobs": [{"id": "a", "type": "synthetic"}]}
-    async with make_gateway(api_burst=1000) as gw:
+    async with make_gateway(api_burst=1000, data_root=slide_root) as gw:
+        uploaded = await gw.post(
+            "/v1/slides",
+            params={"name": "owned.svs"},  # the secret would be echoed back: it is in the URL
+            content=(slide_root / SMALL).read_bytes(),
+            headers=headers(owner),
+        )
+        assert uploaded.status_code == 201, uploaded.text
         accepted = await gw.post("/v1/workflows", json=spec, headers=headers(owner))
         assert accepted.status_code == 202, accepted.text
         wid = accepted.json()["workflow_id"]
@@ -54,7 +62,34 @@ async def owned(make_gateway, projector, scheduler):
             if (await gw.get(f"/v1/workflows/{wid}", headers=headers(owner))).status_code == 200:
                 break
             await asyncio.sleep(0.02)
-        yield gw, owner, intruder, secret, {"workflow_id": wid, "job_id": "a"}
+        ids = {
+            "workflow_id": wid,
+            "job_id": "a",
+            "slide": uploaded.json()["slide"],
+            # Deep Zoom tile 0/0_0 exists for every image (1x1 pixel)
+            "level": "0",
+            "col": "0",
+            "row": "0",
+        }
+        yield gw, owner, intruder, secret, ids
+
+
+def test_the_route_table_has_the_slide_and_overlay_routes() -> None:
+    paths = {(m, p) for m, p, _ in OPERATIONS}
+    slide = "/v1/slides/{slide}"
+    overlay = "/v1/workflows/{workflow_id}/jobs/{job_id}/results/overlay"
+    assert {
+        ("GET", "/v1/slides"),
+        ("POST", "/v1/slides"),
+        ("GET", f"{slide}/info"),
+        ("GET", f"{slide}/thumbnail.jpg"),
+        ("GET", f"{slide}/dzi"),
+        ("GET", f"{slide}/dzi.json"),
+        ("GET", f"{slide}/dzi_files/{{level}}/{{col}}_{{row}}.jpeg"),
+        ("GET", f"{overlay}.dzi"),
+        ("GET", f"{overlay}.json"),
+        ("GET", f"{overlay}_files/{{level}}/{{col}}_{{row}}.png"),
+    } <= paths
 
 
 def test_the_route_table_has_the_routes_this_issue_added() -> None:

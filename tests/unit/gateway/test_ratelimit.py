@@ -133,7 +133,9 @@ async def test_fallback_limits_locally_and_leaves_the_store_alone_for_a_while() 
 
 
 def test_policy_picks_buckets_by_route() -> None:
-    policy = RatePolicy(api=Limit("api", 1, 1), submissions=Limit("submissions", 1, 1))
+    policy = RatePolicy(
+        api=Limit("api", 1, 1), submissions=Limit("submissions", 1, 1), tiles=Limit("tiles", 9, 9)
+    )
     assert policy.limits_for("POST", "/v1/workflows") == (policy.api, policy.submissions)
     assert policy.limits_for("POST", "/v1/workflows/") == (policy.api, policy.submissions)
     assert policy.limits_for("GET", "/v1/workflows") == (policy.api,)
@@ -141,3 +143,9 @@ def test_policy_picks_buckets_by_route() -> None:
     assert policy.limits_for("GET", "/v1") == (policy.api,)
     assert policy.limits_for("GET", "/v10/workflows") == ()
     assert policy.limits_for("GET", "/healthz") == ()
+    # a viewer's tile reads spend from their own bucket, not from the API's
+    assert policy.limits_for("GET", "/v1/slides/a/b.svs/dzi_files/12/3_4.jpeg") == (policy.tiles,)
+    wf = "/v1/workflows/w/jobs/j/results"
+    assert policy.limits_for("GET", f"{wf}/overlay_files/12/3_4.png") == (policy.tiles,)
+    assert policy.limits_for("GET", f"{wf}/overlay.dzi") == (policy.api,)
+    assert policy.limits_for("POST", "/v1/slides/dzi_files/x") == (policy.api,)

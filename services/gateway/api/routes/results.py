@@ -31,17 +31,25 @@ def _file_doc(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": what, "content": {media_type: {}}}, **ERRORS}
 
 
-async def _result(
-    db: Any, tenant: UUID, workflow_id: UUID, job_id: str, root: Path, name: str
-) -> Path:
-    """The path of one output file of a SUCCEEDED job; 404/409 otherwise."""
+async def succeeded_job(
+    db: Any, tenant: UUID, workflow_id: UUID, job_id: str, root: Path
+) -> tuple[dict[str, Any], Path]:
+    """A SUCCEEDED job's row and its last attempt's results folder; 404/409 otherwise."""
     row = await queries.get_job(db, tenant, workflow_id, job_id)
     if row is None:
         raise NotFound("job", f"{workflow_id}/{job_id}")
     if row["state"] != "SUCCEEDED":
         raise Conflict(f"job {job_id!r} has no results: it is {row['state']}", state=row["state"])
     ref = JobRef(tenant_id=tenant, workflow_id=workflow_id, job_id=job_id, attempt=row["attempt"])
-    path = ref.results_dir(root) / name
+    return row, ref.results_dir(root)
+
+
+async def _result(
+    db: Any, tenant: UUID, workflow_id: UUID, job_id: str, root: Path, name: str
+) -> Path:
+    """The path of one output file of a SUCCEEDED job; 404/409 otherwise."""
+    row, folder = await succeeded_job(db, tenant, workflow_id, job_id, root)
+    path = folder / name
     if not await asyncio.to_thread(path.is_file):
         raise NotFound("result", f"{job_id}/{name} (a {row['type']} job does not produce it)")
     return path

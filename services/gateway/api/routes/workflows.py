@@ -36,12 +36,14 @@ async def submit_workflow(
 ) -> WorkflowAccepted:
     """Validate a workflow (DAG, job types, parameters, slides) and append `WorkflowSubmitted`.
 
-    Nothing is appended when any check fails; a 202 means the event is in the log. The workflow
-    then shows up in `GET /v1/workflows/{id}` as soon as the projector has applied the event
-    (milliseconds). Submissions have their own, stricter rate limit.
+    A slide must be shared lab data or one of this tenant's uploads; another tenant's upload is
+    refused like a missing file. Nothing is appended when any check fails; a 202 means the event
+    is in the log. The workflow then shows up in `GET /v1/workflows/{id}` as soon as the
+    projector has applied the event (milliseconds). Submissions have their own, stricter rate
+    limit.
     """
     spec = validate_workflow(spec)
-    await asyncio.to_thread(check_slides, spec, settings.data_root)
+    await asyncio.to_thread(check_slides, spec, settings.data_root, tenant)
     event = WorkflowSubmitted(tenant_id=tenant, workflow_id=uuid4(), spec=spec)
     seq = await bus.append(event)
     return WorkflowAccepted(

@@ -1,0 +1,143 @@
+"""/v1/workflows/{workflow_id}/jobs/{job_id}/results/overlay*: a finished job drawn for a viewer.
+
+The overlay's Deep Zoom geometry is the slide's own (same size, tile size 254, overlap 1, same
+level numbers), so a viewer stacks it exactly on `/v1/slides/{slide}/dzi`: `overlay.dzi` with its
+tiles under `overlay_files/` where OpenSeadragon looks for them, `overlay.json`, and
+`overlay_files/{level}/{col}_{row}.png`. Tiles are RGBA PNGs, transparent where nothing is drawn:
+cell contours over a faint fill for cell segmentation, a translucent fill for a tissue mask.
+A SUCCEEDED job's results never change, so its tiles may be cached for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request, Response
+
+from tessera.errors import NotFound
+from tessera.gateway.api.deps import (
+    CatalogDep,
+    OverlaysDep,
+    ReadDbDep,
+    SettingsDep,
+    TenantDep,
+)
+from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND
+from tessera.gateway.api.models import DeepZoomDescriptor
+from tessera.gateway.api.routes.jobs import JobId
+from tessera.gateway.api.routes.results import succeeded_job
+from tessera.gateway.api.routes.slides import XML, Col, Level, Row
+from tessera.gateway.overlays import JobOverlays
+from tessera.gateway.slides import SlideCatalog, SlideEntry
+from tessera.slides.deepzoom import DeepZoomGeometry
+
+router = APIRouter(prefix="/workflows/{workflow_id}/jobs/{job_id}/results", tags=["results"])
+ERRORS = {**NOT_FOUND, **CONFLICT, **INVALID}
+PNG = "image/png"
+OVERLAY_CACHE = {"Cache-Control": "private, max-age=31536000, immutable"}
+
+
+def _doc(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": what, "content": {media_type: {}}}, **ERRORS}
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """What a finished job's overlay is drawn from: its folder, type and slide."""
+
+    folder: Path
+    job_type: str
+    slide: SlideEntry
+
+    @property
+    def geometry(self) -> DeepZoomGeometry:
+        return DeepZoomGeometry(self.slide.info.width, self.slide.info.height)
+
+
+async def _layer(
+    db: Any,
+    tenant: UUID,
+    workflow_id: UUID,
+    job_id: str,
+    results_root: Path,
+    catalog: SlideCatalog,
+    overlays: JobOverlays,
+) -> _Layer:
+    """404 for other tenants' jobs, jobs without a slide or an overlay; 409 until SUCCEEDED."""
+    row, folder = await succeeded_job(db, tenant, workflow_id, job_id, results_root)
+    if row["slide"] is None:
+        raise NotFound("overlay", job_id, f"a {row['type']} job has no slide to draw over")
+
+    def load() -> _Layer:
+        overlays.open(folder, row["type"])
+        return _Layer(folder, row["type"], catalog.describe(row["slide"], tenant))
+
+    return await asyncio.to_thread(load)
+
+
+@router.get("/overlay.dzi", response_class=Response, responses=_doc(XML, "the overlay's .dzi"))
+async def get_overlay_dzi(
+    workflow_id: UUID,
+    job_id: JobId,
+    tenant: TenantDep,
+    db: ReadDbDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    overlays: OverlaysDep,
+) -> Response:
+    """The overlay's Deep Zoom descriptor: the slide's geometry with PNG tiles under
+    `overlay_files/`."""
+    layer = await _layer(db, tenant, workflow_id, job_id, settings.results_root, catalog, overlays)
+    return Response(layer.geometry.dzi("png"), media_type=XML, headers=OVERLAY_CACHE)
+
+
+@router.get("/overlay.json", response_model=DeepZoomDescriptor, responses=ERRORS)
+async def get_overlay_json(
+    request: Request,
+    workflow_id: UUID,
+    job_id: JobId,
+    tenant: TenantDep,
+    db: ReadDbDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    overlays: OverlaysDep,
+) -> DeepZoomDescriptor:
+    """The overlay's Deep Zoom descriptor as JSON (see `GET /v1/slides/{slide}/dzi.json`)."""
+    layer = await _layer(db, tenant, workflow_id, job_id, settings.results_root, catalog, overlays)
+    base = f"{request.scope.get('root_path', '')}/v1/workflows/{workflow_id}/jobs/{job_id}"
+    return DeepZoomDescriptor.of(
+        layer.geometry,
+        "png",
+        layer.slide.info.mpp_x,
+        f"{base}/results/overlay_files/{{level}}/{{col}}_{{row}}.png",
+    )
+
+
+@router.get(
+    "/overlay_files/{level:int}/{col:int}_{row:int}.png",
+    response_class=Response,
+    responses=_doc(PNG, "one RGBA tile, transparent where nothing is drawn"),
+)
+async def get_overlay_tile(
+    workflow_id: UUID,
+    job_id: JobId,
+    level: Level,
+    col: Col,
+    row: Row,
+    tenant: TenantDep,
+    db: ReadDbDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    overlays: OverlaysDep,
+) -> Response:
+    """One overlay tile, at the same level, column and row as the slide tile it covers; 404
+    when they are out of range. A tile with nothing on it is a 1x1 transparent PNG."""
+    layer = await _layer(db, tenant, workflow_id, job_id, settings.results_root, catalog, overlays)
+    png = await asyncio.to_thread(
+        overlays.tile_png, layer.folder, layer.job_type, layer.geometry, level, col, row
+    )
+    return Response(png, media_type=PNG, headers=OVERLAY_CACHE)

@@ -1,0 +1,199 @@
+"""/v1/slides: the slides a tenant may use, their Deep Zoom tiles, and uploads.
+
+A slide is named by its reference, its path in the data root, `/` included:
+`/v1/slides/{slide}/info`, `/thumbnail.jpg`, `/dzi`, `/dzi.json` and
+`/dzi_files/{level}/{col}_{row}.jpeg`. `/dzi` and `/dzi_files/` sit side by side as a viewer
+expects them (OpenSeadragon finds the tiles of `x/dzi` under `x/dzi_files/`). Shared slides are
+visible to every tenant, uploads (`uploads/<tenant>/<name>`) only to their tenant; another
+tenant's upload answers 404 like a missing file. OpenSlide blocks, so every read runs in a
+worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from tessera.gateway.api.deps import CatalogDep, DeepZoomDep, SettingsDep, TenantDep
+from tessera.gateway.api.errors import INVALID, NOT_FOUND, ErrorBody
+from tessera.gateway.api.models import DeepZoomDescriptor, SlidePage, SlideView
+from tessera.gateway.uploads import UPLOAD_SUFFIXES, store_upload
+from tessera.slides.deepzoom import DeepZoomGeometry
+
+router = APIRouter(prefix="/slides", tags=["slides"])
+
+SlideRef = Annotated[
+    str,
+    Path(
+        max_length=1024,
+        description="the slide's reference: its path in the data root, `/` included",
+        examples=["CMU-1-Small-Region.svs"],
+    ),
+]
+Level = Annotated[
+    int, Path(ge=0, description="Deep Zoom level: 0 is 1x1 pixel, `levels - 1` full resolution")
+]
+Col = Annotated[int, Path(ge=0, description="tile column, from the left")]
+Row = Annotated[int, Path(ge=0, description="tile row, from the top")]
+
+JPEG, XML = "image/jpeg", "application/xml"
+# A slide's pixels change only if someone replaces the file, which no route of this API does.
+SLIDE_CACHE = {"Cache-Control": "private, max-age=3600"}
+ERRORS = {**NOT_FOUND, **INVALID}
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "the slide file itself, as the raw body (not a form)",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+def _doc(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": what, "content": {media_type: {}}}, **ERRORS}
+
+
+def slide_url(request: Request, slide: str, suffix: str) -> str:
+    """The path of one of a slide's routes, as a client requests it."""
+    return f"{request.scope.get('root_path', '')}/v1/slides/{quote(slide, safe='/')}/{suffix}"
+
+
+@router.get("", response_model=SlidePage, responses=INVALID)
+async def list_slides(
+    tenant: TenantDep,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=1024, description="next_cursor of a page")
+    ] = None,
+) -> SlidePage:
+    """The slides this tenant can use, by reference: the shared ones and its own uploads.
+
+    Files OpenSlide cannot open are left out. Metadata is read once per file version, so a
+    listing costs a directory walk.
+    """
+    items, next_cursor = await asyncio.to_thread(
+        catalog.page, tenant, limit=min(limit, settings.page_size_max), after=cursor
+    )
+    return SlidePage(items=[SlideView.of(e) for e in items], next_cursor=next_cursor)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SlideView,
+    responses={
+        409: {"model": ErrorBody, "description": "this tenant already has an upload of that name"},
+        **INVALID,
+    },
+    openapi_extra=UPLOAD_BODY,
+)
+async def upload_slide(
+    request: Request,
+    name: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=200,
+            description=f"file name to store it under; one of {', '.join(UPLOAD_SUFFIXES)}",
+            examples=["biopsy-17.svs"],
+        ),
+    ],
+    tenant: TenantDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+) -> SlideView:
+    """Upload a slide (raw body, `application/octet-stream`) as `uploads/<tenant>/<name>`.
+
+    The body is streamed to disk and refused with 413 as soon as it passes the upload limit;
+    the file must then open in OpenSlide (422 with the reason otherwise). Nothing is kept from a
+    refused upload. The answer's `slide` is the reference to name in a workflow; only this
+    tenant sees it.
+    """
+    reference = await store_upload(
+        request.stream(), settings.data_root, tenant, name, settings.max_upload_bytes
+    )
+    return SlideView.of(await asyncio.to_thread(catalog.describe, reference, tenant))
+
+
+@router.get("/{slide:path}/info", response_model=SlideView, responses=ERRORS)
+async def get_slide(slide: SlideRef, tenant: TenantDep, catalog: CatalogDep) -> SlideView:
+    """One slide's metadata (404 with the reason when it is not one this tenant can use)."""
+    return SlideView.of(await asyncio.to_thread(catalog.describe, slide, tenant))
+
+
+@router.get(
+    "/{slide:path}/thumbnail.jpg", response_class=Response, responses=_doc(JPEG, "a thumbnail")
+)
+async def get_thumbnail(
+    slide: SlideRef,
+    tenant: TenantDep,
+    catalog: CatalogDep,
+    deepzoom: DeepZoomDep,
+    max_size: Annotated[
+        int, Query(ge=16, le=2048, description="longest side in pixels (never enlarged)")
+    ] = 512,
+) -> Response:
+    """The whole slide as a JPEG, aspect ratio kept."""
+
+    def render() -> bytes:
+        return deepzoom.open(catalog.describe(slide, tenant)).thumbnail_jpeg(max_size)
+
+    return Response(await asyncio.to_thread(render), media_type=JPEG, headers=SLIDE_CACHE)
+
+
+@router.get(
+    "/{slide:path}/dzi", response_class=Response, responses=_doc(XML, "the Deep Zoom descriptor")
+)
+async def get_dzi(
+    slide: SlideRef, tenant: TenantDep, catalog: CatalogDep, deepzoom: DeepZoomDep
+) -> Response:
+    """The Deep Zoom (`.dzi`) descriptor: tile size 254, overlap 1, JPEG tiles under
+    `dzi_files/`, so `new OpenSeadragon({tileSources: ".../dzi"})` works as is (with
+    `loadTilesWithAjax` and `ajaxHeaders` for X-User-ID)."""
+
+    def describe() -> str:
+        return deepzoom.open(catalog.describe(slide, tenant)).geometry.dzi("jpeg")
+
+    return Response(await asyncio.to_thread(describe), media_type=XML, headers=SLIDE_CACHE)
+
+
+@router.get("/{slide:path}/dzi.json", response_model=DeepZoomDescriptor, responses=ERRORS)
+async def get_dzi_json(
+    request: Request, slide: SlideRef, tenant: TenantDep, catalog: CatalogDep
+) -> DeepZoomDescriptor:
+    """The Deep Zoom descriptor as JSON, with every level's size and tile count and the tiles'
+    URL template, for viewers that take a custom tile source."""
+    entry = await asyncio.to_thread(catalog.describe, slide, tenant)
+    return DeepZoomDescriptor.of(
+        DeepZoomGeometry(entry.info.width, entry.info.height),
+        "jpeg",
+        entry.info.mpp_x,
+        slide_url(request, slide, "dzi_files/{level}/{col}_{row}.jpeg"),
+    )
+
+
+@router.get(
+    "/{slide:path}/dzi_files/{level:int}/{col:int}_{row:int}.jpeg",
+    response_class=Response,
+    responses=_doc(JPEG, "one tile, 254 px plus 1 px of overlap on each side with a neighbour"),
+)
+async def get_tile(
+    slide: SlideRef,
+    level: Level,
+    col: Col,
+    row: Row,
+    tenant: TenantDep,
+    catalog: CatalogDep,
+    deepzoom: DeepZoomDep,
+) -> Response:
+    """One Deep Zoom tile of the slide; 404 when the level, column or row is out of range."""
+
+    def render() -> bytes:
+        return deepzoom.open(catalog.describe(slide, tenant)).tile_jpeg(level, col, row)
+
+    return Response(await asyncio.to_thread(render), media_type=JPEG, headers=SLIDE_CACHE)

@@ -1,0 +1,122 @@
+"""Slide uploads: streamed to disk, size-limited, validated by OpenSlide, then put in place.
+
+The body goes to a hidden temporary file in the tenant's upload folder (the same file system, so
+the last step is a link, not a copy), counted as it arrives and abandoned the moment it passes
+the limit. Only a file that OpenSlide opens and reads gets its name, through `os.link`, which
+refuses an existing name atomically: two uploads of one name cannot overwrite each other.
+Whatever fails, the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+from uuid import UUID, uuid4
+
+import openslide
+
+from tessera.errors import Conflict, SlideError
+from tessera.gateway.errors import UploadTooLarge
+from tessera.gateway.slides import upload_folder, upload_reference
+from tessera.slides.access import open_slide, slide_info
+
+# Formats OpenSlide reads from one file; multi-file ones (.mrxs, .vms, DICOM) cannot be uploaded
+# as one body.
+UPLOAD_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".scn", ".bif", ".svslide")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.()+-]*")
+MAX_NAME = 200
+WRITE_BUFFER = 1 << 20  # one thread hop per MiB, not per network chunk
+
+
+def check_upload_name(name: str) -> None:
+    """SlideError unless `name` is one plain file name with a single-file slide extension."""
+    if not name or len(name) > MAX_NAME or not NAME.fullmatch(name):
+        raise SlideError(
+            name,
+            f"an upload name is one file name of at most {MAX_NAME} characters: letters, digits, "
+            "spaces and . _ - ( ) +, starting with a letter or digit",
+        )
+    if PurePosixPath(name).suffix.lower() not in UPLOAD_SUFFIXES:
+        raise SlideError(name, f"uploads must be single-file slides: {', '.join(UPLOAD_SUFFIXES)}")
+
+
+async def store_upload(
+    chunks: AsyncIterator[bytes], data_root: Path, tenant: UUID, name: str, max_bytes: int
+) -> str:
+    """Store an uploaded slide as `uploads/<tenant>/<name>`; returns its reference.
+
+    SlideError for a bad name or a file OpenSlide refuses, Conflict when the name is taken,
+    UploadTooLarge past `max_bytes`.
+    """
+    check_upload_name(name)
+    reference = upload_reference(tenant, name)
+    folder = upload_folder(data_root, tenant)
+    target = folder / name
+    if await asyncio.to_thread(os.path.lexists, target):  # before receiving gigabytes for nothing
+        raise _taken(reference)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    # The extension stays: OpenSlide recognises some formats by it.
+    partial = folder / f".upload-{uuid4().hex}{PurePosixPath(name).suffix.lower()}"
+    try:
+        await _receive(chunks, partial, max_bytes)
+        await asyncio.to_thread(_validate, partial, reference)
+        await asyncio.to_thread(_place, partial, target, reference)
+    finally:
+        await asyncio.to_thread(partial.unlink, missing_ok=True)
+    return reference
+
+
+async def _receive(chunks: AsyncIterator[bytes], path: Path, max_bytes: int) -> None:
+    file: BinaryIO = await asyncio.to_thread(open, path, "xb")
+    try:
+        received, buffer = 0, bytearray()
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > max_bytes:
+                raise UploadTooLarge(max_bytes)
+            buffer += chunk
+            if len(buffer) >= WRITE_BUFFER:
+                await asyncio.to_thread(file.write, bytes(buffer))
+                buffer.clear()
+        await asyncio.to_thread(_finish, file, bytes(buffer))
+    finally:
+        await asyncio.to_thread(file.close)
+
+
+def _finish(file: BinaryIO, tail: bytes) -> None:
+    file.write(tail)
+    file.flush()
+    os.fsync(file.fileno())  # the name must never point at a slide a crash cut short
+
+
+def _validate(path: Path, reference: str) -> None:
+    handle = open_slide(path, reference)
+    try:
+        slide_info(handle, reference)
+        # One pixel of the smallest level: decodes a tile, which a header check does not.
+        handle.read_region((0, 0), handle.level_count - 1, (1, 1))
+    except openslide.OpenSlideError as exc:
+        raise SlideError(reference, f"unreadable or corrupt slide ({exc})") from None
+    finally:
+        handle.close()
+
+
+def _place(partial: Path, target: Path, reference: str) -> None:
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise _taken(reference) from None
+    except OSError:
+        # No hard links on this file system: rename, which would replace a file that appeared
+        # since the check, so check again right before.
+        if os.path.lexists(target):
+            raise _taken(reference) from None
+        os.rename(partial, target)
+
+
+def _taken(reference: str) -> Conflict:
+    return Conflict(f"slide {reference!r} already exists: upload under another name")
