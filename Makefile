@@ -3,8 +3,14 @@ VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+NPM     ?= npm
+# the UI (ui/): npm ci when the lock changes, a build when any source is newer than the build
+UI_DEPS := ui/node_modules/.installed
+UI_SRC  := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/package.json \
+           ui/package-lock.json ui/vite.config.ts ui/tsconfig.json ui/tsconfig.app.json \
+           ui/tsconfig.node.json
 
-.PHONY: install run test unit lint format bench clean
+.PHONY: install run test unit lint format bench clean ui ui-check ui-api browser
 
 install: $(STAMP)
 
@@ -16,11 +22,40 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-run: install
+run: install ui
 	$(BIN)/tessera up
 
-test: install lint
+test: install lint ui-check browser
 	$(BIN)/pytest
+
+# The web UI served by the gateway at /. Without npm the API still runs, without the UI.
+ui:
+	@if command -v $(NPM) >/dev/null; then $(MAKE) --no-print-directory ui/dist/index.html; \
+	else echo "npm not found: skipping the web UI (install Node.js 20.19+ to get it)" >&2; fi
+
+$(UI_DEPS): ui/package.json ui/package-lock.json
+	cd ui && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+ui/dist/index.html: $(UI_DEPS) $(UI_SRC)
+	cd ui && $(NPM) run build
+	touch $@
+
+# typecheck, unit tests (vitest) and the production build
+ui-check: $(UI_DEPS)
+	cd ui && $(NPM) run typecheck && $(NPM) test && $(NPM) run build
+
+# regenerate the UI's API types from the gateway's OpenAPI (commit the result)
+ui-api: install $(UI_DEPS)
+	$(BIN)/python scripts/ui_api.py
+	cd ui && $(NPM) run gen:api
+
+# the headless Chromium of the browser tests, from the distribution (never a download); without
+# it (and without root to install it) those tests skip, except under CI where they fail
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "could not install chromium: the browser tests will skip" >&2
 
 unit: install
 	$(BIN)/pytest tests/unit
@@ -39,4 +74,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .state
+	rm -rf $(VENV) .state ui/node_modules ui/dist

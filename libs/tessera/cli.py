@@ -79,7 +79,10 @@ def up(
         env.setdefault("TESSERA_LOG_JSON", "true")
         procs = start_services(env, state, inference_replicas)
         stack.callback(stop_services, procs)
-        typer.echo(f"Tessera is up: http://127.0.0.1:{port}  (API docs at /docs; Ctrl-C stops)")
+        url = f"http://127.0.0.1:{port}"
+        ui = Path(env.get("TESSERA_GATEWAY_UI_DIR") or REPO_ROOT / "ui" / "dist")
+        where = f"UI at {url}/" if (ui / "index.html").is_file() else "no UI build (make ui)"
+        typer.echo(f"Tessera is up: {where}, API at {url}/v1, docs at {url}/docs; Ctrl-C stops")
         wait_for_exit(procs)
 
 

@@ -1,0 +1,2 @@
+export { AdmissionBadge } from "./components/AdmissionBadge";
+export { useAdmissionFollowsStream } from "./hooks/useAdmissionFollowsStream";

@@ -1,0 +1,271 @@
+import { Braces, FileText, Plus, Rocket, Sparkles } from "lucide-react";
+import { useMemo, useState } from "react";
+import { useNavigate } from "react-router";
+
+import { toApiError } from "@/shared/api/errors";
+import { DagCanvas } from "@/shared/dag/DagCanvas";
+import { Button, Card, ErrorNotice, PageHeader, Segmented, useTitle, useToast } from "@/shared/ui";
+
+import { useSlideChoices, useSubmitWorkflow } from "../api/submit";
+import { assignServerProblems, checkDraft, fromSpec, initialDraft, newJob, newKey, TEMPLATES, toSpec, type Draft, type DraftJob } from "../model";
+import { JobCard } from "./JobCard";
+
+type Mode = "form" | "json";
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+export function BuilderPage() {
+  useTitle("New workflow");
+  const navigate = useNavigate();
+  const toast = useToast();
+  const slides = useSlideChoices();
+  const submit = useSubmitWorkflow();
+  const [draft, setDraft] = useState<Draft>(initialDraft);
+  const [mode, setMode] = useState<Mode>("form");
+  const [json, setJson] = useState("");
+  const [jsonError, setJsonError] = useState<string | null>(null);
+  const [serverProblems, setServerProblems] = useState<string[]>([]);
+
+  const spec = useMemo(() => toSpec(draft), [draft]);
+  const local = useMemo(() => checkDraft(draft), [draft]);
+  const server = useMemo(() => assignServerProblems(draft, serverProblems), [draft, serverProblems]);
+  const branches = useMemo(() => [...new Set(["main", ...draft.jobs.map((j) => j.branch.trim()).filter(Boolean)])], [draft.jobs]);
+  const localCount = Object.values(local.jobs).flat().length + local.workflow.length;
+  const preview = useMemo(
+    () =>
+      draft.jobs.map((j) => ({
+        id: j.id.trim() || "?",
+        branch: j.branch.trim() || "main",
+        type: j.type,
+        depends_on: j.depends_on,
+        problem: Boolean(local.jobs[j.key]?.length || server.jobs[j.key]?.length),
+      })),
+    [draft.jobs, local, server],
+  );
+
+  const update = (next: Draft) => {
+    setDraft(next);
+    if (serverProblems.length) setServerProblems([]);
+  };
+  const patchJob = (key: string, patch: Partial<DraftJob>) => {
+    update({
+      ...draft,
+      jobs: draft.jobs.map((j) => {
+        if (j.key !== key) {
+          // keep dependencies pointing at a renamed job
+          if (patch.id !== undefined) {
+            const old = draft.jobs.find((x) => x.key === key)?.id;
+            if (old && j.depends_on.includes(old)) return { ...j, depends_on: j.depends_on.map((d) => (d === old ? patch.id! : d)) };
+          }
+          return j;
+        }
+        return { ...j, ...patch };
+      }),
+    });
+  };
+
+  const switchMode = (next: Mode) => {
+    if (next === mode) return;
+    if (next === "json") {
+      setJson(JSON.stringify(spec, null, 2));
+      setJsonError(null);
+      setMode("json");
+      return;
+    }
+    try {
+      setDraft(fromSpec(JSON.parse(json))); // the gateway's problems still apply: same jobs
+      setJsonError(null);
+      setMode("form");
+    } catch (e) {
+      setJsonError(e instanceof Error ? e.message : String(e));
+    }
+  };
+
+  const onSubmit = () => {
+    let body = spec;
+    if (mode === "json") {
+      try {
+        const parsed = fromSpec(JSON.parse(json));
+        setDraft(parsed);
+        body = JSON.parse(json) as typeof spec;
+      } catch (e) {
+        setJsonError(e instanceof Error ? e.message : String(e));
+        return;
+      }
+    }
+    setServerProblems([]);
+    submit.mutate(body, {
+      onSuccess: (accepted) => {
+        toast("success", "Workflow submitted", `${body.name || "Untitled"} is in the log (seq ${accepted.event_seq}).`);
+        navigate(`/workflows/${accepted.workflow_id}`, { state: { submitted: true } });
+      },
+      onError: (error) => {
+        const e = toApiError(error);
+        if (e.status === 422) setServerProblems(e.problems.length ? e.problems : [e.message]);
+      },
+    });
+  };
+
+  const firstSlide = slides.data?.[0]?.slide ?? "";
+  // in JSON mode there are no job cards to show a job's problems next to
+  const serverWorkflow = mode === "json" ? serverProblems : server.workflow;
+  return (
+    <div
+      className="page page--wide"
+      onKeyDown={(e) => {
+        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+          e.preventDefault();
+          if (!(mode === "form" && localCount > 0) && !submit.isPending) onSubmit();
+        }
+      }}
+    >
+      <PageHeader
+        title="New workflow"
+        subtitle="Jobs in one branch lane run in order; lanes run side by side; arrows are dependencies."
+        actions={
+          <Segmented
+            label="Editor mode"
+            value={mode}
+            onChange={switchMode}
+            options={[
+              { value: "form", label: <><FileText size={14} /> Form</> },
+              { value: "json", label: <><Braces size={14} /> JSON</> },
+            ]}
+          />
+        }
+      />
+      <div className="builder">
+        <div className="builder__editor">
+          {mode === "form" ? (
+            <>
+              <Card>
+                <div className="builder__name-row">
+                  <label className="field field--grow" htmlFor="workflow-name">
+                    <span className="field__label">Workflow name</span>
+                    <input
+                      id="workflow-name"
+                      name="name"
+                      className="input input--lg"
+                      placeholder="e.g. slide 42 — nuclei"
+                      value={draft.name}
+                      maxLength={200}
+                      onChange={(e) => update({ ...draft, name: e.target.value })}
+                    />
+                  </label>
+                  <label className="field" htmlFor="template">
+                    <span className="field__label">Start from</span>
+                    <select
+                      id="template"
+                      className="input"
+                      value=""
+                      onChange={(e) => {
+                        const t = TEMPLATES.find((x) => x.id === e.target.value);
+                        if (t) update(t.build(firstSlide));
+                      }}
+                    >
+                      <option value="">Template…</option>
+                      {TEMPLATES.map((t) => (
+                        <option key={t.id} value={t.id}>
+                          {t.label}
+                        </option>
+                      ))}
+                    </select>
+                  </label>
+                </div>
+              </Card>
+              {draft.jobs.map((job, i) => (
+                <JobCard
+                  key={job.key}
+                  job={job}
+                  index={i}
+                  others={draft.jobs.filter((j) => j.key !== job.key && j.id.trim()).map((j) => j.id.trim())}
+                  branches={branches}
+                  slides={slides.data}
+                  problems={[...(local.jobs[job.key] ?? []), ...(server.jobs[job.key] ?? [])]}
+                  onChange={(patch) => patchJob(job.key, patch)}
+                  onRemove={() =>
+                    update({
+                      ...draft,
+                      jobs: draft.jobs.filter((j) => j.key !== job.key).map((j) => ({ ...j, depends_on: j.depends_on.filter((d) => d !== job.id) })),
+                    })
+                  }
+                  onDuplicate={() => {
+                    const copy = { ...newJob(draft.jobs, job.type, job.branch), slide: job.slide, params: { ...job.params }, retries: job.retries, key: newKey() };
+                    const jobs = [...draft.jobs];
+                    jobs.splice(i + 1, 0, copy);
+                    update({ ...draft, jobs });
+                  }}
+                />
+              ))}
+              <div className="builder__add">
+                {(["synthetic", "tissue_mask", "cell_segmentation"] as const).map((type) => (
+                  <Button
+                    key={type}
+                    icon={<Plus size={15} />}
+                    variant="ghost"
+                    onClick={() => update({ ...draft, jobs: [...draft.jobs, { ...newJob(draft.jobs, type), slide: type === "synthetic" ? "" : firstSlide }] })}
+                  >
+                    {type === "synthetic" ? "Synthetic job" : type === "tissue_mask" ? "Tissue mask" : "Cell segmentation"}
+                  </Button>
+                ))}
+              </div>
+            </>
+          ) : (
+            <Card title="Workflow as JSON" actions={<span className="muted small">POST /v1/workflows body</span>}>
+              <textarea
+                className="input code-editor"
+                aria-label="Workflow JSON"
+                spellCheck={false}
+                value={json}
+                onChange={(e) => {
+                  setJson(e.target.value);
+                  setJsonError(null);
+                }}
+              />
+              {jsonError && <div className="field__error">{jsonError}</div>}
+            </Card>
+          )}
+        </div>
+        <aside className="builder__side">
+          <Card title="Preview" flush actions={<span className="muted small">{plural(draft.jobs.length, "job")} · {plural(new Set(draft.jobs.map((j) => j.branch.trim() || "main")).size, "lane")}</span>}>
+            <DagCanvas jobs={preview} emptyText="Add a job to see the graph" />
+          </Card>
+          <Card className="builder__submit">
+            {local.workflow.length + serverWorkflow.length > 0 && (
+              <ul className="problems" role="alert">
+                {[...local.workflow, ...serverWorkflow].map((p) => (
+                  <li key={p}>{p}</li>
+                ))}
+              </ul>
+            )}
+            {submit.error && toApiError(submit.error).status !== 422 && <ErrorNotice error={submit.error} compact title="Not submitted" />}
+            {serverProblems.length > 0 && (
+              <div className="muted small">The gateway refused the workflow; its reasons are shown next to the jobs they concern.</div>
+            )}
+            <div className="builder__submit-row">
+              <span className="muted small">
+                {localCount === 0 ? (
+                  <>
+                    <Sparkles size={13} /> Looks good
+                  </>
+                ) : (
+                  `${localCount} ${localCount === 1 ? "problem" : "problems"} to fix`
+                )}
+              </span>
+              <Button
+                variant="primary"
+                icon={<Rocket size={16} />}
+                busy={submit.isPending}
+                disabled={mode === "form" && localCount > 0}
+                onClick={onSubmit}
+                title="Submit (Ctrl+Enter)"
+              >
+                Submit workflow
+              </Button>
+            </div>
+          </Card>
+        </aside>
+      </div>
+    </div>
+  );
+}

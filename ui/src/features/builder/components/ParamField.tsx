@@ -1,0 +1,40 @@
+import type { ParamSchema } from "@/shared/api/jobTypes";
+
+import { paramKind, paramProblem } from "../model";
+
+function label(name: string, schema: ParamSchema): string {
+  return schema.title ?? name.replace(/_/g, " ");
+}
+
+function range(schema: ParamSchema): string | null {
+  const k = paramKind(schema);
+  const lo = k.minimum ?? (k.exclusiveMinimum !== undefined ? `>${k.exclusiveMinimum}` : undefined);
+  if (lo === undefined && k.maximum === undefined) return null;
+  return `${lo ?? "…"} – ${k.maximum ?? "…"}`;
+}
+
+export function ParamField({ name, schema, value, onChange, idPrefix }: { name: string; schema: ParamSchema; value: string; onChange: (v: string) => void; idPrefix: string }) {
+  const kind = paramKind(schema);
+  const problem = paramProblem(schema, value);
+  const numeric = kind.type === "integer" || kind.type === "number";
+  const placeholder = schema.default === null || schema.default === undefined ? (kind.nullable ? "from the slide" : "") : String(schema.default);
+  const hint = [schema.description, range(schema)].filter(Boolean).join(" · ");
+  const id = `${idPrefix}-${name}`;
+  return (
+    <label className={`field field--param${problem ? " has-error" : ""}`} htmlFor={id}>
+      <span className="field__label">{label(name, schema)}</span>
+      <input
+        id={id}
+        name={name}
+        className="input input--sm"
+        inputMode={numeric ? "decimal" : undefined}
+        type="text"
+        value={value}
+        placeholder={placeholder}
+        onChange={(e) => onChange(e.target.value)}
+        aria-invalid={problem ? true : undefined}
+      />
+      <span className="field__hint">{problem ?? hint}</span>
+    </label>
+  );
+}

@@ -1,0 +1,53 @@
+import { assignServerProblems, checkDraft, fromSpec, toSpec, type Draft } from "./model";
+
+const draft = (): Draft => ({
+  name: " slide 42 ",
+  jobs: [
+    { key: "a", id: "mask", type: "tissue_mask", branch: "qc", slide: "CMU-1-Small-Region.svs", depends_on: [], retries: 0, params: {} },
+    { key: "b", id: "cells", type: "cell_segmentation", branch: "cells", slide: "CMU-1-Small-Region.svs", depends_on: ["mask"], retries: 1, params: { tile_size: "512", mpp: "" } },
+    { key: "c", id: "load", type: "synthetic", branch: "cells", slide: "", depends_on: [], retries: 0, params: { tiles: "200", seconds_per_tile: "0.05" } },
+  ],
+});
+
+test("a draft becomes the gateway's WorkflowSpec, typed and without empty fields", () => {
+  expect(toSpec(draft())).toEqual({
+    name: "slide 42",
+    jobs: [
+      { id: "mask", type: "tissue_mask", branch: "qc", slide: "CMU-1-Small-Region.svs" },
+      { id: "cells", type: "cell_segmentation", branch: "cells", slide: "CMU-1-Small-Region.svs", params: { tile_size: 512 }, depends_on: ["mask"], retries: 1 },
+      { id: "load", type: "synthetic", branch: "cells", params: { tiles: 200, seconds_per_tile: 0.05 } },
+    ],
+  });
+});
+
+test("JSON round-trips through the form", () => {
+  const spec = toSpec(draft());
+  expect(toSpec(fromSpec(JSON.parse(JSON.stringify(spec))))).toEqual(spec);
+  expect(() => fromSpec({ jobs: "x" })).toThrow('"jobs" must be a list');
+});
+
+test("problems are found before asking the gateway", () => {
+  const d = draft();
+  d.jobs[0]!.slide = "";
+  d.jobs[1]!.params = { tile_size: "500" };
+  d.jobs[2]!.id = "cells";
+  d.jobs[2]!.depends_on = ["ghost"];
+  const problems = checkDraft(d);
+  expect(problems.jobs["a"]).toEqual(["a tissue mask job needs a slide"]);
+  expect(problems.jobs["b"]).toEqual(['duplicate id "cells"', "tile_size: a multiple of 16"]);
+  expect(problems.jobs["c"]).toEqual(['duplicate id "cells"', 'depends on unknown job "ghost"']);
+  expect(checkDraft(draft())).toEqual({ jobs: {}, workflow: [] });
+});
+
+test("a cycle is a workflow problem", () => {
+  const d = draft();
+  d.jobs[0]!.depends_on = ["cells"];
+  expect(checkDraft(d).workflow).toEqual(["the dependencies form a cycle"]);
+});
+
+test("the gateway's problems go next to the jobs they name", () => {
+  const d = draft();
+  const out = assignServerProblems(d, ["job 'load' params.tiles: Input should be greater than or equal to 1", "slide 'x.svs' not found"]);
+  expect(out.jobs["c"]).toEqual(["job 'load' params.tiles: Input should be greater than or equal to 1"]);
+  expect(out.workflow).toEqual(["slide 'x.svs' not found"]);
+});

@@ -1,0 +1,1 @@
+export { TenantAvatar, TenantSwitcher } from "./components/TenantSwitcher";

@@ -1,0 +1,76 @@
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient, type InfiniteData } from "@tanstack/react-query";
+
+import { api, unwrap } from "@/shared/api/client";
+import { ApiError } from "@/shared/api/errors";
+import { isTerminal, type WorkflowDetail, type WorkflowPage, type WorkflowState } from "@/shared/api/types";
+import { useTenant } from "@/shared/tenant/useTenant";
+
+export const PAGE_SIZE = 25;
+
+export const workflowKeys = {
+  all: (tenant: string) => ["workflows", tenant] as const,
+  lists: (tenant: string) => ["workflows", tenant, "list"] as const,
+  list: (tenant: string, state: WorkflowState | null) => ["workflows", tenant, "list", state ?? "ALL"] as const,
+  detail: (tenant: string, id: string) => ["workflows", tenant, "detail", id] as const,
+};
+
+export type WorkflowPages = InfiniteData<WorkflowPage, string | null>;
+
+export function useWorkflowList(state: WorkflowState | null) {
+  const tenant = useTenant();
+  return useInfiniteQuery({
+    queryKey: workflowKeys.list(tenant, state),
+    queryFn: ({ pageParam, signal }) =>
+      unwrap(
+        api.GET("/v1/workflows", {
+          params: { query: { limit: PAGE_SIZE, ...(state ? { state } : {}), ...(pageParam ? { cursor: pageParam } : {}) } },
+          signal,
+        }),
+      ),
+    initialPageParam: null as string | null,
+    getNextPageParam: (page) => page.next_cursor ?? null,
+    // the live stream keeps lists fresh; this is the fallback when it is down
+    refetchInterval: 30_000,
+  });
+}
+
+/** One workflow; `justSubmitted` waits out the moment before the read model has it. */
+export function useWorkflow(id: string, justSubmitted = false) {
+  const tenant = useTenant();
+  return useQuery({
+    queryKey: workflowKeys.detail(tenant, id),
+    queryFn: ({ signal }) => unwrap(api.GET("/v1/workflows/{workflow_id}", { params: { path: { workflow_id: id } }, signal })),
+    // a workflow just submitted reaches the read model a few milliseconds after its 202
+    retry: (count, error) => (error instanceof ApiError && error.status === 404 ? justSubmitted && count < 6 : count < 2),
+    retryDelay: (count) => Math.min(2000, 150 * 2 ** count),
+    refetchInterval: (query) => {
+      const data = query.state.data;
+      return data && isTerminal(data.state) ? false : 15_000;
+    },
+  });
+}
+
+export function useCancelWorkflow(id: string) {
+  const tenant = useTenant();
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: () => unwrap(api.POST("/v1/workflows/{workflow_id}/cancel", { params: { path: { workflow_id: id } } })),
+    onSettled: () => client.invalidateQueries({ queryKey: workflowKeys.detail(tenant, id) }),
+  });
+}
+
+export function useCancelJob(workflowId: string) {
+  const tenant = useTenant();
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (jobId: string) =>
+      unwrap(
+        api.POST("/v1/workflows/{workflow_id}/jobs/{job_id}/cancel", {
+          params: { path: { workflow_id: workflowId, job_id: jobId } },
+        }),
+      ),
+    onSettled: () => client.invalidateQueries({ queryKey: workflowKeys.detail(tenant, workflowId) }),
+  });
+}
+
+export type { WorkflowDetail };

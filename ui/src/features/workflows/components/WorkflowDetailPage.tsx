@@ -1,0 +1,225 @@
+import { Ban, ChevronRight, GitBranch } from "lucide-react";
+import { useEffect, useMemo, useState } from "react";
+import { Link, useLocation, useNavigate, useParams } from "react-router";
+
+import { isTerminal, type JobView, type WorkflowDetail } from "@/shared/api/types";
+import { DagCanvas } from "@/shared/dag/DagCanvas";
+import type { DagJob } from "@/shared/dag/layout";
+import { formatDateTime, formatDuration, secondsBetween, shortId } from "@/shared/lib/format";
+import {
+  Button,
+  Card,
+  CopyButton,
+  ErrorNotice,
+  Loading,
+  PageHeader,
+  ProgressBar,
+  RelativeTime,
+  Stat,
+  StateBadge,
+  useNow,
+  useTitle,
+  useToast,
+} from "@/shared/ui";
+
+import { useCancelJob, useCancelWorkflow, useWorkflow } from "../api/workflows";
+
+export function WorkflowDetailPage() {
+  const { workflowId = "" } = useParams();
+  const submitted = Boolean((useLocation().state as { submitted?: boolean } | null)?.submitted);
+  const query = useWorkflow(workflowId, submitted);
+  if (query.isPending) return <Loading label="Loading workflow…" />;
+  if (query.error)
+    return (
+      <div className="page">
+        <PageHeader title="Workflow" eyebrow={<Link to="/workflows">Workflows</Link>} />
+        <ErrorNotice error={query.error} onRetry={() => void query.refetch()} />
+      </div>
+    );
+  return <WorkflowView workflow={query.data} />;
+}
+
+function toDag(jobs: JobView[]): DagJob[] {
+  return jobs.map((j) => ({
+    id: j.id,
+    branch: j.branch,
+    type: j.type,
+    depends_on: j.depends_on,
+    state: j.state,
+    percent: j.progress.percent,
+    tiles_done: j.progress.tiles_done,
+    tiles_total: j.progress.tiles_total,
+    attempt: j.attempt,
+  }));
+}
+
+function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
+  const navigate = useNavigate();
+  const toast = useToast();
+  const cancel = useCancelWorkflow(w.id);
+  const [confirming, setConfirming] = useState(false);
+  useEffect(() => {
+    if (!confirming) return undefined;
+    const t = setTimeout(() => setConfirming(false), 4000);
+    return () => clearTimeout(t);
+  }, [confirming]);
+  const now = useNow(isTerminal(w.state) ? 60_000 : 1000);
+  const dagJobs = useMemo(() => toDag(w.jobs), [w.jobs]);
+  const lanes = Object.entries(w.lanes);
+  const jobsById = new Map(w.jobs.map((j) => [j.id, j]));
+  const canCancel = w.state === "QUEUED" || w.state === "RUNNING";
+  useTitle(`${w.name || "Workflow"} · ${Math.floor(w.progress.percent)}%`);
+
+  return (
+    <div className="page" data-testid="workflow-detail" data-state={w.state}>
+      <PageHeader
+        eyebrow={
+          <span className="crumbs">
+            <Link to="/workflows">Workflows</Link>
+            <ChevronRight size={14} />
+            <span className="mono">{shortId(w.id)}</span>
+            <CopyButton value={w.id} label="Copy workflow id" />
+          </span>
+        }
+        title={
+          <span className="title-with-badge">
+            {w.name || "Untitled workflow"}
+            <StateBadge state={w.state} />
+          </span>
+        }
+        actions={
+          canCancel && (
+            <Button
+              variant="danger"
+              icon={<Ban size={16} />}
+              busy={cancel.isPending}
+              onClick={() => {
+                if (!confirming) {
+                  setConfirming(true);
+                  return;
+                }
+                setConfirming(false);
+                cancel.mutate(undefined, {
+                  onSuccess: (r) =>
+                    toast("success", "Cancelled", r.cancelled.length ? `Jobs cancelled: ${r.cancelled.join(", ")}` : "Nothing was pending"),
+                });
+              }}
+            >
+              {confirming ? "Cancel its pending jobs?" : "Cancel workflow"}
+            </Button>
+          )
+        }
+      />
+      {cancel.error && <ErrorNotice error={cancel.error} title="Could not cancel the workflow" compact />}
+
+      <div className="stats-row">
+        <Card className="stats-card stats-card--wide">
+          <div className="stats-card__label">Progress</div>
+          <ProgressBar
+            size="md"
+            percent={w.progress.percent}
+            state={w.state}
+            done={w.progress.tiles_done}
+            total={w.progress.tiles_total}
+            label="Workflow progress"
+          />
+        </Card>
+        <Card className="stats-card">
+          <Stat label="Jobs" value={`${w.jobs_finished} / ${w.jobs_total}`} hint="finished" />
+        </Card>
+        <Card className="stats-card">
+          <Stat label="Submitted" value={<RelativeTime iso={w.submitted_at} />} hint={w.queue_position != null ? `#${w.queue_position} in the admission line` : formatDateTime(w.submitted_at)} />
+        </Card>
+        <Card className="stats-card">
+          <Stat
+            label={w.finished_at ? "Ran for" : w.started_at ? "Running for" : "Waiting for"}
+            value={formatDuration(secondsBetween(w.started_at ?? w.submitted_at, w.finished_at, now))}
+          />
+        </Card>
+      </div>
+
+      <Card title="Graph" actions={<span className="muted small">{lanes.length} {lanes.length === 1 ? "lane" : "lanes"} · click a job for details</span>} flush>
+        <DagCanvas jobs={dagJobs} onSelect={(id) => navigate(`/workflows/${w.id}/jobs/${encodeURIComponent(id)}`)} />
+      </Card>
+
+      <Card title="Jobs by lane" flush>
+        <div className="lanes">
+          {lanes.map(([branch, ids]) => (
+            <div key={branch} className="lane">
+              <div className="lane__head">
+                <GitBranch size={14} />
+                <span className="lane__name">{branch}</span>
+                <span className="muted small">{ids.length} {ids.length === 1 ? "job" : "jobs"}, in order</span>
+              </div>
+              <ul className="job-list">
+                {ids.map((id) => {
+                  const job = jobsById.get(id);
+                  return job ? <JobRow key={id} workflowId={w.id} job={job} /> : null;
+                })}
+              </ul>
+            </div>
+          ))}
+        </div>
+      </Card>
+    </div>
+  );
+}
+
+function JobRow({ workflowId, job }: { workflowId: string; job: JobView }) {
+  const cancel = useCancelJob(workflowId);
+  const toast = useToast();
+  const [asked, setAsked] = useState(false);
+  const cancellable = job.state === "PENDING" || job.state === "RUNNING";
+  const { reset } = cancel;
+  useEffect(() => reset(), [job.state, reset]); // a refusal is about the state it was given in
+  const href = `/workflows/${workflowId}/jobs/${encodeURIComponent(job.id)}`;
+  return (
+    <li className={`job-row state-${job.state.toLowerCase()}`} data-job={job.id} data-state={job.state}>
+      <div className="job-row__id">
+        <Link to={href} className="mono">
+          {job.id}
+        </Link>
+        <span className="muted small">
+          {job.type.replace("_", " ")}
+          {job.slide ? ` · ${job.slide}` : ""}
+          {job.depends_on.length > 0 ? ` · after ${job.depends_on.join(", ")}` : ""}
+        </span>
+      </div>
+      <div className="job-row__progress">
+        <ProgressBar percent={job.progress.percent} state={job.state} done={job.progress.tiles_done} total={job.progress.tiles_total} label={`${job.id} progress`} />
+      </div>
+      <div className="job-row__state">
+        <StateBadge state={job.state} size="sm" />
+        {job.attempt > 1 && <span className="chip">attempt {job.attempt}</span>}
+      </div>
+      <div className="job-row__actions">
+        {cancellable && (
+          <Button
+            size="sm"
+            variant="ghost"
+            busy={cancel.isPending}
+            onClick={() => {
+              setAsked(true);
+              cancel.mutate(job.id, { onSuccess: () => toast("success", `Job ${job.id} cancelled`) });
+            }}
+          >
+            Cancel
+          </Button>
+        )}
+        <Link to={href} className="btn btn--ghost btn--sm" aria-label={`Open job ${job.id}`}>
+          <ChevronRight size={16} />
+        </Link>
+      </div>
+      {job.reason && (
+        <div className="job-row__reason mono" title={job.reason}>
+          {job.reason}
+        </div>
+      )}
+      {asked && cancel.error && (
+        <div className="job-row__error">
+          <ErrorNotice error={cancel.error} title={`Job ${job.id} was not cancelled`} compact />
+        </div>
+      )}
+    </li>
+  );
+}

@@ -1,0 +1,59 @@
+import { useQueryClient, type QueryClient } from "@tanstack/react-query";
+import { useCallback } from "react";
+
+import type { WorkflowDetail, WorkflowView } from "@/shared/api/types";
+import { useWorkflowUpdates } from "@/shared/stream/StreamProvider";
+import { useTenant } from "@/shared/tenant/useTenant";
+
+import { workflowKeys, type WorkflowPages } from "../api/workflows";
+
+function summary(workflow: WorkflowDetail): WorkflowView {
+  const { jobs: _jobs, lanes: _lanes, ...view } = workflow;
+  return view;
+}
+
+/** Put one streamed workflow into the cached lists of `tenant`. Exported for tests. */
+export function applyToLists(client: QueryClient, tenant: string, workflow: WorkflowDetail): void {
+  const view = summary(workflow);
+  const lists = client.getQueriesData<WorkflowPages>({ queryKey: workflowKeys.lists(tenant) });
+  for (const [key, data] of lists) {
+    if (!data) continue;
+    const filter = key[3];
+    const matches = filter === "ALL" || filter === view.state;
+    let found = false;
+    const pages = data.pages.map((page) => {
+      const index = page.items.findIndex((w) => w.id === view.id);
+      if (index < 0) return page;
+      found = true;
+      const current = page.items[index]!;
+      if (current.last_seq > view.last_seq) return page;
+      const items = matches ? page.items.map((w, i) => (i === index ? view : w)) : page.items.filter((w) => w.id !== view.id);
+      return { ...page, items };
+    });
+    if (!found && matches) {
+      const first = pages[0];
+      const newest = first?.items[0];
+      // lists are newest first: a workflow submitted after the newest one shown goes on top
+      if (first && (!newest || view.submitted_at >= newest.submitted_at)) {
+        pages[0] = { ...first, items: [view, ...first.items] };
+      }
+    }
+    client.setQueryData<WorkflowPages>(key, { ...data, pages });
+  }
+}
+
+/** Keep every cached workflow list and detail of this tenant current from the live stream. */
+export function useLiveWorkflows(): void {
+  const client = useQueryClient();
+  const tenant = useTenant();
+  const onWorkflow = useCallback(
+    (workflow: WorkflowDetail) => {
+      const key = workflowKeys.detail(tenant, workflow.id);
+      const cached = client.getQueryData<WorkflowDetail>(key);
+      if (!cached || cached.last_seq <= workflow.last_seq) client.setQueryData(key, workflow);
+      applyToLists(client, tenant, workflow);
+    },
+    [client, tenant],
+  );
+  useWorkflowUpdates(onWorkflow);
+}

@@ -1,0 +1,2 @@
+export { WorkflowsPage } from "./components/WorkflowsPage";
+export { useLiveWorkflows } from "./hooks/useLiveWorkflows";

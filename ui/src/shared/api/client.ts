@@ -1,0 +1,56 @@
+import createClient, { type Middleware } from "openapi-fetch";
+
+import { getTenant } from "@/shared/tenant/store";
+
+import { ApiError, errorOf } from "./errors";
+import type { paths } from "./schema";
+
+export const TENANT_HEADER = "X-User-ID";
+
+const tenantHeader: Middleware = {
+  onRequest({ request }) {
+    request.headers.set(TENANT_HEADER, getTenant());
+    return request;
+  },
+};
+
+/** The typed client of the gateway's REST API; every request carries the current tenant. */
+export const api = createClient<paths>({
+  baseUrl: globalThis.location?.origin ?? "",
+  fetch: (request) => globalThis.fetch(request), // looked up per call (tests replace it)
+});
+api.use(tenantHeader);
+
+type Answer<T> = { data?: T; error?: unknown; response: Response };
+
+/** The body of a successful answer, or an `ApiError` built from the error answer. */
+export async function unwrap<T>(request: Promise<Answer<T>>): Promise<T> {
+  let answer: Answer<T>;
+  try {
+    answer = await request;
+  } catch (cause) {
+    throw ApiError.network(cause);
+  }
+  if (answer.error !== undefined || !answer.response.ok) {
+    throw ApiError.from(answer.response, answer.error);
+  }
+  return answer.data as T;
+}
+
+/** Headers for requests made outside the typed client (images, downloads, tiles, uploads). */
+export function tenantHeaders(): Record<string, string> {
+  return { [TENANT_HEADER]: getTenant() };
+}
+
+/** GET a path with the tenant header, as a blob; `ApiError` when the answer is an error. */
+export async function fetchBlob(path: string, signal?: AbortSignal): Promise<Blob> {
+  let response: Response;
+  try {
+    response = await fetch(path, { headers: tenantHeaders(), signal: signal ?? null });
+  } catch (cause) {
+    if (signal?.aborted) throw cause;
+    throw ApiError.network(cause);
+  }
+  if (!response.ok) throw await errorOf(response);
+  return response.blob();
+}

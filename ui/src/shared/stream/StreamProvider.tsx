@@ -1,0 +1,51 @@
+import { createContext, useContext, useEffect, useState, useSyncExternalStore, type ReactNode } from "react";
+
+import { useTenant } from "@/shared/tenant/useTenant";
+
+import { LiveStream, type StreamStatus, type WorkflowListener } from "./liveStream";
+
+const StreamContext = createContext<LiveStream | null>(null);
+
+/** One live stream per tenant for the whole app; switching tenants opens a new one. */
+export function StreamProvider({ children }: { children: ReactNode }) {
+  const tenant = useTenant();
+  const [stream, setStream] = useState<LiveStream | null>(null);
+
+  useEffect(() => {
+    const live = new LiveStream({ tenant });
+    setStream(live);
+    live.start();
+    const wake = () => {
+      if (document.visibilityState === "visible") live.retryNow();
+    };
+    window.addEventListener("online", wake);
+    document.addEventListener("visibilitychange", wake);
+    return () => {
+      window.removeEventListener("online", wake);
+      document.removeEventListener("visibilitychange", wake);
+      live.stop();
+    };
+  }, [tenant]);
+
+  return <StreamContext.Provider value={stream}>{children}</StreamContext.Provider>;
+}
+
+export function useLiveStream(): LiveStream | null {
+  return useContext(StreamContext);
+}
+
+const CLOSED: StreamStatus = { kind: "closed" };
+
+export function useStreamStatus(): StreamStatus {
+  const stream = useLiveStream();
+  return useSyncExternalStore(
+    (listener) => (stream ? stream.onStatus(listener) : () => undefined),
+    () => stream?.status ?? CLOSED,
+  );
+}
+
+/** Call `listener` for every workflow update of the current tenant's stream. */
+export function useWorkflowUpdates(listener: WorkflowListener): void {
+  const stream = useLiveStream();
+  useEffect(() => (stream ? stream.onWorkflow(listener) : undefined), [stream, listener]);
+}

@@ -1,0 +1,78 @@
+import type { WorkflowDetail } from "@/shared/api/types";
+
+import { LiveStream } from "./liveStream";
+
+class FakeSocket {
+  static opened: FakeSocket[] = [];
+  onopen: (() => void) | null = null;
+  onmessage: ((e: { data: string }) => void) | null = null;
+  onclose: ((e: { code: number; reason: string }) => void) | null = null;
+  onerror: (() => void) | null = null;
+  closed = false;
+  constructor(readonly url: string) {
+    FakeSocket.opened.push(this);
+  }
+  close() {
+    this.closed = true;
+  }
+  send(message: object) {
+    this.onmessage?.({ data: JSON.stringify(message) });
+  }
+}
+
+const workflow = (id: string, seq: number) => ({ id, last_seq: seq }) as unknown as WorkflowDetail;
+
+beforeEach(() => {
+  FakeSocket.opened = [];
+  vi.useFakeTimers();
+});
+afterEach(() => vi.useRealTimers());
+
+function open(tenant = "7c0a4b8e-1111-4a4a-9a9a-000000000001") {
+  const stream = new LiveStream({ tenant, origin: "https://tessera.example", socket: (url) => new FakeSocket(url) as unknown as WebSocket, minDelayMs: 100 });
+  const got: [string, number][] = [];
+  stream.onWorkflow((w, seq) => got.push([w.id, seq]));
+  stream.start();
+  return { stream, got };
+}
+
+test("connects with the tenant, goes live on ready and keeps the cursor", () => {
+  const { stream, got } = open();
+  const socket = FakeSocket.opened[0]!;
+  expect(socket.url).toBe("wss://tessera.example/v1/stream?tenant=7c0a4b8e-1111-4a4a-9a9a-000000000001&cursor=0");
+  socket.onopen?.();
+  expect(stream.status.kind).toBe("catching-up");
+  socket.send({ type: "workflow", seq: 5, workflow: workflow("a", 5) });
+  socket.send({ type: "workflow", seq: 9, workflow: workflow("b", 9) });
+  socket.send({ type: "ready", seq: 12 });
+  expect(stream.status.kind).toBe("live");
+  expect(got).toEqual([["a", 5], ["b", 9]]);
+  expect(stream.cursor).toBe(12);
+});
+
+test("after a drop it reconnects from its cursor and ignores what it already has", () => {
+  const { stream, got } = open();
+  const first = FakeSocket.opened[0]!;
+  first.send({ type: "workflow", seq: 7, workflow: workflow("a", 7) });
+  first.onclose?.({ code: 1013, reason: "fell behind" });
+  expect(stream.status).toMatchObject({ kind: "waiting", reason: "fell behind" });
+  vi.advanceTimersByTime(1000);
+  const second = FakeSocket.opened[1]!;
+  expect(second.url).toContain("cursor=7");
+  second.send({ type: "workflow", seq: 7, workflow: workflow("a", 7) });
+  second.send({ type: "workflow", seq: 8, workflow: workflow("a", 8) });
+  expect(got).toEqual([["a", 7], ["a", 8]]);
+});
+
+test("a refused tenant is not retried; stop closes the socket", () => {
+  const { stream } = open();
+  FakeSocket.opened[0]!.onclose?.({ code: 4400, reason: "X-User-ID must be a UUID" });
+  expect(stream.status).toEqual({ kind: "refused", reason: "X-User-ID must be a UUID" });
+  vi.advanceTimersByTime(60_000);
+  expect(FakeSocket.opened).toHaveLength(1);
+  stream.retryNow();
+  expect(FakeSocket.opened).toHaveLength(2);
+  stream.stop();
+  expect(FakeSocket.opened[1]!.closed).toBe(true);
+  expect(stream.status.kind).toBe("closed");
+});

@@ -1,0 +1,168 @@
+// WS /v1/stream: the tenant's workflows as they change. Keeps the last `seq` it received as a
+// cursor and resumes from it after a reconnect, so nothing is missed and nothing is sent twice.
+
+import type { StreamMessage, WorkflowDetail } from "@/shared/api/types";
+
+export type StreamStatus =
+  | { kind: "connecting"; attempt: number }
+  | { kind: "catching-up" }
+  | { kind: "live"; since: number }
+  | { kind: "waiting"; retryAt: number; reason: string }
+  | { kind: "refused"; reason: string }
+  | { kind: "closed" };
+
+export type WorkflowListener = (workflow: WorkflowDetail, seq: number) => void;
+
+type SocketFactory = (url: string) => WebSocket;
+
+// 4000 + HTTP status, as the gateway closes: a wrong tenant will not get better by retrying
+const FATAL = new Set([4400, 4401, 4403]);
+
+export interface LiveStreamOptions {
+  tenant: string;
+  /** base URL of the gateway (ws: or wss: is derived from it) */
+  origin?: string;
+  socket?: SocketFactory;
+  now?: () => number;
+  minDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export class LiveStream {
+  private readonly tenant: string;
+  private readonly origin: string;
+  private readonly createSocket: SocketFactory;
+  private readonly now: () => number;
+  private readonly minDelay: number;
+  private readonly maxDelay: number;
+  private socket: WebSocket | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private attempt = 0;
+  private stopped = false;
+  private statusValue: StreamStatus = { kind: "connecting", attempt: 0 };
+  private readonly workflowListeners = new Set<WorkflowListener>();
+  private readonly statusListeners = new Set<() => void>();
+  /** the last `seq` received: every change up to it has been delivered */
+  cursor = 0;
+
+  constructor(opts: LiveStreamOptions) {
+    this.tenant = opts.tenant;
+    this.origin = opts.origin ?? globalThis.location?.origin ?? "http://127.0.0.1:8000";
+    this.createSocket = opts.socket ?? ((url) => new WebSocket(url));
+    this.now = opts.now ?? Date.now;
+    this.minDelay = opts.minDelayMs ?? 500;
+    this.maxDelay = opts.maxDelayMs ?? 15_000;
+  }
+
+  get status(): StreamStatus {
+    return this.statusValue;
+  }
+
+  url(): string {
+    const base = new URL(this.origin);
+    base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
+    base.pathname = "/v1/stream";
+    base.search = new URLSearchParams({ tenant: this.tenant, cursor: String(this.cursor) }).toString();
+    return base.toString();
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+      socket.close(1000, "bye");
+    }
+    this.setStatus({ kind: "closed" });
+  }
+
+  /** Reconnect now (after a wait or a refusal). */
+  retryNow(): void {
+    if (this.stopped) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.socket) this.connect();
+  }
+
+  onWorkflow(listener: WorkflowListener): () => void {
+    this.workflowListeners.add(listener);
+    return () => {
+      this.workflowListeners.delete(listener);
+    };
+  }
+
+  onStatus(listener: () => void): () => void {
+    this.statusListeners.add(listener);
+    return () => {
+      this.statusListeners.delete(listener);
+    };
+  }
+
+  private setStatus(status: StreamStatus): void {
+    this.statusValue = status;
+    for (const listener of this.statusListeners) listener();
+  }
+
+  private connect(): void {
+    this.attempt += 1;
+    this.setStatus({ kind: "connecting", attempt: this.attempt });
+    const socket = this.createSocket(this.url());
+    this.socket = socket;
+    socket.onopen = () => {
+      if (this.socket === socket) this.setStatus({ kind: "catching-up" });
+    };
+    socket.onmessage = (event: MessageEvent) => {
+      if (this.socket === socket) this.receive(String(event.data));
+    };
+    socket.onclose = (event: CloseEvent) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.closed(event.code, event.reason);
+    };
+  }
+
+  private receive(text: string): void {
+    let message: StreamMessage;
+    try {
+      message = JSON.parse(text) as StreamMessage;
+    } catch {
+      return;
+    }
+    if (message.type === "ready") {
+      this.cursor = Math.max(this.cursor, message.seq);
+      this.attempt = 0;
+      this.setStatus({ kind: "live", since: this.now() });
+      return;
+    }
+    if (message.type === "workflow") {
+      if (message.seq <= this.cursor) return; // already delivered before a reconnect
+      this.cursor = message.seq;
+      for (const listener of this.workflowListeners) listener(message.workflow, message.seq);
+    }
+  }
+
+  private closed(code: number, reason: string): void {
+    if (this.stopped) return;
+    if (FATAL.has(code)) {
+      this.setStatus({ kind: "refused", reason: reason || `closed with ${code}` });
+      return;
+    }
+    // exponential backoff with jitter; a rate-limit refusal waits at least 5 s
+    const base = Math.min(this.maxDelay, this.minDelay * 2 ** Math.max(0, this.attempt - 1));
+    const delay = Math.round((code === 4429 ? Math.max(base, 5000) : base) * (0.75 + Math.random() * 0.5));
+    const why = reason || (code === 1006 ? "connection lost" : `closed with ${code}`);
+    this.setStatus({ kind: "waiting", retryAt: this.now() + delay, reason: why });
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.connect();
+    }, delay);
+  }
+}

@@ -1,0 +1,13 @@
+export { Button } from "./Button";
+export { Card, Stat } from "./Card";
+export { CopyButton } from "./CopyButton";
+export { EmptyState } from "./EmptyState";
+export { ErrorNotice } from "./ErrorNotice";
+export { PageHeader } from "./PageHeader";
+export { ProgressBar } from "./ProgressBar";
+export { Segmented } from "./Segmented";
+export { Loading, Skeleton, Spinner } from "./Spinner";
+export { StateBadge, stateClass } from "./StateBadge";
+export { RelativeTime, useNow } from "./Time";
+export { ToastProvider, useToast } from "./toast";
+export { useTitle } from "./useTitle";
