@@ -139,11 +139,22 @@ def read_box(handle: openslide.OpenSlide, grid: TileGrid, box: Box) -> np.ndarra
     )
 
 
-def read_overview(handle: openslide.OpenSlide, level0_per_px: float) -> np.ndarray:
-    """The whole slide at a coarse scale (for tissue detection and slide statistics)."""
+def read_overview(
+    handle: openslide.OpenSlide, level0_per_px: float, *, band_rows: int = 256
+) -> np.ndarray:
+    """The whole slide at a coarse scale (for tissue detection and slide statistics).
+
+    Read in bands of `band_rows` output rows: the pyramid level read from can be several times
+    the overview's size (and OpenSlide hands it over as RGBA), so one read would make the
+    reader's memory grow with the slide; bands keep it to the overview's own size.
+    """
     width, height = handle.dimensions
-    size = (max(1, math.ceil(width / level0_per_px)), max(1, math.ceil(height / level0_per_px)))
-    return read_scaled(handle, (0.0, 0.0), level0_per_px, size)
+    w, h = max(1, math.ceil(width / level0_per_px)), max(1, math.ceil(height / level0_per_px))
+    out = np.empty((h, w, 3), np.uint8)
+    for y in range(0, h, band_rows):
+        rows = min(band_rows, h - y)
+        out[y : y + rows] = read_scaled(handle, (0.0, y * level0_per_px), level0_per_px, (w, rows))
+    return out
 
 
 class SlideHandles:

@@ -110,6 +110,17 @@ def test_read_overview_covers_the_slide(synthetic_slide) -> None:
     assert overview.shape == (75, 100, 3)
 
 
+def test_overview_read_in_bands_matches_one_read(synthetic_slide) -> None:
+    handle = open_slide(synthetic_slide.path)
+    try:
+        banded = read_overview(handle, 6.0, band_rows=7).astype(int)
+        whole = read_overview(handle, 6.0, band_rows=10_000).astype(int)
+    finally:
+        handle.close()
+    assert banded.shape == whole.shape == (200, 267, 3)
+    assert np.abs(banded - whole).max() <= 2  # resampling rounding at band edges at most
+
+
 def test_handles_are_per_thread_and_reused(synthetic_slide, cmu_small: Path) -> None:
     handles = SlideHandles(max_per_thread=1)
     seen: dict[str, int] = {}
