@@ -69,3 +69,13 @@ def render_roughly(text: str) -> str:
         text,
     )
     return re.sub(r"\{\{-?.*?-?\}\}", "x", text)
+
+
+def test_image_builds_the_ui_and_serves_it() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    stages = [line.split()[-1] for line in text.splitlines() if line.startswith("FROM ")]
+    assert stages[0] == "ui", "the UI is built in its own stage"
+    assert "COPY --from=ui /ui/dist /app/ui" in text
+    assert "TESSERA_GATEWAY_UI_DIR=/app/ui" in text
+    ignored = (DEPLOY.parent / ".dockerignore").read_text().split()
+    assert {"ui/node_modules", "ui/dist", ".venv"} <= set(ignored)
