@@ -99,3 +99,44 @@ async def test_a_retried_job_and_a_skipped_one_end_up_as_the_log_says(
     await replay(settings)
     async with pool.acquire() as conn:
         assert await queries.snapshot(conn) == live
+
+
+async def test_workflow_percent_weighs_jobs_and_never_falls_when_a_job_is_planned(
+    bus: Bus, pool: asyncpg.Pool, projector: Projector
+) -> None:
+    t, w = uuid.uuid4(), uuid.uuid4()
+    spec = validate_workflow(
+        WorkflowSpec.model_validate(
+            {"jobs": [{"id": "a", "type": "synthetic"}, {"id": "b", "type": "synthetic"}]}
+        )
+    )
+    ids = {"tenant_id": t, "workflow_id": w}
+
+    async def progress_after(*events: object) -> tuple[int, int, float]:
+        for ev in events:
+            await bus.append(ev)  # type: ignore[arg-type]
+        await settled(projector, bus)
+        async with pool.acquire() as conn:
+            wf = await queries.get_workflow(conn, t, w)
+        assert wf is not None
+        return wf["tiles_done"], wf["tiles_total"], wf["percent"]
+
+    assert await progress_after(WorkflowSubmitted(**ids, spec=spec)) == (0, 0, 0.0)
+    running_a = await progress_after(
+        JobStarted(**ids, job_id="a", attempt=1),
+        JobPlanned(**ids, job_id="a", attempt=1, tiles_total=10),
+        JobProgressed(**ids, job_id="a", attempt=1, tiles_done=5, tiles_total=10),
+    )
+    # tile-weighted this would read 50 %: half of the only planned job, with b still to come
+    assert running_a == (5, 10, pytest.approx(25.0))
+    done_a = await progress_after(JobSucceeded(**ids, job_id="a", attempt=1, summary={}))
+    assert done_a == (10, 10, pytest.approx(50.0))
+    # b planned with many tiles: the tile ratio falls to 10/40, the percent does not
+    planned_b = await progress_after(
+        JobStarted(**ids, job_id="b", attempt=1),
+        JobPlanned(**ids, job_id="b", attempt=1, tiles_total=30),
+    )
+    assert planned_b == (10, 40, pytest.approx(50.0))
+    assert (await progress_after(JobSucceeded(**ids, job_id="b", attempt=1, summary={})))[2] == (
+        pytest.approx(100.0)
+    )

@@ -11,8 +11,8 @@ from uuid import UUID
 import asyncpg
 
 WORKFLOW_COLUMNS = """workflow_id, tenant_id, name, state, queue_position, jobs_total,
-    jobs_finished, tiles_done, tiles_total, submitted_at, started_at, finished_at, updated_at,
-    last_seq"""
+    jobs_finished, tiles_done, tiles_total, percent, submitted_at, started_at, finished_at,
+    updated_at, last_seq"""
 JOB_COLUMNS = """workflow_id, job_id, position, type, branch, slide, params, depends_on, retries,
     state, attempt, tiles_done, tiles_total, tissue_fraction, reason, summary, created_at,
     started_at, finished_at, updated_at, last_seq"""

@@ -262,7 +262,11 @@ class WorkflowView(_Out):
     queue_position: int | None
     jobs_total: int
     jobs_finished: int
-    progress: Progress = Field(description="tile-weighted over the workflow's jobs")
+    progress: Progress = Field(
+        description="tiles done/total over the jobs planned so far; percent weighs every job "
+        "equally (finished jobs whole, running ones by their tiles, unplanned ones at 0), so it "
+        "never falls back when a later job is planned"
+    )
     submitted_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -273,7 +277,11 @@ class WorkflowView(_Out):
     def of(cls, row: dict[str, Any]) -> WorkflowView:
         return cls(
             id=row["workflow_id"],
-            progress=Progress.of(row["tiles_done"], row["tiles_total"]),
+            progress=Progress(
+                tiles_done=row["tiles_done"],
+                tiles_total=row["tiles_total"],
+                percent=round(row["percent"], 2),
+            ),
             **{k: v for k, v in row.items() if k in cls.model_fields and k != "id"},
         )
 

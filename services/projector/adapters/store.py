@@ -266,16 +266,22 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
 
 
 async def _roll_up(conn: asyncpg.Connection, workflow_id: Any, seq: int, at: datetime) -> None:
-    """Workflow progress is the tile-weighted sum over its jobs."""
+    """Workflow progress: tiles summed over its planned jobs; the percent weighs every job
+    equally (finished ones whole, running ones by their tiles, unplanned ones at 0), so it does
+    not fall back when a later job is planned."""
     await conn.execute(
         """UPDATE workflows w SET
                tiles_done = j.done, tiles_total = j.total, jobs_finished = j.finished,
-               updated_at = $2, last_seq = $3
+               percent = j.percent, updated_at = $2, last_seq = $3
            FROM (SELECT COALESCE(sum(tiles_done), 0) AS done,
                         COALESCE(sum(tiles_total), 0) AS total,
                         count(*) FILTER (
                           WHERE state IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED')
-                        ) AS finished
+                        ) AS finished,
+                        COALESCE(100.0 * avg(CASE
+                          WHEN state IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED') THEN 1.0
+                          WHEN tiles_total > 0 THEN tiles_done::double precision / tiles_total
+                          ELSE 0.0 END), 0) AS percent
                  FROM jobs WHERE workflow_id = $1) j
            WHERE w.workflow_id = $1""",
         workflow_id,

@@ -1321,7 +1321,7 @@ export interface components {
             jobs_total: number;
             /** Jobs Finished */
             jobs_finished: number;
-            /** @description tile-weighted over the workflow's jobs */
+            /** @description tiles done/total over the jobs planned so far; percent weighs every job equally (finished jobs whole, running ones by their tiles, unplanned ones at 0), so it never falls back when a later job is planned */
             progress: components["schemas"]["Progress"];
             /**
              * Submitted At
@@ -1475,7 +1475,7 @@ export interface components {
             jobs_total: number;
             /** Jobs Finished */
             jobs_finished: number;
-            /** @description tile-weighted over the workflow's jobs */
+            /** @description tiles done/total over the jobs planned so far; percent weighs every job equally (finished jobs whole, running ones by their tiles, unplanned ones at 0), so it never falls back when a later job is planned */
             progress: components["schemas"]["Progress"];
             /**
              * Submitted At
