@@ -10,12 +10,16 @@ Layout (little-endian): a 24-byte header, then zlib(body).
     header: magic b"TSR1" | kind u8 | flags u8 | reserved u16 | tile_index u64 |
             x i32 | y i32                     (x, y: grid-space origin of the payload)
     kind 1, instances:  count u32, count records (global_id u64, dx u16, dy u16, w u16, h u16,
-                        flags u8), then each mask's np.packbits bytes, row-major
+                        flags u8), then each mask's np.packbits bytes, row-major; with header
+                        flag 1, then the tile's cell rows (`cells.CELL_SCHEMA`) as an Arrow IPC
+                        stream: the inference worker computes them (contours are the costly
+                        part of merging), so the single merger per job only writes
     kind 2, probability: h u32, w u32, h * w uint8 probabilities (0..255)
 
 Measured: a dense 512² tile (halo 64) whose 384² core owns 576 packed nuclei 10-14 px across
-encodes to 7.9 KB, ~14 bytes per nucleus (tests/unit/stitching/test_encoding.py); the seam
-bench's tiles average 1.5 KB. The raw int32 label tile would be 1 MiB.
+encodes to 7.9 KB, ~14 bytes per nucleus (tests/unit/stitching/test_encoding.py), 49 KB
+(~86 bytes per nucleus) with its cell rows, so even a 2048² tile of such nuclei fits 1 MiB; the
+seam bench's tiles average 1.5 KB. The raw int32 label tile would be 1 MiB.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from tessera.stitching.ownership import Instance
 
@@ -37,6 +42,7 @@ _RECORD = np.dtype(
     [("gid", "<u8"), ("dx", "<u2"), ("dy", "<u2"), ("w", "<u2"), ("h", "<u2"), ("flags", "u1")]
 )
 _TRUNCATED = 1
+_HAS_CELLS = 1  # header flag: the body ends with the cell rows
 
 
 class EncodingError(ValueError):
@@ -51,6 +57,7 @@ class InstanceResult:
     x: int
     y: int
     instances: list[Instance]
+    cells: pa.Table | None = None  # the cell rows, when the worker computed them
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,9 +71,15 @@ class ProbabilityResult:
 
 
 def encode_instances(
-    tile_index: int, origin: tuple[int, int], instances: list[Instance], *, level: int = 6
+    tile_index: int,
+    origin: tuple[int, int],
+    instances: list[Instance],
+    *,
+    cells: pa.Table | None = None,
+    level: int = 6,
 ) -> bytes:
-    """Encode a tile's owned instances; `origin` is usually the tile's read-box corner."""
+    """Encode a tile's owned instances, and their cell rows if given; `origin` is usually the
+    tile's read-box corner."""
     ox, oy = origin
     records = np.zeros(len(instances), _RECORD)
     masks = []
@@ -78,7 +91,15 @@ def encode_instances(
         records[k] = (inst.global_id, dx, dy, w, h, _TRUNCATED if inst.truncated else 0)
         masks.append(np.packbits(inst.mask, axis=None).tobytes())
     body = struct.pack("<I", len(instances)) + records.tobytes() + b"".join(masks)
-    return _frame(KIND_INSTANCES, tile_index, ox, oy, body, level)
+    if cells is None:
+        return _frame(KIND_INSTANCES, tile_index, ox, oy, body, level)
+    if cells.num_rows != len(instances):
+        raise EncodingError(f"{cells.num_rows} cell rows for {len(instances)} instances")
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, cells.schema) as writer:
+        writer.write_table(cells)
+    body += sink.getvalue().to_pybytes()
+    return _frame(KIND_INSTANCES, tile_index, ox, oy, body, level, flags=_HAS_CELLS)
 
 
 def encode_probability(
@@ -96,7 +117,7 @@ def decode(data: bytes) -> InstanceResult | ProbabilityResult:
     """Decode bytes made by `encode_instances` or `encode_probability`."""
     if len(data) < _HEADER.size:
         raise EncodingError("truncated tile result")
-    magic, kind, _flags, _reserved, tile_index, x, y = _HEADER.unpack_from(data)
+    magic, kind, flags, _reserved, tile_index, x, y = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise EncodingError("not a Tessera tile result (bad magic)")
     try:
@@ -104,7 +125,18 @@ def decode(data: bytes) -> InstanceResult | ProbabilityResult:
     except zlib.error as exc:
         raise EncodingError(f"corrupt tile result ({exc})") from None
     if kind == KIND_INSTANCES:
-        return InstanceResult(tile_index, x, y, _decode_instances(body, x, y))
+        instances, end = _decode_instances(body, x, y)
+        cells = None
+        if flags & _HAS_CELLS:
+            try:
+                cells = pa.ipc.open_stream(pa.py_buffer(body[end:])).read_all()
+            except pa.ArrowException as exc:
+                raise EncodingError(f"corrupt cell rows ({exc})") from None
+            if cells.num_rows != len(instances):
+                raise EncodingError("cell rows do not match the instances")
+        elif end != len(body):
+            raise EncodingError("trailing bytes after the instance masks")
+        return InstanceResult(tile_index, x, y, instances, cells)
     if kind == KIND_PROBABILITY:
         h, w = struct.unpack_from("<II", body)
         if len(body) != 8 + h * w:
@@ -114,7 +146,8 @@ def decode(data: bytes) -> InstanceResult | ProbabilityResult:
     raise EncodingError(f"unknown tile result kind {kind}")
 
 
-def _decode_instances(body: bytes, ox: int, oy: int) -> list[Instance]:
+def _decode_instances(body: bytes, ox: int, oy: int) -> tuple[list[Instance], int]:
+    """The instances and where their masks end in `body`."""
     (count,) = struct.unpack_from("<I", body)
     end = 4 + count * _RECORD.itemsize
     if len(body) < end:
@@ -139,13 +172,13 @@ def _decode_instances(body: bytes, ox: int, oy: int) -> list[Instance]:
                 truncated=bool(rec["flags"] & _TRUNCATED),
             )
         )
-    if pos != len(body):
-        raise EncodingError("trailing bytes after the instance masks")
-    return out
+    return out, pos
 
 
-def _frame(kind: int, tile_index: int, x: int, y: int, body: bytes, level: int) -> bytes:
-    header = _HEADER.pack(MAGIC, kind, 0, 0, tile_index, x, y)
+def _frame(
+    kind: int, tile_index: int, x: int, y: int, body: bytes, level: int, flags: int = 0
+) -> bytes:
+    header = _HEADER.pack(MAGIC, kind, flags, 0, tile_index, x, y)
     data = header + zlib.compress(body, level)
     if len(data) > MAX_PAYLOAD:
         raise EncodingError(f"tile {tile_index} result is {len(data)} bytes, over {MAX_PAYLOAD}")

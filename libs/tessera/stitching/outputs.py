@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tessera.stitching.cells import QUPATH_NAMESPACE, CellTableWriter, cell_table
+from tessera.stitching.cells import CELL_SCHEMA, QUPATH_NAMESPACE, CellTableWriter, cell_table
 from tessera.stitching.encoding import InstanceResult, ProbabilityResult, decode
 from tessera.stitching.mask_writer import TissueMaskWriter
 from tessera.stitching.ownership import IdPacking
@@ -67,9 +67,12 @@ class CellJobOutputs:
             if not isinstance(decoded, InstanceResult):
                 raise TypeError("a cell job received a tissue-probability result")
             result = decoded
-        self.cells.add(
-            result.tile_index, cell_table(result.instances, self.grid, result.tile_index)
-        )
+        cells = result.cells
+        if cells is None:  # a result without rows (older workers, tests): compute them here
+            cells = cell_table(result.instances, self.grid, result.tile_index)
+        elif not cells.schema.equals(CELL_SCHEMA):
+            raise ValueError(f"tile {result.tile_index}: its cell rows do not have the schema")
+        self.cells.add(result.tile_index, cells)
         self.labels.apply(result.tile_index, result.instances)
         return len(result.instances)
 

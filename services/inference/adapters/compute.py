@@ -12,6 +12,7 @@ import numpy as np
 
 from tessera.segmentation.normalisation import NormalisationStats
 from tessera.segmentation.predict import Predictor
+from tessera.stitching.cells import cell_table
 from tessera.stitching.encoding import encode_instances, encode_probability
 from tessera.stitching.ownership import IdPacking, owned_instances
 from tessera.tiling.blend import quantise_probability
@@ -42,7 +43,8 @@ def segment(
             t1 = time.perf_counter()
             tile = grid.tile(index)
             instances = owned_instances(labels[k], tile, packing)
-            payload = encode_instances(index, (tile.read.x, tile.read.y), instances)
+            cells = cell_table(instances, grid, index)  # here, in parallel over the workers
+            payload = encode_instances(index, (tile.read.x, tile.read.y), instances, cells=cells)
             out.append((index, payload, {"forward_s": forward, "post_s": time.perf_counter() - t1}))
     return out
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tessera.slides.scene import Scene, SceneSpec
+from tessera.stitching.cells import cell_table
 from tessera.stitching.encoding import (
     MAX_PAYLOAD,
     EncodingError,
@@ -86,6 +89,8 @@ def test_a_dense_512_tile_is_small() -> None:
     assert len(owned) > 500
     assert len(data) < 40 * len(owned)
     assert len(data) < MAX_PAYLOAD // 20
+    with_rows = encode_instances(tile.index, (r.x, r.y), owned, cells=cell_table(owned, grid, 0))
+    assert len(with_rows) < 100 * len(owned)  # a 16x larger tile of these would still fit
 
 
 def test_garbage_is_refused() -> None:
@@ -102,3 +107,26 @@ def test_offsets_must_fit() -> None:
     far = Instance(global_id=1, x=70_000, y=0, mask=np.ones((2, 2), bool))
     with pytest.raises(EncodingError, match="16-bit"):
         encode_instances(0, (0, 0), [far])
+
+
+def test_cell_rows_travel_with_the_masks_and_are_checked() -> None:
+    grid = TileGrid(width=256, height=256, tile_size=128, halo=16, level0_per_px=2.0, mpp=0.5)
+    masks = [np.ones((3, 4), bool), np.eye(5, dtype=bool)]
+    items = [Instance(global_id=7 + k, x=20 * k, y=10, mask=m) for k, m in enumerate(masks)]
+    cells = cell_table(items, grid, tile_index=3)
+    result = decode(encode_instances(3, (-16, -16), items, cells=cells))
+    assert isinstance(result, InstanceResult) and result.cells is not None
+    assert result.cells.equals(cells)
+    assert [i.global_id for i in result.instances] == [7, 8]
+    assert decode(encode_instances(3, (-16, -16), items)).cells is None  # rows are optional
+    with pytest.raises(EncodingError, match="2 instances"):
+        encode_instances(3, (0, 0), items, cells=cells.slice(0, 1))
+    # the flag says rows follow, but the bytes after the masks are not an Arrow stream
+    plain = encode_instances(3, (0, 0), items)
+    body = zlib.decompress(plain[24:]) + b"not arrow"
+    flagged = plain[:5] + b"\x01" + plain[6:24] + zlib.compress(body)
+    with pytest.raises(EncodingError, match="corrupt cell rows"):
+        decode(flagged)
+    # without the flag, extra bytes are still refused
+    with pytest.raises(EncodingError, match="trailing"):
+        decode(plain[:24] + zlib.compress(body))

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import zarr
 
 from tessera.slides.scene import Scene, SceneSpec
+from tessera.stitching.cells import cell_table
 from tessera.stitching.encoding import encode_instances
 from tessera.stitching.outputs import CellJobOutputs
 from tessera.stitching.ownership import owned_instances
@@ -18,11 +19,24 @@ SCENE = Scene(SceneSpec(width=2400, height=1800, mpp=0.25, seed=5))
 GRID = plan_grid(2400, 1800, slide_mpp=0.25, target_mpp=0.5, tile_size=192, halo=32)
 
 
-def _payload(index: int) -> bytes:
+def _payload(index: int, *, with_cells: bool = False) -> bytes:
     tile = GRID.tile(index)
     r = tile.read
     labels = SCENE.render_labels(r.x, r.y, r.width, r.height, GRID.level0_per_px)
-    return encode_instances(index, (r.x, r.y), owned_instances(labels, tile))
+    owned = owned_instances(labels, tile)
+    cells = cell_table(owned, GRID, index) if with_cells else None
+    return encode_instances(index, (r.x, r.y), owned, cells=cells)
+
+
+def test_rows_from_the_worker_give_the_same_outputs_as_rows_made_here(tmp_path: Path) -> None:
+    tables = []
+    for with_cells in (False, True):
+        outputs = CellJobOutputs.create(tmp_path / str(with_cells), GRID)
+        for index in range(GRID.n_tiles):
+            outputs.apply(_payload(index, with_cells=with_cells))
+        outputs.finalise()
+        tables.append(pq.read_table(tmp_path / str(with_cells) / "cells.parquet"))
+    assert tables[0].num_rows > 0 and tables[0].equals(tables[1])
 
 
 def test_a_cell_job_end_to_end_in_any_order_with_a_restart(tmp_path: Path) -> None:
