@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", ".*[Ss]parse.*", UserWarning)  # its post-processing
     with _workdir(args.workdir) as work:
         setting = _model_setting(args.model, work)
+        args.model_setting = setting
         if args.rss:
             return rss_mode(args, work, setting, [int(s) for s in args.rss.split(",")])
         model = resolve_model(setting)
@@ -338,6 +339,9 @@ def services(root: Path, args: argparse.Namespace) -> Iterator[Services]:
             "TESSERA_LOG_LEVEL": "WARNING",
             "TESSERA_INFERENCE_THREADS": str(args.threads),
             "TESSERA_INFERENCE_DEVICE": args.device,
+            # every replica compiles its batch shapes before taking work, not on a timed job
+            "TESSERA_INFERENCE_PRELOAD": args.model_setting,
+            "TESSERA_INFERENCE_PRELOAD_TILE_SIZE": str(TILE),
         }
         names = ["merger", "tiler"] + [f"inference-{i + 1}" for i in range(args.replicas)]
         procs = {

@@ -3,7 +3,8 @@
 #
 #   OUT=/somewhere bash scripts/bench_on_gpu.sh [SIDE] [CPU_THREADS]
 #
-# Settings by environment: WORK (.devbench), VARIANTS (half,all), DEVICE (cuda), PYTHON,
+# Settings by environment: WORK (.devbench), VARIANTS (half,all), DEVICE (cuda), REPLICAS
+# (inference processes of the GPU run, 1), PYTHON,
 # NO_INSTALL=1 to use the Python's own packages (a trial run of this script elsewhere).
 #
 # Runs, at once: the GPU figures (both slides, --device cuda) and, on the same machine's idle
@@ -40,6 +41,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 echo "$(nproc) cores; python $("$PYTHON" -c 'import platform; print(platform.python_version())')"
 
 bench=("$PYTHON" bench/throughput.py --size "$SIDE" --workdir "$WORK")
+gpu=(--replicas "${REPLICAS:-1}")
 pids=()
 if [ "$CPU_THREADS" -gt 0 ]; then
   for variant in half all; do
@@ -48,6 +50,7 @@ if [ "$CPU_THREADS" -gt 0 ]; then
     pids+=($!)
   done
 fi
-"${bench[@]}" --device "${DEVICE:-cuda}" --variants "${VARIANTS:-half,all}" 2>&1 | tee "$OUT/gpu.log"
+"${bench[@]}" "${gpu[@]}" --device "${DEVICE:-cuda}" --variants "${VARIANTS:-half,all}" 2>&1 |
+  tee "$OUT/gpu.log"
 for pid in "${pids[@]}"; do wait "$pid" || echo "a CPU run failed: see $OUT" >&2; done
 tail -n 20 "$OUT"/cpu-*.log 2>/dev/null || true

@@ -112,8 +112,26 @@ class InferenceWorker:
             max_deliver=self.settings.max_deliveries + 1,
         )
 
+    async def preload(self) -> None:
+        """Load and warm the `preload` models before taking work; a failure is only logged
+        (jobs then load the model themselves and report what is wrong)."""
+        tile = self.settings.preload_tile_size
+        for setting in self.settings.preload_models:
+            try:
+                ready = await self.predictors.load(setting)
+                predictor = ready.predictor
+                size = forward_batch_size(0, self.settings.batch_size, predictor.device.type)
+                stats = NormalisationStats((0.0, 0.0, 0.0), (255.0, 255.0, 255.0))
+                await asyncio.get_running_loop().run_in_executor(
+                    self._compute, predictor.warm_up, tile, tile, size, stats
+                )
+                log.info("model_preloaded", model=setting, device=str(predictor.device))
+            except Exception as exc:
+                log.warning("model_preload_failed", model=setting, error=str(exc))
+
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Work until `stop`; batches read ahead but not started go back to the queue."""
+        await self.preload()
         sub = await self.consumer()
         if on_ready is not None:
             on_ready()

@@ -34,12 +34,24 @@ class InferenceSettings(Settings):
     max_ack_pending: int = Field(
         default=64, ge=1, le=100_000, description="batches in hand across all replicas"
     )
+    preload: str = Field(
+        default="",
+        description="comma-separated model settings to load and warm before taking work (a GPU "
+        "compiles each batch shape once, seconds each; without it the first job pays)",
+    )
+    preload_tile_size: int = Field(
+        default=512, ge=64, le=4096, description="tile size the preloaded models are warmed for"
+    )
     max_deliveries: int = Field(
         default=5,
         ge=1,
         le=100,
         description="a batch delivered this often without success fails its attempt",
     )
+
+    @property
+    def preload_models(self) -> list[str]:
+        return [m.strip() for m in self.preload.split(",") if m.strip()]
 
 
 def inference_settings(base: Settings) -> InferenceSettings:

@@ -41,6 +41,14 @@ class Predictors:
                 )
             return ready
 
+    async def load(self, setting: str) -> Ready:
+        """Load `setting` now (whatever file it names today), for a later `get`."""
+        lock = self._locks.setdefault(setting, asyncio.Lock())
+        async with lock:
+            ready = await asyncio.to_thread(self._load, setting)
+            self._ready[setting] = ready
+            return ready
+
     def _load(self, setting: str) -> Ready:
         model = resolve_model(setting)
         return Ready(model, Predictor(model.module, self.device, self.precision))
