@@ -58,7 +58,7 @@ and usable in workflows by, its tenant only. Slides and finished jobs' overlays 
 Deep Zoom images of the same geometry, for a viewer to stack.
 
 Live updates: `WS /v1/stream` (tenant as header, `?tenant=<uuid>` or subprotocol
-`tenant.<uuid>`; resume with `?cursor=<seq>`).
+`tenant.<uuid>`; resume with `?cursor=<seq>`, or `?cursor=now` for no backlog).
 """
 
 

@@ -121,9 +121,10 @@ class ViewHub:
         if tenant is not None:
             tenant.wake.set()
 
-    async def stream(self, tenant_id: UUID, cursor: int) -> AsyncIterator[str]:
-        """The encoded messages for one client: what it missed since `cursor`, a `ready`
-        marker, then live updates until it disconnects or is dropped (`SlowConsumer`)."""
+    async def stream(self, tenant_id: UUID, cursor: int | None) -> AsyncIterator[str]:
+        """The encoded messages for one client: what it missed since `cursor` (nothing when it
+        is None: from now on), a `ready` marker, then live updates until it disconnects or is
+        dropped (`SlowConsumer`)."""
         key = str(tenant_id)
         tenant = self._tenants.get(key)
         if self._connections >= self._max_connections:
@@ -136,6 +137,9 @@ class ViewHub:
         self._connections += 1
         sub: Subscriber | None = None
         try:
+            if cursor is None:  # a client that has just read the REST views needs no backlog
+                async with self._pool.acquire() as conn:
+                    cursor = await queries.latest_change(conn, tenant_id)
             # Catch up outside the tenant's lock: a long backlog to a slow client delays nobody.
             while True:
                 rows = await self._read(tenant_id, cursor)

@@ -114,6 +114,14 @@ async def get_job(
     return job
 
 
+async def latest_change(conn: asyncpg.Connection, tenant_id: UUID) -> int:
+    """The log sequence of the tenant's last workflow change (0 when it has none)."""
+    seq = await conn.fetchval(
+        "SELECT COALESCE(max(last_seq), 0) FROM workflows WHERE tenant_id = $1", tenant_id
+    )
+    return int(seq)
+
+
 async def workflow_changes(
     conn: asyncpg.Connection, tenant_id: UUID, *, since: int, limit: int
 ) -> list[dict[str, Any]]:

@@ -78,12 +78,17 @@ def websocket_tenant(websocket: WebSocket) -> UUID:
     return found.pop()
 
 
-def stream_cursor(websocket: WebSocket) -> int:
+def stream_cursor(websocket: WebSocket) -> int | None:
+    """The `cursor` query parameter: a seq to resume after, or None for `now` (no backlog)."""
     raw = websocket.query_params.get("cursor")
     if raw is None or raw == "":
         return 0
+    if raw == "now":
+        return None
     if not raw.isdigit() or len(raw) > 18:
-        raise HTTPException(400, f"cursor must be a non-negative integer (a seq), got {raw[:32]!r}")
+        raise HTTPException(
+            400, f"cursor must be a non-negative integer (a seq) or 'now', got {raw[:32]!r}"
+        )
     return int(raw)
 
 

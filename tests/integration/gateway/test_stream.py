@@ -197,3 +197,24 @@ async def test_browsers_name_the_tenant_in_a_subprotocol_and_streams_are_rate_li
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4429
     assert "retry after 10 s" in closed.value.rcvd.reason
+
+
+async def test_cursor_now_skips_the_backlog_and_goes_live(live_gateway, projector) -> None:
+    tenant = uuid.uuid4()
+    with live_gateway() as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            old = await submit(http, tenant, "old")
+            async with connect(ws_url(base, tenant=tenant, cursor=0)) as full:
+                backlog, latest = await until_ready(full)
+            assert [m["workflow"]["id"] for m in backlog] == [old]
+            async with connect(ws_url(base, tenant=tenant, cursor="now")) as ws:
+                first = await receive(ws)
+                assert first == {"type": "ready", "seq": latest}  # no backlog at all
+                new = await submit(http, tenant, "new")
+                seen: list[dict[str, Any]] = []
+                await until(ws, lambda w: w["id"] == new, seen)
+                assert {m["workflow"]["id"] for m in seen if m["type"] == "workflow"} == {new}
+            async with connect(ws_url(base, tenant=tenant, cursor="later")) as bad:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await receive(bad)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400

@@ -7,6 +7,8 @@ handshake is always accepted so that a refusal reaches the client as a close cod
 
 Messages (JSON): `{"type": "workflow", "seq", "workflow": {...}}` for each changed workflow and,
 once the missed ones were sent, `{"type": "ready", "seq"}`. Reconnect with `?cursor=<last seq>`.
+`?cursor=now` skips the backlog (the client loads the REST views after `ready`, so nothing
+falls between the two); no cursor means 0: every workflow of the tenant first.
 """
 
 from __future__ import annotations

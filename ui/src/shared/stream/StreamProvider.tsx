@@ -1,3 +1,4 @@
+import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState, useSyncExternalStore, type ReactNode } from "react";
 
 import { useTenant } from "@/shared/tenant/useTenant";
@@ -9,11 +10,20 @@ const StreamContext = createContext<LiveStream | null>(null);
 /** One live stream per tenant for the whole app; switching tenants opens a new one. */
 export function StreamProvider({ children }: { children: ReactNode }) {
   const tenant = useTenant();
+  const client = useQueryClient();
   const [stream, setStream] = useState<LiveStream | null>(null);
 
   useEffect(() => {
     const live = new LiveStream({ tenant });
     setStream(live);
+    // The stream starts from "now": views loaded before it went live may miss a change made in
+    // between, so reload them each time it goes live (the first time and after a reconnect).
+    let wasLive = false;
+    const reloadOnLive = live.onStatus(() => {
+      const isLive = live.status.kind === "live";
+      if (isLive && !wasLive) void client.invalidateQueries();
+      wasLive = isLive;
+    });
     live.start();
     const wake = () => {
       if (document.visibilityState === "visible") live.retryNow();
@@ -23,9 +33,10 @@ export function StreamProvider({ children }: { children: ReactNode }) {
     return () => {
       window.removeEventListener("online", wake);
       document.removeEventListener("visibilitychange", wake);
+      reloadOnLive();
       live.stop();
     };
-  }, [tenant]);
+  }, [tenant, client]);
 
   return <StreamContext.Provider value={stream}>{children}</StreamContext.Provider>;
 }

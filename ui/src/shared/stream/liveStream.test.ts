@@ -39,7 +39,7 @@ function open(tenant = "7c0a4b8e-1111-4a4a-9a9a-000000000001") {
 test("connects with the tenant, goes live on ready and keeps the cursor", () => {
   const { stream, got } = open();
   const socket = FakeSocket.opened[0]!;
-  expect(socket.url).toBe("wss://tessera.example/v1/stream?tenant=7c0a4b8e-1111-4a4a-9a9a-000000000001&cursor=0");
+  expect(socket.url).toBe("wss://tessera.example/v1/stream?tenant=7c0a4b8e-1111-4a4a-9a9a-000000000001&cursor=now");
   socket.onopen?.();
   expect(stream.status.kind).toBe("catching-up");
   socket.send({ type: "workflow", seq: 5, workflow: workflow("a", 5) });
@@ -75,4 +75,24 @@ test("a refused tenant is not retried; stop closes the socket", () => {
   stream.stop();
   expect(FakeSocket.opened[1]!.closed).toBe(true);
   expect(stream.status.kind).toBe("closed");
+});
+
+test("starts from now, then resumes from the seq of its first ready", () => {
+  const { stream } = open();
+  const first = FakeSocket.opened[0]!;
+  expect(first.url).toContain("cursor=now");
+  first.onclose?.({ code: 1006, reason: "" }); // dropped before ready: still from now
+  vi.advanceTimersByTime(1000);
+  const second = FakeSocket.opened[1]!;
+  expect(second.url).toContain("cursor=now");
+  second.send({ type: "ready", seq: 41 });
+  second.onclose?.({ code: 1001, reason: "going away" });
+  vi.advanceTimersByTime(1000);
+  expect(FakeSocket.opened[2]!.url).toContain("cursor=41");
+  expect(stream.cursor).toBe(41);
+});
+
+test("fromNow: false asks for every workflow first", () => {
+  new LiveStream({ tenant: "t", origin: "http://gw", socket: (url) => new FakeSocket(url) as unknown as WebSocket, fromNow: false }).start();
+  expect(FakeSocket.opened[0]!.url).toContain("cursor=0");
 });

@@ -1,5 +1,7 @@
-// WS /v1/stream: the tenant's workflows as they change. Keeps the last `seq` it received as a
-// cursor and resumes from it after a reconnect, so nothing is missed and nothing is sent twice.
+// WS /v1/stream: the tenant's workflows as they change. The first connection asks for changes
+// from now on (`cursor=now`: no backlog of every workflow; the app reloads its REST views when
+// the stream goes live, so nothing falls in between). Afterwards it keeps the last `seq` it
+// received as a cursor and resumes from it after a reconnect: nothing missed, nothing twice.
 
 import type { StreamMessage, WorkflowDetail } from "@/shared/api/types";
 
@@ -26,6 +28,8 @@ export interface LiveStreamOptions {
   now?: () => number;
   minDelayMs?: number;
   maxDelayMs?: number;
+  /** first connection: from now on (default) or every workflow of the tenant first */
+  fromNow?: boolean;
 }
 
 export class LiveStream {
@@ -44,6 +48,8 @@ export class LiveStream {
   private readonly statusListeners = new Set<() => void>();
   /** the last `seq` received: every change up to it has been delivered */
   cursor = 0;
+  /** whether `cursor` came from the gateway (until then the first connection asks for `now`) */
+  private resumable: boolean;
 
   constructor(opts: LiveStreamOptions) {
     this.tenant = opts.tenant;
@@ -52,6 +58,7 @@ export class LiveStream {
     this.now = opts.now ?? Date.now;
     this.minDelay = opts.minDelayMs ?? 500;
     this.maxDelay = opts.maxDelayMs ?? 15_000;
+    this.resumable = !(opts.fromNow ?? true);
   }
 
   get status(): StreamStatus {
@@ -62,7 +69,8 @@ export class LiveStream {
     const base = new URL(this.origin);
     base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
     base.pathname = "/v1/stream";
-    base.search = new URLSearchParams({ tenant: this.tenant, cursor: String(this.cursor) }).toString();
+    const cursor = this.resumable ? String(this.cursor) : "now";
+    base.search = new URLSearchParams({ tenant: this.tenant, cursor }).toString();
     return base.toString();
   }
 
@@ -138,6 +146,7 @@ export class LiveStream {
     }
     if (message.type === "ready") {
       this.cursor = Math.max(this.cursor, message.seq);
+      this.resumable = true;
       this.attempt = 0;
       this.setStatus({ kind: "live", since: this.now() });
       return;
@@ -145,6 +154,7 @@ export class LiveStream {
     if (message.type === "workflow") {
       if (message.seq <= this.cursor) return; // already delivered before a reconnect
       this.cursor = message.seq;
+      this.resumable = true;
       for (const listener of this.workflowListeners) listener(message.workflow, message.seq);
     }
   }
