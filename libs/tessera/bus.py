@@ -149,7 +149,9 @@ class Bus:
             await self.js.update_stream(config)
 
     async def delete_streams(self) -> None:
-        for name in (self.names.events_stream, self.names.tiles_stream, self.names.results_stream):
+        names = self.names
+        leases = f"KV_{names.ns}_leases"  # tessera.lease's bucket
+        for name in (names.events_stream, names.tiles_stream, names.results_stream, leases):
             with contextlib.suppress(NotFoundError):
                 await self.js.delete_stream(name)
 

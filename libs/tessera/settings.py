@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         le=10_000,
         validation_alias=AliasChoices("MAX_ACTIVE_TENANTS", "TESSERA_MAX_ACTIVE_TENANTS"),
     )
+    lease_ttl_s: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=600.0,
+        validation_alias="TESSERA_LEASE_TTL_S",
+        description="a dead decider's role passes to a standby replica within this (tessera.lease)",
+    )
     log_level: str = Field(default="INFO", validation_alias="TESSERA_LOG_LEVEL")
     log_json: bool = Field(default=True, validation_alias="TESSERA_LOG_JSON")
     ops_port: int = Field(

@@ -1,9 +1,11 @@
-"""Admission process: wiring only (settings, the bus, the decider loop, drain on SIGTERM)."""
+"""Admission process: wiring only (settings, the bus, the decider loop while this replica holds
+the lease, drain on SIGTERM)."""
 
 from __future__ import annotations
 
 import asyncio
 
+from tessera.lease import lead
 from tessera.service import Runtime, run_service
 from tessera.settings import Settings
 
@@ -15,11 +17,13 @@ def main() -> None:
     settings = Settings()  # MAX_ACTIVE_TENANTS is a shared setting: the gateway shows it too
 
     async def serve(rt: Runtime) -> None:
-        def ready() -> None:
-            rt.ready = True
+        rt.ready = True  # a standby is healthy too; tessera_leader{role} tells who decides
 
-        state = AdmissionState(max_active_tenants=settings.max_active_tenants)
-        await Admission(rt.bus, state).run(rt.stop, on_ready=ready)
+        async def decide(stop: asyncio.Event) -> None:  # afresh each time it leads
+            state = AdmissionState(max_active_tenants=settings.max_active_tenants)
+            await Admission(rt.bus, state).run(stop)
+
+        await lead(rt.bus, "admission", rt.stop, decide, ttl_s=settings.lease_ttl_s)
 
     asyncio.run(run_service("admission", serve, settings))
 

@@ -1,4 +1,5 @@
-"""Branch-sequencer process: wiring only (settings, the bus, the decider loop, drain on SIGTERM)."""
+"""Branch-sequencer process: wiring only (settings, the bus, the decider loop while this replica
+holds the lease, drain on SIGTERM)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from tessera.lease import lead
 from tessera.service import Runtime, run_service
 from tessera.settings import Settings
 
@@ -39,10 +41,12 @@ def main() -> None:
     settings = SequencerSettings()
 
     async def serve(rt: Runtime) -> None:
-        def ready() -> None:
-            rt.ready = True
+        rt.ready = True  # a standby is healthy too; tessera_leader{role} tells who decides
 
-        await build(settings, rt).run(rt.stop, on_ready=ready)
+        async def decide(stop: asyncio.Event) -> None:  # afresh each time it leads
+            await build(settings, rt).run(stop)
+
+        await lead(rt.bus, "branch-sequencer", rt.stop, decide, ttl_s=settings.lease_ttl_s)
 
     asyncio.run(run_service("branch-sequencer", serve, settings))
 
