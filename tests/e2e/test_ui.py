@@ -287,7 +287,7 @@ async def test_the_list_shows_every_state_live(stack: str, browser: Any, screens
 
     await page.get_by_role("tab", name="Failed").click()
     await page.wait_for_url(re.compile(r"state=FAILED"))
-    rows = page.locator(".wf-row")
+    rows = page.locator(".wf-row[data-workflow]")  # loaded rows, not the loading skeleton's
     await rows.first.wait_for()
     assert await rows.count() == 1
     await page.goto(f"{stack}/workflows/{failing}")
