@@ -9,6 +9,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera import telemetry
+from tessera.gateway.ui import reserved
 
 
 class RequestMetrics:
@@ -24,6 +25,8 @@ class RequestMetrics:
         for regex, template in self._templates:
             if regex.match(scope["path"]):
                 return template
+        if scope["method"] in ("GET", "HEAD") and not reserved(scope["path"]):
+            return "ui"  # the web UI's files and client routes (tessera.gateway.ui)
         return "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -98,3 +98,16 @@ def test_reserved_paths() -> None:
         assert reserved(path), path
     for path in ("/", "/workflows", "/v1x", "/docsy", "/metricsboard"):
         assert not reserved(path), path
+
+
+async def test_ui_requests_are_counted_under_one_route_label(gw: httpx.AsyncClient) -> None:
+    from tessera import telemetry
+
+    def count(route: str) -> float:
+        value = telemetry.HTTP_REQUESTS.labels("GET", route, "200")._value.get()
+        return float(value)
+
+    before = count("ui")
+    assert (await gw.get("/workflows/some-id")).status_code == 200
+    assert (await gw.get("/favicon.svg")).status_code == 200
+    assert count("ui") == before + 2  # not one label per client route
