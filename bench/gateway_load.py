@@ -71,8 +71,9 @@ async def fresh_database(url: str) -> AsyncIterator[str]:
     admin = await asyncpg.connect(url)
     await admin.execute(f"CREATE DATABASE {name}")
     await admin.close()
-    base, _, rest = url.rpartition("/")
-    query = rest.partition("?")[2]
+    # the query may hold a path (embedded PostgreSQL: ?host=/path/to/socket-dir)
+    head, _, query = url.partition("?")
+    base = head.rpartition("/")[0]
     try:
         yield f"{base}/{name}" + (f"?{query}" if query else "")
     finally:
