@@ -5,7 +5,9 @@ ignores what does not concern it or is already applied (a redelivery, a stale at
 alone rebuilds the state. `decide(state, command)` reads the state and returns the next decisions:
 `Tick(now)` asks for everything that is due (verdicts on failed attempts, skips, finished
 workflows, starts while worker slots are free, retries whose backoff is over); `CancelJob` and
-`CancelWorkflow` are the user's requests (they raise `NotFound` or `Conflict` when refused). Since
+`CancelWorkflow` are the user's requests (they raise `NotFound` or `Conflict` when refused; a
+RUNNING job can be cancelled too: the tiler and merger end its attempt on `JobCancelled`, its
+slot is free at once, and a result of that attempt that still arrives is ignored). Since
 decisions derive from the state and not from the event that triggered them, a replay followed by a
 `Tick` produces exactly the decisions that a crash lost, and nothing that is already in the log.
 Decision event ids are deterministic (`decision_id`): two replicas deciding the same thing publish
@@ -16,7 +18,8 @@ its `depends_on` succeeded, its workflow is admitted and a worker slot is free; 
 the tenant with the fewest running jobs (ties: the one served least recently), so no tenant takes
 all. A failed attempt is retried in place after `retry_base * 2**(attempt-1)` (capped) while
 `retries` allow; then the job FAILED and the rest of its lane plus every job that (transitively)
-depends on it is SKIPPED. CANCELLED and SKIPPED jobs free their lane and skip their dependants.
+depends on it is SKIPPED. CANCELLED and SKIPPED jobs free their lane (and a cancelled RUNNING
+job its worker slot) and skip their dependants.
 
 Time is an input: decisions carry `occurred_at=command.now`; nothing here reads a clock.
 """
@@ -50,6 +53,9 @@ from tessera.events import (
 from tessera.workflows import JobState, WorkflowState
 
 from .state import PENDING_PHASES, Failure, Job, JobKey, Phase, SequencerState, Workflow
+
+# what a user may cancel: whatever has not ended
+CANCELLABLE_PHASES = PENDING_PHASES | {Phase.RUNNING, Phase.FAILING}
 
 __all__ = [
     "CancelJob",
@@ -85,8 +91,8 @@ class CancelJob:
 
 @dataclass(frozen=True)
 class CancelWorkflow:
-    """Cancel every PENDING job of the workflow; RUNNING jobs run to their end (so the answer may
-    be accepted with nothing to cancel). Refused only once the workflow is finished."""
+    """Cancel every job of the workflow that has not ended, running ones included. Refused only
+    once the workflow is finished."""
 
     tenant_id: UUID
     workflow_id: UUID
@@ -115,7 +121,7 @@ def decide(state: SequencerState, command: Command) -> list[Decision]:
             return _starts(state, now)
         case CancelJob():
             job = _find_job(state, command.tenant_id, command.workflow_id, command.job_id)
-            if job.phase not in PENDING_PHASES:
+            if job.phase not in CANCELLABLE_PHASES:
                 raise Conflict(f"job {job.id!r} is {job.state.value}", state=job.state.value)
             return [_cancelled(job, command.now, command.reason)]
         case CancelWorkflow():
@@ -126,7 +132,7 @@ def decide(state: SequencerState, command: Command) -> list[Decision]:
             return [
                 _cancelled(job, command.now, command.reason)
                 for job in wf.jobs.values()
-                if job.phase in PENDING_PHASES
+                if job.phase in CANCELLABLE_PHASES
             ]
 
 
@@ -211,8 +217,8 @@ def _evolve_job(state: SequencerState, job: Job, event: JobEvent) -> None:
         case JobFailed():
             if phase in (Phase.RUNNING, Phase.FAILING) and current:
                 state.terminate(job, Phase.FAILED)
-        case JobCancelled():
-            if phase in PENDING_PHASES:
+        case JobCancelled():  # carries no attempt: it ends whichever is current
+            if phase in CANCELLABLE_PHASES:
                 state.terminate(job, Phase.CANCELLED)
         case JobSkipped():
             if phase in PENDING_PHASES:

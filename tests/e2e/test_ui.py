@@ -100,12 +100,6 @@ async def test_compose_submit_and_watch_a_workflow_run(
         timeout=30_000,
     )
     await shot("03-running")
-    # a running job cannot be cancelled: the gateway's 409 is shown next to it
-    running = page.locator(".job-row[data-job=load]")
-    await running.get_by_role("button", name="Cancel").click()
-    refusal = running.locator("[role=alert]")
-    await refusal.wait_for()
-    assert "RUNNING" in await refusal.inner_text()
     seen = await progress_samples(
         page, "[aria-label='Workflow progress']", "SUCCEEDED", timeout=120
     )
@@ -270,6 +264,7 @@ async def test_the_list_shows_every_state_live(stack: str, browser: Any, screens
         return {"id": job_id, "type": "synthetic", "params": {"tiles": tiles, **params}}
 
     failing = await submit("always fails", {**synthetic("flaky", 8, failure_probability=1.0)})
+    stopped = await submit("stopped while running", synthetic("slow", 2000, seconds_per_tile=0.05))
     cancelled = await submit("cancelled", synthetic("first", 20), synthetic("second", 20))
     answer = await page.request.post(
         f"{stack}/v1/workflows/{cancelled}/cancel", headers={"X-User-ID": tenant}
@@ -293,4 +288,19 @@ async def test_the_list_shows_every_state_live(stack: str, browser: Any, screens
     await page.goto(f"{stack}/workflows/{failing}")
     await page.locator("[data-testid=workflow-detail][data-state=FAILED]").wait_for()
     await page.screenshot(path=str(screenshots / "02-failed.png"), animations="disabled")
+
+    # a running job is cancelled from its row; its refusal once it ended shows the state
+    await page.goto(f"{stack}/workflows/{stopped}")
+    slow = page.locator(".job-row[data-job=slow][data-state=RUNNING]")
+    await slow.wait_for(timeout=60_000)
+    await slow.get_by_role("button", name="Cancel").click()
+    await page.locator("[data-testid=workflow-detail][data-state=CANCELLED]").wait_for(
+        timeout=30_000
+    )
+    await page.locator(".job-row[data-job=slow][data-state=CANCELLED]").wait_for()
+    answer = await page.request.post(
+        f"{stack}/v1/workflows/{stopped}/jobs/slow/cancel", headers={"X-User-ID": tenant}
+    )
+    assert answer.status == 409 and (await answer.json())["error"]["state"] == "CANCELLED"
+    await page.screenshot(path=str(screenshots / "03-cancelled.png"), animations="disabled")
     assert page.errors == []

@@ -167,11 +167,11 @@ async def test_five_tenants_three_slots_serial_lanes_parallel_branches_retries(
     assert sum(e.event.type == "JobRetryScheduled" for e in envs) == 10  # b0j0 of each failed once
 
 
-async def test_cancel_over_http_pending_ok_running_409_other_tenant_404(
+async def test_cancel_over_http_pending_and_running_ok_ended_409_other_tenant_404(
     bus: Bus, scheduler: object, gateway: httpx.AsyncClient
 ) -> None:
     tenant, stranger = str(uuid.uuid4()), str(uuid.uuid4())
-    body = {"jobs": [{"id": f"j{i}", "type": "synthetic", "branch": "one"} for i in range(3)]}
+    body = {"jobs": [{"id": f"j{i}", "type": "synthetic", "branch": "one"} for i in range(4)]}
     accepted = await gateway.post("/v1/workflows", json=body, headers={"X-User-ID": tenant})
     wid = accepted.json()["workflow_id"]
     await wait_for_log(  # nothing finishes jobs here: j0 stays RUNNING
@@ -181,17 +181,23 @@ async def test_cancel_over_http_pending_ok_running_409_other_tenant_404(
     def cancel(path: str, who: str = tenant) -> Any:
         return gateway.post(f"/v1/workflows/{wid}{path}/cancel", headers={"X-User-ID": who})
 
-    running_job = await cancel("/jobs/j0")
-    assert running_job.status_code == 409 and running_job.json()["error"]["state"] == "RUNNING"
     assert (await cancel("/jobs/j1", stranger)).status_code == 404
     pending = await cancel("/jobs/j1")
     assert pending.status_code == 200 and pending.json()["cancelled"] == ["j1"]
     again = await cancel("/jobs/j1")
     assert again.status_code == 409 and again.json()["error"]["state"] == "CANCELLED"
+    running_job = await cancel("/jobs/j0")  # its slot frees at once: the lane moves on to j2
+    assert running_job.status_code == 200 and running_job.json()["cancelled"] == ["j0"]
+    await wait_for_log(
+        bus,
+        lambda envs: any(e.event.type == "JobStarted" and e.event.job_id == "j2" for e in envs),
+        timeout=10,
+    )
     whole = await cancel("")
-    assert whole.status_code == 200 and whole.json()["cancelled"] == ["j2"]
+    assert whole.status_code == 200 and whole.json()["cancelled"] == ["j2", "j3"]
     envs = await read_log(bus)
-    assert [e.event.job_id for e in envs if e.event.type == "JobCancelled"] == ["j1", "j2"]
+    cancelled = [e.event.job_id for e in envs if e.event.type == "JobCancelled"]
+    assert cancelled == ["j1", "j0", "j2", "j3"]
 
 
 async def test_a_sequencer_restarted_during_a_backoff_retries_on_time(bus: Bus) -> None:

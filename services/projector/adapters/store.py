@@ -195,7 +195,8 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
     if isinstance(ev, JobPlanned):
         await conn.execute(
             """UPDATE jobs SET tiles_total = $3, tiles_done = 0, tissue_fraction = $4,
-                   updated_at = $5, last_seq = $6 WHERE workflow_id = $1 AND job_id = $2""",
+                   updated_at = $5, last_seq = $6
+               WHERE workflow_id = $1 AND job_id = $2 AND state = 'RUNNING'""",
             *key,
             ev.tiles_total,
             ev.tissue_fraction,
@@ -227,7 +228,9 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
         attempt = getattr(ev, "attempt", None)
         terminal = state in TERMINAL_JOB_STATES
         summary = ev.summary if hasattr(ev, "summary") else None
-        await conn.execute(
+        # A job that ended stays ended: a cancelled running job's last result may still be
+        # logged after its JobCancelled (the sequencer ignores it, and so does the read model).
+        applied = await conn.fetchval(
             """UPDATE jobs SET state = $3,
                    attempt = COALESCE($4, attempt),
                    started_at = CASE WHEN $3 = 'RUNNING' THEN COALESCE(started_at, $5)
@@ -237,7 +240,9 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
                    reason = COALESCE($7, reason),
                    summary = COALESCE($8::jsonb, summary),
                    updated_at = $5, last_seq = $9
-               WHERE workflow_id = $1 AND job_id = $2""",
+               WHERE workflow_id = $1 AND job_id = $2
+                 AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED')
+               RETURNING true""",
             *key,
             state.value,
             attempt,
@@ -247,6 +252,8 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
             json.dumps(summary) if summary is not None else None,
             seq,
         )
+        if not applied:
+            return
     if state is not None or isinstance(ev, JobAttemptFailed):
         attempt = int(getattr(ev, "attempt", 0) or 0)
         recorded = state.value if state is not None else "RUNNING"

@@ -168,37 +168,55 @@ def test_final_failure_skips_the_rest_of_the_lane_and_every_dependant_only() -> 
     assert finished.state is WorkflowState.FAILED
 
 
-def test_cancel_is_accepted_while_pending_and_refused_with_the_state_after() -> None:
+def test_cancel_is_accepted_until_the_job_ends_and_refused_with_the_state_after() -> None:
     world = World(max_workers=1)
     world.submit(
         TENANT, WF, spec({"id": "a"}, {"id": "b"}, {"id": "c", "branch": "y", "depends_on": ["b"]})
     )
     world.admit(WF)
-    refused = world.cancel_job((WF, "a"))
-    assert isinstance(refused, Conflict) and refused.state == "RUNNING"
-    decisions = world.cancel_job((WF, "b"))
+    decisions = world.cancel_job((WF, "b"))  # pending
     assert [(d.type, d.job_id) for d in decisions] == [("JobCancelled", "b"), ("JobSkipped", "c")]
     with pytest.raises(NotFound):  # another tenant's workflow does not exist for it
         decide(world.state, CancelJob(OTHER, WF, "a", T0))
     with pytest.raises(NotFound):
         decide(world.state, CancelJob(TENANT, WF, "nope", T0))
-    (finished,) = world.report((WF, "a"), "succeed")
-    assert finished.state is WorkflowState.CANCELLED
+    assert job_state(world.state, TENANT, WF, "a") is JobState.RUNNING
+    cancelled, finished = world.cancel_job((WF, "a"))  # running: its slot is free at once
+    assert (cancelled.type, cancelled.job_id) == ("JobCancelled", "a")
+    assert finished.state is WorkflowState.CANCELLED and world.state.running == 0
+    refused = world.cancel_job((WF, "a"))
+    assert isinstance(refused, Conflict) and refused.state == "CANCELLED"
     refused = world.cancel_workflow(WF)
     assert isinstance(refused, Conflict) and refused.state == "CANCELLED"
 
 
-def test_cancelling_a_workflow_cancels_its_pending_jobs_and_lets_running_ones_finish() -> None:
+def test_a_result_of_a_cancelled_running_attempt_is_ignored() -> None:
+    world = World(max_workers=1)
+    world.submit(TENANT, WF, spec({"id": "a"}, {"id": "b", "branch": "y"}))
+    world.admit(WF)
+    world.cancel_job((WF, "a"))
+    (started,) = [d for d in world.log if d.type == "JobStarted" and d.job_id == "b"]
+    late = JobSucceeded(
+        tenant_id=TENANT, workflow_id=WF, job_id="a", attempt=1, occurred_at=world.now
+    )
+    assert world.state.running == 1  # b took a's slot
+    evolve(world.state, late)  # the merger finished the last tile as the cancel was decided
+    assert job_state(world.state, TENANT, WF, "a") is JobState.CANCELLED
+    assert world.state.running == 1 and started.attempt == 1
+    assert decide(world.state, Tick(world.now)) == []
+
+
+def test_cancelling_a_workflow_cancels_every_job_that_has_not_ended() -> None:
     world = World(max_workers=1)
     world.submit(
         TENANT, WF, spec({"id": "a"}, {"id": "b", "branch": "y"}, {"id": "c", "depends_on": ["b"]})
     )
     world.admit(WF)
     decisions = world.cancel_workflow(WF)
-    assert [(d.type, d.job_id) for d in decisions] == [("JobCancelled", "b"), ("JobCancelled", "c")]
-    assert workflow_state(world.state, TENANT, WF) is WorkflowState.RUNNING
-    (finished,) = world.report((WF, "a"), "succeed")
-    assert finished.state is WorkflowState.CANCELLED
+    cancelled = [(d.type, d.job_id) for d in decisions if d.type == "JobCancelled"]
+    assert cancelled == [("JobCancelled", "a"), ("JobCancelled", "b"), ("JobCancelled", "c")]
+    assert decisions[-1].type == "WorkflowFinished"
+    assert workflow_state(world.state, TENANT, WF) is WorkflowState.CANCELLED
 
 
 def test_a_queued_workflow_can_be_cancelled_before_admission() -> None:

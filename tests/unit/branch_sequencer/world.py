@@ -208,8 +208,8 @@ class World:
                 assert not self.failing[key][1] or d.attempt == self.retries(key) + 1
             case JobSkipped():
                 assert self.ref[key] is JobState.PENDING and self.doomed(key)
-            case JobCancelled():
-                assert self.ref[key] is JobState.PENDING and key in self.user_cancelled
+            case JobCancelled():  # pending or running: whatever has not ended
+                assert not self.ref[key].terminal and key in self.user_cancelled
             case _:
                 raise AssertionError(f"unexpected decision {d!r}")
 
@@ -251,14 +251,14 @@ class World:
         try:
             decisions = react(self.state, CancelJob(tenant, key[0], key[1], self.now))
         except Conflict as refused:
-            assert self.ref[key] is not JobState.PENDING and refused.state == self.ref[key].value
+            assert self.ref[key].terminal and refused.state == self.ref[key].value
             return refused
-        assert self.ref[key] is JobState.PENDING and decisions[0].job_id == key[1]
+        assert not self.ref[key].terminal and decisions[0].job_id == key[1]
         self.user_cancelled.add(key)
         return self.settle(decisions, replayable=False)
 
     def cancel_workflow(self, wid: UUID) -> list | Conflict:
-        pending = {k for k in self.jobs(wid) if self.ref[k] is JobState.PENDING}
+        pending = {k for k in self.jobs(wid) if not self.ref[k].terminal}  # running ones too
         try:
             decisions = react(self.state, CancelWorkflow(self.specs[wid][0], wid, self.now))
         except Conflict as refused:

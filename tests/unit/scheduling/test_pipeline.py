@@ -148,16 +148,16 @@ class Pipeline:
         self.pump()
 
     def cancel(self, pick: int) -> None:
-        """Mostly a job that is still pending; sometimes any job (then often refused)."""
+        """Mostly a job that has not ended; sometimes any job (then often refused)."""
         jobs = sorted((w, j.id) for w, (_, s) in self.specs.items() for j in s.jobs)
-        pending = [k for k in jobs if k not in self.running and not self.done[k]]
+        pending = [k for k in jobs if not self.done[k]]  # running ones too
         wid, job_id = (pending if pending and pick % 4 else jobs)[pick % len(pending or jobs)]
         try:  # the sequencer is caught up (pump), as its request handler would be
             decisions = sequencer.decide(
                 self.sequencer, sequencer.CancelJob(self.specs[wid][0], wid, job_id, self.now)
             )
-        except Conflict:
-            assert (wid, job_id) in self.running or self.done[(wid, job_id)] == 1
+        except Conflict:  # only a job that ended is refused
+            assert self.done[(wid, job_id)] == 1
             return
         self.append(*decisions)
         self.pump()

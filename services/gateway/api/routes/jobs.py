@@ -36,7 +36,8 @@ async def get_job(workflow_id: UUID, job_id: JobId, tenant: TenantDep, db: ReadD
 async def cancel_job(
     workflow_id: UUID, job_id: JobId, tenant: TenantDep, bus: BusDep
 ) -> CancelResult:
-    """Cancel a job that is still PENDING; 409 with its state once it is RUNNING or finished.
+    """Cancel a job that has not ended (PENDING or RUNNING: a running job's attempt is stopped
+    and its worker slot freed at once); 409 with its state once it has ended.
 
     The answer comes from the branch-sequencer after `JobCancelled` is in the log; the lane then
     moves on to its next job and jobs that depend on this one are SKIPPED.

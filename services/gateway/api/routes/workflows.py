@@ -93,9 +93,9 @@ async def get_workflow(workflow_id: UUID, tenant: TenantDep, db: ReadDbDep) -> W
     responses={**NOT_FOUND, **CONFLICT, **INVALID},
 )
 async def cancel_workflow(workflow_id: UUID, tenant: TenantDep, bus: BusDep) -> CancelResult:
-    """Cancel every job of the workflow that is still PENDING; running jobs finish.
+    """Cancel every job of the workflow that has not ended, running ones included.
 
-    409 when nothing is left to cancel (the workflow has finished or all its jobs have started).
+    409 once the workflow has finished.
     """
     reply = await request_cancel(bus, tenant, workflow_id, None)
     return CancelResult(workflow_id=workflow_id, job_id=None, cancelled=reply.cancelled)

@@ -65,9 +65,9 @@ export interface paths {
         put?: never;
         /**
          * Cancel Workflow
-         * @description Cancel every job of the workflow that is still PENDING; running jobs finish.
+         * @description Cancel every job of the workflow that has not ended, running ones included.
          *
-         *     409 when nothing is left to cancel (the workflow has finished or all its jobs have started).
+         *     409 once the workflow has finished.
          */
         post: operations["cancel_workflow_v1_workflows__workflow_id__cancel_post"];
         delete?: never;
@@ -107,7 +107,8 @@ export interface paths {
         put?: never;
         /**
          * Cancel Job
-         * @description Cancel a job that is still PENDING; 409 with its state once it is RUNNING or finished.
+         * @description Cancel a job that has not ended (PENDING or RUNNING: a running job's attempt is stopped
+         *     and its worker slot freed at once); 409 with its state once it has ended.
          *
          *     The answer comes from the branch-sequencer after `JobCancelled` is in the log; the lane then
          *     moves on to its next job and jobs that depend on this one are SKIPPED.

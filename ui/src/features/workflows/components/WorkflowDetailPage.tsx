@@ -101,11 +101,11 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
                 setConfirming(false);
                 cancel.mutate(undefined, {
                   onSuccess: (r) =>
-                    toast("success", "Cancelled", r.cancelled.length ? `Jobs cancelled: ${r.cancelled.join(", ")}` : "Nothing was pending"),
+                    toast("success", "Cancelled", r.cancelled.length ? `Jobs cancelled: ${r.cancelled.join(", ")}` : "Nothing was left to cancel"),
                 });
               }}
             >
-              {confirming ? "Cancel its pending jobs?" : "Cancel workflow"}
+              {confirming ? "Cancel every unfinished job?" : "Cancel workflow"}
             </Button>
           )
         }
