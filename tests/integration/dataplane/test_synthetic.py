@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
+from tessera.events import JobCancelled
 from tessera.inference.domain import synthetic_tile_fails
 from tessera.tiling.work import JobRef
 from tessera.workflows import JobSpec
@@ -99,3 +101,27 @@ async def test_running_jobs_share_the_inference_pool(dataplane: DataPlane) -> No
         if p.job_id == "big"
     ]
     assert max(big_progress) <= 60
+
+
+async def test_a_cancelled_running_attempt_stops_and_publishes_no_result(
+    dataplane: DataPlane,
+) -> None:
+    await dataplane.all(inference=1)
+    job = JobSpec(id="long", type="synthetic", params={"tiles": 400, "seconds_per_tile": 0.02})
+    tenant, workflow = await dataplane.submit(job)
+    await dataplane.events(
+        tenant, workflow, until=lambda events: bool(of_type(events, "JobProgressed"))
+    )
+    await dataplane.bus.append(JobCancelled(tenant_id=tenant, workflow_id=workflow, job_id="long"))
+    await asyncio.sleep(2.0)  # 400 tiles take 8 s: it would still be running, had nobody listened
+    events = []  # everything the log holds for the workflow by now
+    async with dataplane.bus.feed(subject=f"{dataplane.bus.names.ns}.evt.{tenant}.>") as feed:
+        while (env := await feed.get(timeout=1.0)) is not None:
+            events.append(env.event)
+    cancelled = next(i for i, e in enumerate(events) if e.type == "JobCancelled")
+    at = events[cancelled].occurred_at
+    # the merger drops the attempt's results at once (a batch in flight may still be counted)
+    late = [e.type for e in events[cancelled + 1 :] if (e.occurred_at - at).total_seconds() > 0.5]
+    assert late == []
+    progressed = [e.tiles_done for e in of_type(events, "JobProgressed")]
+    assert progressed and max(progressed) < 400
