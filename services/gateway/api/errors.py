@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from tessera.errors import BusError, Conflict, InvalidWorkflow, NotFound, SlideError
 from tessera.gateway.errors import (
@@ -194,6 +195,13 @@ def install(app: FastAPI) -> None:
         response = problem(503, f"the event log is unavailable, nothing was recorded: {exc}")
         response.headers["Retry-After"] = "2"
         return response
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # e.g. an upload abandoned half-way: its temporary file is already gone, nobody reads
+        # this answer, and it is not the gateway's error
+        log.info("client_disconnected", method=request.method, path=request.url.path)
+        return problem(400, "the client disconnected before the request body was complete")
 
     @app.exception_handler(UploadTooLarge)
     async def upload_too_large(_: Request, exc: UploadTooLarge) -> JSONResponse:

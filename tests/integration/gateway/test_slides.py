@@ -9,6 +9,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openslide
@@ -285,3 +286,47 @@ async def test_the_json_body_limit_does_not_apply_to_uploads(
         assert (
             await gw.post("/v1/workflows", json=big_json, headers=headers(uuid.uuid4()))
         ).status_code == 413
+
+
+async def test_an_upload_whose_client_leaves_half_way_leaves_nothing_and_is_no_500(
+    gw: httpx.AsyncClient, slide_root: Path
+) -> None:
+    app = gw.app  # type: ignore[attr-defined]
+    tenant = str(uuid.uuid4())
+    before = files_under(slide_root)
+    incoming = [
+        {
+            "type": "http.request",
+            "body": (slide_root / CMU).read_bytes()[:65536],
+            "more_body": True,
+        },
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/slides",
+        "raw_path": b"/v1/slides",
+        "query_string": b"name=gone.svs",
+        "root_path": "",
+        "headers": [(b"x-user-id", tenant.encode()), (b"host", b"gw")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("gw", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)
+
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 400  # the answer nobody reads; not the gateway's 500
+    assert files_under(slide_root) == before  # the partial file is gone
