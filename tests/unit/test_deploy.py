@@ -22,6 +22,8 @@ def test_compose_runs_every_service_with_the_servers_it_needs() -> None:
         assert {"NATS_URL", "DATABASE_URL", "REDIS_URL"} <= set(env)
     assert {"nats", "postgres", "redis", "prometheus", "grafana"} <= set(services)
     assert "-js" in services["nats"]["command"]
+    for decider in ("admission", "branch-sequencer"):  # a leader and a standby (tessera.lease)
+        assert services[decider]["deploy"]["replicas"] == 2
 
 
 def test_prometheus_scrapes_every_service() -> None:
