@@ -14,7 +14,6 @@ exactly on the slide's own Deep Zoom tiles.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +22,7 @@ import numpy as np
 import zarr
 
 from tessera.slides.deepzoom import DeepZoomGeometry
+from tessera.slides.reader import best_level
 from tessera.stitching.chunks import StoreLike, json_attr, open_array, store_of
 from tessera.tiling.grid import TileGrid
 
@@ -32,7 +32,6 @@ CELL_FILL: RGBA = (0, 255, 64, 40)
 TISSUE_EDGE: RGBA = (0, 170, 255, 220)
 TISSUE_FILL: RGBA = (0, 170, 255, 70)
 # A pyramid level within 1 % of the tile's scale counts as the same scale (float level scales).
-SCALE_TOLERANCE = 0.01
 # Past this many array pixels per sampled pixel, read only the sampled rows and columns.
 DENSE_READ_FACTOR = 4
 
@@ -71,15 +70,6 @@ def sample_indices(first: float, count: int, step: float, scale: float, size: in
     index = np.floor(centres / scale).astype(np.int64)
     index[(index < 0) | (index >= size)] = -1
     return index
-
-
-def pick_level(scales: Sequence[float], level0_per_px: float) -> int:
-    """The coarsest level whose scale (level-0 pixels per pixel) is not coarser than the tile's."""
-    best = 0
-    for level, scale in enumerate(scales):
-        if scale <= level0_per_px * (1 + SCALE_TOLERANCE) and scale > scales[best]:
-            best = level
-    return best
 
 
 def read_nearest(array: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -144,7 +134,7 @@ class JobOverlay:
     ) -> np.ndarray:
         """Values under the centres of a (h + 2, w + 2) window of output pixels, each
         `level0_per_px` wide, whose inner (h, w) part starts at level-0 `origin` (x, y)."""
-        level = pick_level(self.scales, level0_per_px)
+        level = best_level(self.scales, level0_per_px)
         array, scale = self.levels[level], self.scales[level]
         height, width = array.shape
         (x0, y0), (w, h) = origin, size

@@ -87,8 +87,13 @@ V1_ERRORS: Responses = {**TENANT_ERRORS, **LOAD_ERRORS}
 NOT_FOUND: Responses = {404: _doc("no such resource for this tenant (other tenants' ids included)")}
 INVALID: Responses = {422: _doc("invalid request: the message names every problem")}
 CONFLICT: Responses = {
-    409: _doc("refused in the current state (the body's `state`), e.g. a job already RUNNING")
+    409: _doc("refused in the current state (the body's `state`), e.g. a job that has ended")
 }
+
+
+def media_responses(media_type: str, what: str, errors: Responses) -> Responses:
+    """OpenAPI responses of a route that answers a file or image rather than JSON."""
+    return {200: {"description": what, "content": {media_type: {}}}, **errors}
 
 
 def problem(status: int, message: str, **extra: object) -> JSONResponse:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from zarr.storage import MemoryStore
 
 from tessera.slides.deepzoom import DeepZoomGeometry
+from tessera.slides.reader import best_level
 from tessera.stitching.mask_writer import TissueMaskWriter
 from tessera.stitching.overlay import (
     CELL_EDGE,
@@ -17,7 +18,6 @@ from tessera.stitching.overlay import (
     JobOverlay,
     edges,
     paint,
-    pick_level,
     read_nearest,
     sample_indices,
 )
@@ -68,11 +68,11 @@ def test_sample_indices_take_the_pixel_under_each_centre() -> None:
 
 def test_pick_level_is_the_coarsest_not_coarser_than_the_tile() -> None:
     scales = [2.0, 4.0, 8.0, 16.0]
-    assert pick_level(scales, 1.0) == 0  # zoomed in past the finest: the finest
-    assert pick_level(scales, 4.0) == 1
-    assert pick_level(scales, 7.9) == 1
-    assert pick_level(scales, 8.05) == 2  # within 1 %: the same scale
-    assert pick_level(scales, 4096.0) == 3
+    assert best_level(scales, 1.0) == 0  # zoomed in past the finest: the finest
+    assert best_level(scales, 4.0) == 1
+    assert best_level(scales, 7.9) == 1
+    assert best_level(scales, 8.05) == 2  # within 1 %: the same scale
+    assert best_level(scales, 4096.0) == 3
 
 
 @settings(max_examples=30, deadline=None)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from tessera.errors import NotFound
 from tessera.gateway.api.deps import (
@@ -26,23 +26,18 @@ from tessera.gateway.api.deps import (
     SettingsDep,
     TenantDep,
 )
-from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND
+from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND, media_responses
 from tessera.gateway.api.models import DeepZoomDescriptor
 from tessera.gateway.api.routes.jobs import JobId
 from tessera.gateway.api.routes.results import succeeded_job
 from tessera.gateway.api.routes.slides import XML, Col, Level, Row
-from tessera.gateway.overlays import JobOverlays
-from tessera.gateway.slides import SlideCatalog, SlideEntry
+from tessera.gateway.slides import SlideEntry
 from tessera.slides.deepzoom import DeepZoomGeometry
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs/{job_id}/results", tags=["results"])
 ERRORS = {**NOT_FOUND, **CONFLICT, **INVALID}
 PNG = "image/png"
 OVERLAY_CACHE = {"Cache-Control": "private, max-age=31536000, immutable"}
-
-
-def _doc(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"description": what, "content": {media_type: {}}}, **ERRORS}
 
 
 @dataclass(frozen=True)
@@ -59,16 +54,16 @@ class _Layer:
 
 
 async def _layer(
-    db: Any,
-    tenant: UUID,
     workflow_id: UUID,
-    job_id: str,
-    results_root: Path,
-    catalog: SlideCatalog,
-    overlays: JobOverlays,
+    job_id: JobId,
+    tenant: TenantDep,
+    db: ReadDbDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    overlays: OverlaysDep,
 ) -> _Layer:
     """404 for other tenants' jobs, jobs without a slide or an overlay; 409 until SUCCEEDED."""
-    row, folder = await succeeded_job(db, tenant, workflow_id, job_id, results_root)
+    row, folder = await succeeded_job(db, tenant, workflow_id, job_id, settings.results_root)
     if row["slide"] is None:
         raise NotFound("overlay", job_id, f"a {row['type']} job has no slide to draw over")
 
@@ -79,35 +74,25 @@ async def _layer(
     return await asyncio.to_thread(load)
 
 
-@router.get("/overlay.dzi", response_class=Response, responses=_doc(XML, "the overlay's .dzi"))
-async def get_overlay_dzi(
-    workflow_id: UUID,
-    job_id: JobId,
-    tenant: TenantDep,
-    db: ReadDbDep,
-    settings: SettingsDep,
-    catalog: CatalogDep,
-    overlays: OverlaysDep,
-) -> Response:
+LayerDep = Annotated[_Layer, Depends(_layer)]
+
+
+@router.get(
+    "/overlay.dzi",
+    response_class=Response,
+    responses=media_responses(XML, "the overlay's .dzi", ERRORS),
+)
+async def get_overlay_dzi(workflow_id: UUID, job_id: JobId, layer: LayerDep) -> Response:
     """The overlay's Deep Zoom descriptor: the slide's geometry with PNG tiles under
     `overlay_files/`."""
-    layer = await _layer(db, tenant, workflow_id, job_id, settings.results_root, catalog, overlays)
     return Response(layer.geometry.dzi("png"), media_type=XML, headers=OVERLAY_CACHE)
 
 
 @router.get("/overlay.json", response_model=DeepZoomDescriptor, responses=ERRORS)
 async def get_overlay_json(
-    request: Request,
-    workflow_id: UUID,
-    job_id: JobId,
-    tenant: TenantDep,
-    db: ReadDbDep,
-    settings: SettingsDep,
-    catalog: CatalogDep,
-    overlays: OverlaysDep,
+    request: Request, workflow_id: UUID, job_id: JobId, layer: LayerDep
 ) -> DeepZoomDescriptor:
     """The overlay's Deep Zoom descriptor as JSON (see `GET /v1/slides/{slide}/dzi.json`)."""
-    layer = await _layer(db, tenant, workflow_id, job_id, settings.results_root, catalog, overlays)
     base = f"{request.scope.get('root_path', '')}/v1/workflows/{workflow_id}/jobs/{job_id}"
     return DeepZoomDescriptor.of(
         layer.geometry,
@@ -120,7 +105,7 @@ async def get_overlay_json(
 @router.get(
     "/overlay_files/{level:int}/{col:int}_{row:int}.png",
     response_class=Response,
-    responses=_doc(PNG, "one RGBA tile, transparent where nothing is drawn"),
+    responses=media_responses(PNG, "one RGBA tile, transparent where nothing is drawn", ERRORS),
 )
 async def get_overlay_tile(
     workflow_id: UUID,
@@ -128,15 +113,11 @@ async def get_overlay_tile(
     level: Level,
     col: Col,
     row: Row,
-    tenant: TenantDep,
-    db: ReadDbDep,
-    settings: SettingsDep,
-    catalog: CatalogDep,
+    layer: LayerDep,
     overlays: OverlaysDep,
 ) -> Response:
     """One overlay tile, at the same level, column and row as the slide tile it covers; 404
     when they are out of range. A tile with nothing on it is a 1x1 transparent PNG."""
-    layer = await _layer(db, tenant, workflow_id, job_id, settings.results_root, catalog, overlays)
     png = await asyncio.to_thread(
         overlays.tile_png, layer.folder, layer.job_type, layer.geometry, level, col, row
     )

@@ -18,17 +18,13 @@ from fastapi.responses import FileResponse
 
 from tessera.errors import Conflict, NotFound
 from tessera.gateway.api.deps import ReadDbDep, SettingsDep, TenantDep
-from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND
+from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND, media_responses
 from tessera.gateway.api.routes.jobs import JobId
 from tessera.readmodel import queries
 from tessera.tiling.work import JobRef
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs/{job_id}/results", tags=["results"])
 ERRORS = {**NOT_FOUND, **CONFLICT, **INVALID}
-
-
-def _file_doc(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"description": what, "content": {media_type: {}}}, **ERRORS}
 
 
 async def succeeded_job(
@@ -78,7 +74,7 @@ GEOJSON, PARQUET, PNG = "application/geo+json", "application/vnd.apache.parquet"
 @router.get(
     "/cells.geojson",
     response_class=FileResponse,
-    responses=_file_doc(GEOJSON, "QuPath-importable detections"),
+    responses=media_responses(GEOJSON, "QuPath-importable detections", ERRORS),
 )
 async def get_cells_geojson(
     workflow_id: UUID, job_id: JobId, tenant: TenantDep, db: ReadDbDep, settings: SettingsDep
@@ -89,7 +85,9 @@ async def get_cells_geojson(
 
 
 @router.get(
-    "/cells.parquet", response_class=FileResponse, responses=_file_doc(PARQUET, "the cell table")
+    "/cells.parquet",
+    response_class=FileResponse,
+    responses=media_responses(PARQUET, "the cell table", ERRORS),
 )
 async def get_cells_parquet(
     workflow_id: UUID, job_id: JobId, tenant: TenantDep, db: ReadDbDep, settings: SettingsDep
@@ -99,7 +97,9 @@ async def get_cells_parquet(
     return await _file(db, tenant, workflow_id, job_id, root, "cells.parquet", PARQUET)
 
 
-@router.get("/mask.png", response_class=FileResponse, responses=_file_doc(PNG, "mask preview"))
+@router.get(
+    "/mask.png", response_class=FileResponse, responses=media_responses(PNG, "mask preview", ERRORS)
+)
 async def get_mask_preview(
     workflow_id: UUID, job_id: JobId, tenant: TenantDep, db: ReadDbDep, settings: SettingsDep
 ) -> FileResponse:

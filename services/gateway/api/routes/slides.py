@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from tessera.gateway.api.deps import CatalogDep, DeepZoomDep, SettingsDep, TenantDep
-from tessera.gateway.api.errors import INVALID, NOT_FOUND, ErrorBody
+from tessera.gateway.api.errors import INVALID, NOT_FOUND, ErrorBody, media_responses
 from tessera.gateway.api.models import DeepZoomDescriptor, SlidePage, SlideView
 from tessera.gateway.uploads import UPLOAD_SUFFIXES, store_upload
 from tessera.slides.deepzoom import DeepZoomGeometry
@@ -50,10 +50,6 @@ UPLOAD_BODY: dict[str, Any] = {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
-
-
-def _doc(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"description": what, "content": {media_type: {}}}, **ERRORS}
 
 
 def slide_url(request: Request, slide: str, suffix: str) -> str:
@@ -127,7 +123,9 @@ async def get_slide(slide: SlideRef, tenant: TenantDep, catalog: CatalogDep) -> 
 
 
 @router.get(
-    "/{slide:path}/thumbnail.jpg", response_class=Response, responses=_doc(JPEG, "a thumbnail")
+    "/{slide:path}/thumbnail.jpg",
+    response_class=Response,
+    responses=media_responses(JPEG, "a thumbnail", ERRORS),
 )
 async def get_thumbnail(
     slide: SlideRef,
@@ -147,7 +145,9 @@ async def get_thumbnail(
 
 
 @router.get(
-    "/{slide:path}/dzi", response_class=Response, responses=_doc(XML, "the Deep Zoom descriptor")
+    "/{slide:path}/dzi",
+    response_class=Response,
+    responses=media_responses(XML, "the Deep Zoom descriptor", ERRORS),
 )
 async def get_dzi(
     slide: SlideRef, tenant: TenantDep, catalog: CatalogDep, deepzoom: DeepZoomDep
@@ -180,7 +180,9 @@ async def get_dzi_json(
 @router.get(
     "/{slide:path}/dzi_files/{level:int}/{col:int}_{row:int}.jpeg",
     response_class=Response,
-    responses=_doc(JPEG, "one tile, 254 px plus 1 px of overlap on each side with a neighbour"),
+    responses=media_responses(
+        JPEG, "one tile, 254 px plus 1 px of overlap on each side with a neighbour", ERRORS
+    ),
 )
 async def get_tile(
     slide: SlideRef,

@@ -1827,7 +1827,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description refused in the current state (the body's `state`), e.g. a job already RUNNING */
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2030,7 +2030,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description refused in the current state (the body's `state`), e.g. a job already RUNNING */
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2138,7 +2138,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description refused in the current state (the body's `state`), e.g. a job already RUNNING */
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2244,7 +2244,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description refused in the current state (the body's `state`), e.g. a job already RUNNING */
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2350,7 +2350,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description refused in the current state (the body's `state`), e.g. a job already RUNNING */
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2456,7 +2456,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description refused in the current state (the body's `state`), e.g. a job already RUNNING */
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2562,7 +2562,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description refused in the current state (the body's `state`), e.g. a job already RUNNING */
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2668,7 +2668,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description refused in the current state (the body's `state`), e.g. a job already RUNNING */
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2780,7 +2780,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description refused in the current state (the body's `state`), e.g. a job already RUNNING */
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
             409: {
                 headers: {
                     [name: string]: unknown;
