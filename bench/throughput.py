@@ -110,6 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="half,all", help="half and/or all tissue")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--replicas", type=int, default=1, help="inference processes in (b)")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="Tessera's precision in (b) and (c) ((a) runs as InstanSeg ships: fp32 on a CPU)",
+    )
+    parser.add_argument(
+        "--fragments",
+        default="auto",
+        choices=["auto", "model", "labels"],
+        help="where InstanSeg's fragment clean-up runs, in (b) and (c) alike",
+    )
     parser.add_argument("--skip-instanseg", action="store_true", help="leave out (a)")
     parser.add_argument("--rss", default="", help="comma-separated slide sides: RSS mode")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -255,7 +267,8 @@ def forward_path(
     handle = open_slide(path)
     pixels = np.stack([read_box(handle, grid, grid.tile(i).read) for i in tiles])
     handle.close()
-    predictor = Predictor(resolve_model(str(model.path)).module, args.device)
+    module = resolve_model(str(model.path)).module
+    predictor = Predictor(module, args.device, args.precision, fragments=args.fragments)
     stats = NormalisationStats(work.stats_low, work.stats_high)
     size = forward_batch_size(0, 0, predictor.device.type)
     predictor.warm_up(grid.tile_size, grid.tile_size, size, stats)  # as the service does
@@ -265,7 +278,8 @@ def forward_path(
     for start in range(0, len(tiles), size):
         predictor(pixels[start : start + size], stats)
     seconds = time.perf_counter() - t0
-    return Figures(seconds, mp, None, f"({len(tiles)} tiles, batch {size}, {predictor.precision})")
+    detail = f"batch {size}, {predictor.precision}, fragments cleaned in the {predictor.fragments}"
+    return Figures(seconds, mp, None, f"({len(tiles)} tiles, {detail})")
 
 
 def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -339,6 +353,8 @@ def services(root: Path, args: argparse.Namespace) -> Iterator[Services]:
             "TESSERA_LOG_LEVEL": "WARNING",
             "TESSERA_INFERENCE_THREADS": str(args.threads),
             "TESSERA_INFERENCE_DEVICE": args.device,
+            "TESSERA_INFERENCE_FRAGMENTS": args.fragments,
+            "TESSERA_INFERENCE_PRECISION": args.precision,
             # every replica compiles its batch shapes before taking work, not on a timed job
             "TESSERA_INFERENCE_PRELOAD": args.model_setting,
             "TESSERA_INFERENCE_PRELOAD_TILE_SIZE": str(TILE),

@@ -3,7 +3,7 @@
 #
 #   OUT=/somewhere bash scripts/bench_on_gpu.sh [SIDE] [CPU_THREADS]
 #
-# Settings by environment: WORK (.devbench), VARIANTS (half,all), DEVICE (cuda), REPLICAS
+# Settings by environment: WORK (.devbench), VARIANTS (half,all), DEVICE (cuda), FRAGMENTS (auto), REPLICAS
 # (inference processes of the GPU run, 1), PYTHON,
 # NO_INSTALL=1 to use the Python's own packages (a trial run of this script elsewhere).
 #
@@ -41,10 +41,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 echo "$(nproc) cores; python $("$PYTHON" -c 'import platform; print(platform.python_version())')"
 
 bench=("$PYTHON" bench/throughput.py --size "$SIDE" --workdir "$WORK")
-gpu=(--replicas "${REPLICAS:-1}")
+gpu=(--replicas "${REPLICAS:-1}" --fragments "${FRAGMENTS:-auto}")
 pids=()
 if [ "$CPU_THREADS" -gt 0 ]; then
-  for variant in half all; do
+  for variant in $(echo "${VARIANTS:-half,all}" | tr , " "); do
     "${bench[@]}" --device cpu --threads "$CPU_THREADS" --variants "$variant" \
       >"$OUT/cpu-$variant.log" 2>&1 &
     pids+=($!)

@@ -84,7 +84,9 @@ class InferenceWorker:
     ) -> None:
         self.bus = bus
         self.settings = settings
-        self.predictors = predictors or Predictors(settings.device, settings.precision)
+        self.predictors = predictors or Predictors(
+            settings.device, settings.precision, settings.fragments
+        )
         self.reader = reader or TileReader(settings.data_root, settings.reader_threads)
         self._compute = ThreadPoolExecutor(
             1,

@@ -15,6 +15,11 @@ class InferenceSettings(Settings):
 
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:1, ...")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    fragments: Literal["auto", "model", "labels"] = Field(
+        default="auto",
+        description="where InstanSeg's fragment clean-up runs: in the model (its flood fill) or "
+        "on the returned labels (connected components); auto: labels on a CPU, model on CUDA",
+    )
     batch_size: int = Field(
         default=0, ge=0, le=256, description="tiles per forward pass; 0 = per device"
     )

@@ -14,11 +14,16 @@ post-processing; this module decides where and how it runs:
 - on CUDA, batches padded with white tiles to a power of two: the scripted module compiles
   (profiles and fuses) once per input shape, seconds each on a GPU, so a job's ragged last
   batch would otherwise pay a compile; `warm_up` compiles every padded shape of a tile size
-  once per process, before its first batch.
+  once per process, before its first batch;
+- fragments `auto`: InstanSeg's fragment clean-up (an iterative flood fill, more than half of a
+  CPU forward pass) runs on the returned labels with connected components on a CPU
+  (`fragments.py`), inside the model on CUDA, where the flood fill is cheap and the CPU is the
+  scarce side.
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from contextlib import AbstractContextManager, nullcontext
 from typing import Literal
@@ -27,9 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from tessera.segmentation.fragments import remove_fragments
 from tessera.segmentation.normalisation import NormalisationStats
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Fragments = Literal["auto", "model", "labels"]
 _MAX_EXACT_LABEL = 2**24  # float32 labels are exact integers only up to here
 
 
@@ -55,6 +62,21 @@ def resolve_precision(precision: Precision, device: torch.device) -> str:
     return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
+def resolve_fragments(fragments: Fragments, device: torch.device, module: nn.Module) -> str:
+    """Where fragments are cleaned up: `model` (InstanSeg's flood fill) or `labels` (ours)."""
+    if not _accepts(module, "cleanup_fragments"):
+        return "model"  # a module without the switch does whatever it does
+    if fragments != "auto":
+        return fragments
+    return "model" if device.type == "cuda" else "labels"
+
+
+def _accepts(module: nn.Module, argument: str) -> bool:
+    if isinstance(module, torch.jit.ScriptModule):
+        return any(a.name == argument for a in module.forward.schema.arguments)
+    return argument in inspect.signature(module.forward).parameters
+
+
 class Predictor:
     """A model placed on a device with a chosen precision; call it with uint8 batches.
 
@@ -68,8 +90,10 @@ class Predictor:
         precision: Precision = "auto",
         channels_last: bool = True,
         pad_batches: bool | None = None,
+        fragments: Fragments = "auto",
     ) -> None:
         self.device = resolve_device(device)
+        self.fragments = resolve_fragments(fragments, self.device, module)
         self.pad_batches = self.device.type == "cuda" if pad_batches is None else pad_batches
         self._warm: set[tuple[int, int, int]] = set()
         self.precision = resolve_precision(precision, self.device)
@@ -93,14 +117,27 @@ class Predictor:
                     self._forward(white, stats)
                 self._warm.add((size, height, width))
 
-    def __call__(self, batch: np.ndarray, stats: NormalisationStats) -> np.ndarray:
+    def __call__(
+        self, batch: np.ndarray, stats: NormalisationStats, *, clean: bool = True
+    ) -> np.ndarray:
+        """Labels `(B, H, W)` of a batch; `clean=False` leaves fragments for `clean` to do
+        later (or elsewhere: the inference worker does it on its post-processing threads)."""
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise ValueError(f"expected a (B, H, W, 3) batch, got shape {batch.shape}")
         n = batch.shape[0]
         if self.pad_batches and n and padded_size(n) != n:
             pad = np.full((padded_size(n) - n, *batch.shape[1:]), 255, np.uint8)
-            return self._forward(np.concatenate([batch, pad]), stats)[:n]
-        return self._forward(batch, stats)
+            labels = self._forward(np.concatenate([batch, pad]), stats)[:n]
+        else:
+            labels = self._forward(batch, stats)
+        if clean:
+            for k in range(labels.shape[0]):
+                labels[k] = self.clean(labels[k])
+        return labels
+
+    def clean(self, labels: np.ndarray) -> np.ndarray:
+        """One tile's labels with fragments cleaned, where the model left that to the labels."""
+        return remove_fragments(labels) if self.fragments == "labels" else labels
 
     def _forward(self, batch: np.ndarray, stats: NormalisationStats) -> np.ndarray:
         x = torch.from_numpy(stats.apply(batch)).permute(0, 3, 1, 2)
@@ -115,7 +152,10 @@ class Predictor:
             warnings.catch_warnings(),
         ):
             warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
-            labels = self.module(x)
+            if self.fragments == "labels":
+                labels = self.module(x, cleanup_fragments=False)
+            else:
+                labels = self.module(x)
         labels = labels[:, 0].float().cpu().numpy()
         if labels.size and labels.max() >= _MAX_EXACT_LABEL:
             raise OverflowError("more labels in one tile than float32 can number exactly")

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from tessera.inference.domain import ModelChanged
-from tessera.segmentation.predict import Precision, Predictor
+from tessera.segmentation.predict import Fragments, Precision, Predictor
 from tessera.segmentation.registry import LoadedModel, resolve_model
 
 
@@ -17,9 +17,12 @@ class Ready:
 
 
 class Predictors:
-    def __init__(self, device: str = "auto", precision: Precision = "auto") -> None:
+    def __init__(
+        self, device: str = "auto", precision: Precision = "auto", fragments: Fragments = "auto"
+    ) -> None:
         self.device = device
         self.precision = precision
+        self.fragments = fragments
         self._ready: dict[str, Ready] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -51,4 +54,5 @@ class Predictors:
 
     def _load(self, setting: str) -> Ready:
         model = resolve_model(setting)
-        return Ready(model, Predictor(model.module, self.device, self.precision))
+        predictor = Predictor(model.module, self.device, self.precision, fragments=self.fragments)
+        return Ready(model, predictor)

@@ -11,7 +11,13 @@ from tessera.segmentation.evaluation import segment_at_model_resolution
 from tessera.segmentation.metrics import match_instances
 from tessera.segmentation.normalisation import normalisation_stats
 from tessera.segmentation.nucls import load_tiles
-from tessera.segmentation.predict import Predictor, batch_shapes, padded_size, resolve_precision
+from tessera.segmentation.predict import (
+    Predictor,
+    batch_shapes,
+    padded_size,
+    resolve_fragments,
+    resolve_precision,
+)
 from tessera.segmentation.registry import resolve_model
 
 
@@ -64,3 +70,26 @@ def test_padded_batches_give_the_labels_of_the_tiles_alone() -> None:
 def test_padded_sizes_are_powers_of_two() -> None:
     assert [padded_size(n) for n in (1, 2, 3, 5, 8, 9, 16)] == [1, 2, 4, 8, 8, 16, 16]
     assert batch_shapes(16) == [1, 2, 4, 8, 16] and batch_shapes(6) == [1, 2, 4, 8]
+
+
+def test_fragments_cleaned_on_the_labels_agree_with_the_models_own_clean_up() -> None:
+    model = resolve_model("bundled")
+    tile = next(t for t in load_tiles() if t.name == "nucls_train_8")
+    in_model = Predictor(model.module, "cpu", "fp32", fragments="model")
+    on_labels = Predictor(model.module, "cpu", "fp32", fragments="labels")
+    a = segment_at_model_resolution(in_model, tile.image, 0.5)
+    b = segment_at_model_resolution(on_labels, tile.image, 0.5)
+    assert (a == b).mean() > 0.995
+    assert match_instances(a, b).f1 > 0.97
+    truth_a, truth_b = match_instances(tile.labels, a).f1, match_instances(tile.labels, b).f1
+    assert truth_b > truth_a - 0.02
+
+
+def test_fragment_clean_up_runs_where_it_is_cheap(tiny_model_dir: Path) -> None:
+    import torch
+
+    module = resolve_model(str(tiny_model_dir)).module
+    assert resolve_fragments("auto", torch.device("cpu"), module) == "labels"
+    assert resolve_fragments("auto", torch.device("cuda"), module) == "model"
+    assert resolve_fragments("model", torch.device("cpu"), module) == "model"
+    assert resolve_fragments("labels", torch.device("cpu"), torch.nn.Identity()) == "model"
