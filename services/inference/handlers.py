@@ -1,12 +1,14 @@
-"""The inference worker: TILES batch → read (ahead) → forward → owned, encoded results → ack.
+"""The inference worker: TILES batch → read (ahead) → forward → post-process → publish → ack.
 
 All replicas share one durable pull consumer on TILES, so JetStream hands each batch to one of
-them. A replica overlaps reading and computing: while the model runs on one batch, the fetch
-loop already holds the next one and reads its pixels in reader threads (`prefetch` batches
-ahead). Every batch in hand is reported alive (`in_progress`) a few times per ack wait, so a
-long batch is never redelivered while its worker lives, and a dead worker's batch comes back
-after one short ack wait. A batch is acked only after all its results are in RESULTS; a
-redelivered batch produces the same results (same ids), which the merger applies once.
+them. A replica overlaps reading, the model and post-processing: while the model runs on one
+batch, the fetch loop already holds the next one and reads its pixels in reader threads
+(`prefetch` batches ahead), and the previous one's tiles are cleaned, owned, encoded and
+published on the post-processing threads (`post_threads` batches at once). Every batch in
+hand is reported alive (`in_progress`) a few times per ack wait, so a long batch is never
+redelivered while its worker lives, and a dead worker's batch comes back after one short ack
+wait. A batch is acked only after all its results are in RESULTS; a redelivered batch produces
+the same results (same ids), which the merger applies once.
 
 A batch that cannot be done (unreadable region, missing model, failed synthetic tile) fails
 its attempt with a JobAttemptFailed (deterministic id: many workers failing the same attempt
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -94,6 +96,7 @@ class InferenceWorker:
             initializer=_torch_threads,
             initargs=(settings.threads,),
         )
+        self._post = ThreadPoolExecutor(settings.post_threads, thread_name_prefix="post")
         self._held: set[Work] = set()
         # observed by tests and logs
         self.batches_done = 0
@@ -140,6 +143,10 @@ class InferenceWorker:
         ready: asyncio.Queue[Work | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self.settings.prefetch)
         fetcher = asyncio.create_task(self._fetch(sub, ready, slots, stop))
+        # Batches started and not finished: the one the model runs on plus up to `post_threads`
+        # past the model, being post-processed and published meanwhile.
+        finishing: set[asyncio.Task[None]] = set()
+        post_slots = asyncio.Semaphore(self.settings.post_threads + 1)
         graceful = False
         try:
             while (work := await ready.get()) is not None:
@@ -147,19 +154,28 @@ class InferenceWorker:
                 if stop.is_set():
                     await self._release(work, nak=True)
                     continue
-                await self._process(work)
+                await post_slots.acquire()
+                model_free = asyncio.get_running_loop().create_future()
+                task = asyncio.create_task(self._process(work, model_free))
+                finishing.add(task)
+                task.add_done_callback(finishing.discard)
+                task.add_done_callback(lambda _: post_slots.release())
+                await asyncio.wait([model_free, task], return_when=asyncio.FIRST_COMPLETED)
             graceful = True
+            await asyncio.gather(*finishing)  # batches past the model are finished and acked
             await asyncio.wait([fetcher])  # it ends right after handing over the None
             if not fetcher.cancelled() and (error := fetcher.exception()) is not None:
                 raise error  # fetching died (not a stop): say why
         finally:
-            fetcher.cancel()
-            await asyncio.gather(fetcher, return_exceptions=True)
+            for task in (fetcher, *finishing):
+                task.cancel()
+            await asyncio.gather(fetcher, *finishing, return_exceptions=True)
             # On a graceful stop the batches in hand go back at once; on cancellation (a
             # crash, as far as the broker knows) they come back after the ack wait.
             for work in list(self._held):
                 await self._release(work, nak=graceful)
             self._compute.shutdown(wait=False, cancel_futures=True)
+            self._post.shutdown(wait=False, cancel_futures=True)
             with contextlib.suppress(Exception):  # else draining the connection waits on it
                 await sub.unsubscribe()
 
@@ -215,16 +231,31 @@ class InferenceWorker:
         except Exception as exc:
             work.error = exc
 
-    async def _process(self, work: Work) -> None:
+    async def _process(self, work: Work, model_free: asyncio.Future[None] | None = None) -> None:
+        """Compute, publish and ack one batch (or fail its attempt, or send it back).
+
+        `model_free` is set as soon as the batch no longer needs the model (its forward is done,
+        or it failed): the run loop then starts the next batch while this one is post-processed.
+        """
+
+        def free_model() -> None:
+            if model_free is not None and not model_free.done():
+                model_free.set_result(None)
+
         batch = work.batch
         if batch is None:
+            free_model()
             log.error("undecodable_tile_batch", subject=work.msg.subject, error=str(work.error))
             await self._release(work, term=True)
             return
         try:
             if work.error is not None:
                 raise work.error
-            results = await self._results(batch, work)
+            try:
+                finish = await self._forward(batch, work)
+            finally:
+                free_model()
+            results = await finish()
             for index, payload, timings in results:
                 await publish_result(
                     self.bus,
@@ -253,7 +284,9 @@ class InferenceWorker:
                 return
             await self._release(work, term=True)
 
-    async def _results(self, batch: TileBatch, work: Work) -> list[compute.TileResult]:
+    async def _forward(self, batch: TileBatch, work: Work) -> Finish:
+        """The part of a batch that needs the model (or, for synthetic work, stands in for it);
+        returns what finishes the batch without it."""
         loop = asyncio.get_running_loop()
         spec = batch.work
         if isinstance(spec, SyntheticWork):
@@ -267,25 +300,24 @@ class InferenceWorker:
                     )
                 payload = encode_instances(index, (0, 0), [])
                 out.append((index, payload, {"work_s": spec.seconds_per_tile}))
-            return out
+            return _done(out)
         assert work.pixels is not None and batch.grid is not None
+        grid = batch.grid
         if isinstance(spec, TissueWork):
-            return await loop.run_in_executor(
-                self._compute, compute.tissue, work.pixels, spec.threshold, batch.grid, batch.tiles
+            pixels, threshold = work.pixels, spec.threshold
+            return lambda: loop.run_in_executor(
+                self._post, compute.tissue, pixels, threshold, grid, batch.tiles
             )
         assert work.ready is not None
         predictor = work.ready.predictor
         size = forward_batch_size(spec.batch_size, self.settings.batch_size, predictor.device.type)
         stats = NormalisationStats(spec.stats_low, spec.stats_high)
-        return await loop.run_in_executor(
-            self._compute,
-            compute.segment,
-            predictor,
-            work.pixels,
-            stats,
-            batch.grid,
-            batch.tiles,
-            size,
+        labels, forward_s = await loop.run_in_executor(
+            self._compute, compute.forward, predictor, work.pixels, stats, grid.tile_size, size
+        )
+        work.pixels = None  # the batch's pixels are not needed any more
+        return lambda: loop.run_in_executor(
+            self._post, compute.post, predictor, labels, grid, batch.tiles, forward_s
         )
 
     async def _fail(self, ref: JobRef, reason: str, retryable: bool) -> None:
@@ -307,6 +339,16 @@ class InferenceWorker:
 
     def close(self) -> None:
         self.reader.close()
+
+
+Finish = Callable[[], Awaitable[list[compute.TileResult]]]
+
+
+def _done(results: list[compute.TileResult]) -> Finish:
+    async def finish() -> list[compute.TileResult]:
+        return results
+
+    return finish
 
 
 def _torch_threads(threads: int) -> None:

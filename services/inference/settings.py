@@ -27,6 +27,13 @@ class InferenceSettings(Settings):
     reader_threads: int = Field(
         default=2, ge=1, le=64, description="slide readers (one handle each)"
     )
+    post_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="threads that clean, own and encode a batch's tiles while the model runs "
+        "the next one (also the batches post-processed at once)",
+    )
     prefetch: int = Field(
         default=1, ge=1, le=8, description="batches read ahead while the model runs"
     )
