@@ -204,11 +204,13 @@ class Merger:
         outputs = self.outputs.get(key)
         if outputs is None:
             assert attempt.plan is not None
+            ref = attempt.ref
             outputs = await asyncio.to_thread(
                 JobOutputs.open_or_create,
                 attempt.plan,
                 self.settings.results_root,
                 attempt.tiles_total,
+                uuid.uuid5(QUPATH_JOB_NAMESPACE, f"{ref.workflow_id}/{ref.job_id}"),
             )
             self.outputs[key] = outputs
         return outputs
@@ -233,11 +235,9 @@ class Merger:
         if plan.grid is not None:
             extra["grid_tiles"] = plan.grid.n_tiles
             extra["level"] = plan.level
-        namespace = uuid.uuid5(QUPATH_JOB_NAMESPACE, f"{ref.workflow_id}/{ref.job_id}")
-
         wall = (datetime.now(UTC) - attempt.started_at).total_seconds()
         extra["timings"] = timing_summary(plan.timings, outputs.timings, wall_s=wall)
-        summary = await asyncio.to_thread(outputs.finalise, namespace, extra)
+        summary = await asyncio.to_thread(outputs.finalise, extra)
         await self._progress(ref, len(outputs.done), attempt.tiles_total)
         await self.bus.append(
             JobSucceeded(

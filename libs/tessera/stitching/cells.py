@@ -6,9 +6,12 @@ instance's own mask, before pixels shared with a touching neighbour were given t
 in the label image.
 
 `CellTableWriter` appends rows as tiles arrive into numbered Parquet part files (one per flush,
-written atomically), so a restarted merger loses nothing it acknowledged. `finalise` streams the
-parts into one `cells.parquet` and one GeoJSON FeatureCollection, keeping the first copy of each
-tile's rows, so a redelivered tile is not counted twice. Nothing holds the whole table.
+written atomically), so a restarted merger loses nothing it acknowledged; each part's GeoJSON
+features are serialised at the same time, while the model still runs, into a fragment beside
+it. `finalise` streams the parts into one `cells.parquet` and one GeoJSON FeatureCollection
+(copying the fragments; serialising anew only a part that lost rows or has no fragment),
+keeping the first copy of each tile's rows, so a redelivered tile is not counted twice. Nothing
+holds the whole table.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from skimage.measure import find_contours
 
@@ -118,24 +122,67 @@ def geojson_feature(
     row: dict[str, Any], *, namespace: uuid.UUID = QUPATH_NAMESPACE
 ) -> dict[str, Any]:
     """A QuPath detection Feature (Polygon in level-0 pixels) for one cell row."""
-    ring = [[round(float(x), 2), round(float(y), 2)] for x, y in row["contour"]]
-    measurements = {"Tessera id": float(row["id"]), "Area px^2": round(row["area_px"], 3)}
-    if row.get("area_um2") is not None:
-        measurements["Area µm^2"] = round(row["area_um2"], 3)
+    ring = np.round(np.asarray(row["contour"], np.float64), 2).tolist()
+    return _feature(row["id"], ring, row["area_px"], row.get("area_um2"), namespace)
+
+
+def geojson_features(table: pa.Table, *, namespace: uuid.UUID = QUPATH_NAMESPACE) -> list[str]:
+    """Every row of a cell table as one serialised Feature (as `geojson_feature`, compact JSON).
+
+    The rings of all rows are rounded and converted in one go, not point by point.
+    """
+    if table.num_rows == 0:
+        return []
+    contour = table.column("contour").combine_chunks()
+    ends = np.cumsum(pc.list_value_length(contour).to_numpy()).tolist()
+    values = contour.flatten().flatten().to_numpy().astype(np.float64)
+    points = np.round(values, 2).reshape(-1, 2).tolist()
+    out: list[str] = []
+    start = 0
+    for cell_id, area_px, area_um2, end in zip(
+        table.column("id").to_pylist(),
+        table.column("area_px").to_pylist(),
+        table.column("area_um2").to_pylist(),
+        ends,
+        strict=True,
+    ):
+        feature = _feature(cell_id, points[start:end], area_px, area_um2, namespace)
+        out.append(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
+        start = end
+    return out
+
+
+def _feature(
+    cell_id: int,
+    ring: list[list[float]],
+    area_px: float,
+    area_um2: float | None,
+    namespace: uuid.UUID,
+) -> dict[str, Any]:
+    measurements = {"Tessera id": float(cell_id), "Area px^2": round(area_px, 3)}
+    if area_um2 is not None:
+        measurements["Area µm^2"] = round(area_um2, 3)
     return {
         "type": "Feature",
-        "id": str(uuid.uuid5(namespace, str(row["id"]))),
+        "id": str(uuid.uuid5(namespace, str(cell_id))),
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         "properties": {"objectType": "detection", "measurements": measurements},
     }
 
 
 class CellTableWriter:
-    """Appends cell rows as part files and assembles the final outputs; see module docstring."""
+    """Appends cell rows as part files and assembles the final outputs; see module docstring.
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    `namespace` seeds the features' UUIDs: pass the job's, so two jobs' exports can be imported
+    into one QuPath image without clashing ids.
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, namespace: uuid.UUID = QUPATH_NAMESPACE
+    ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.namespace = namespace
         self._buffer: list[pa.Table] = []
         self._buffered: set[int] = set()
         existing = sorted(self.directory.glob("part-*.parquet"))
@@ -150,13 +197,16 @@ class CellTableWriter:
             self._buffer.append(table)
 
     def flush(self) -> Path | None:
-        """Write the buffered rows as the next part file; call before acking their tiles."""
+        """Write the buffered rows as the next part file (its GeoJSON fragment first, so a part
+        never exists without its own); call before acking their tiles."""
         self._buffered.clear()
         if not self._buffer:
             return None
         table = pa.concat_tables(self._buffer)
         self._buffer.clear()
         path = self.directory / f"part-{self._next:06d}.parquet"
+        fragment = ",\n".join(geojson_features(table, namespace=self.namespace))
+        _replace_text(path.with_suffix(".geojson"), fragment)
         tmp = path.with_suffix(".tmp")
         pq.write_table(table, tmp)
         os.replace(tmp, path)
@@ -169,48 +219,62 @@ class CellTableWriter:
 
     def iter_tables(self) -> Iterator[pa.Table]:
         """Part tables in order, with tiles already seen in earlier parts removed."""
+        for _, table, _ in self._iter_parts():
+            yield table
+
+    def _iter_parts(self) -> Iterator[tuple[Path, pa.Table, bool]]:
+        """(part, its rows of tiles not seen in earlier parts, whether that is all its rows)."""
         seen: set[int] = set()
         for part in self.parts():
             table = pq.read_table(part, schema=CELL_SCHEMA)
             tiles = table.column("tile_index").to_numpy()
+            whole = True
             if seen:
                 keep = ~np.isin(tiles, np.fromiter(seen, np.int64, len(seen)))
-                table = table.filter(pa.array(keep))
+                whole = bool(keep.all())
+                if not whole:
+                    table = table.filter(pa.array(keep))
             seen.update(int(t) for t in np.unique(tiles))
             if table.num_rows:
-                yield table
+                yield part, table, whole
 
     def finalise(
         self,
         parquet_path: str | os.PathLike[str],
         geojson_path: str | os.PathLike[str] | None = None,
-        *,
-        namespace: uuid.UUID = QUPATH_NAMESPACE,
     ) -> int:
-        """Stream the parts into one Parquet file (and GeoJSON); returns the row count.
-
-        `namespace` seeds the features' UUIDs: pass the job id so two jobs' exports can be
-        imported into one QuPath image without clashing ids.
-        """
+        """Stream the parts into one Parquet file (and GeoJSON); returns the row count."""
         self.flush()
         count = 0
         parquet_path, tmp_parquet = Path(parquet_path), Path(str(parquet_path) + ".tmp")
         geo = _GeoJsonStream(geojson_path) if geojson_path is not None else None
         with pq.ParquetWriter(tmp_parquet, CELL_SCHEMA) as writer:
-            for table in self.iter_tables():
+            for part, table, whole in self._iter_parts():
                 writer.write_table(table)
                 count += table.num_rows
                 if geo is not None:
-                    for row in table.to_pylist():
-                        geo.write(geojson_feature(row, namespace=namespace))
+                    fragment = part.with_suffix(".geojson")
+                    if whole and fragment.exists():
+                        geo.write_serialised(fragment.read_text(encoding="utf-8"))
+                    else:  # rows of a redelivered tile dropped, or written before fragments
+                        geo.write_serialised(
+                            ",\n".join(geojson_features(table, namespace=self.namespace))
+                        )
         os.replace(tmp_parquet, parquet_path)
         if geo is not None:
             geo.close()
         return count
 
 
+def _replace_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 class _GeoJsonStream:
-    """A FeatureCollection written feature by feature, renamed into place when closed."""
+    """A FeatureCollection written in runs of serialised features, renamed into place when
+    closed."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -219,10 +283,13 @@ class _GeoJsonStream:
         self.file.write('{"type": "FeatureCollection", "features": [\n')
         self.first = True
 
-    def write(self, feature: dict[str, Any]) -> None:
+    def write_serialised(self, features: str) -> None:
+        """Features already serialised and joined with commas."""
+        if not features:
+            return
         if not self.first:
             self.file.write(",\n")
-        self.file.write(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
+        self.file.write(features)
         self.first = False
 
     def close(self) -> None:

@@ -2,12 +2,12 @@
 
 The merger's handler stays a few lines:
 
-    outputs = CellJobOutputs.create(job_dir, grid)      # or .open(job_dir) after a restart
+    outputs = CellJobOutputs.create(job_dir, grid, namespace=job_uuid)  # .open() on restart
     for msg in batch:
         outputs.apply(msg.data)                          # bytes from the RESULTS stream
     outputs.flush()                                      # then ack the batch
     if len(outputs.tiles_done()) == tiles_total:
-        summary = outputs.finalise(namespace=job_uuid, extra={"timings": ...})
+        summary = outputs.finalise(extra={"timings": ...})
 
 Cell-segmentation folder: labels.zarr, cells.parts/ (while running), cells.parquet,
 cells.geojson, summary.json. Tissue-mask folder: mask.zarr, mask.png, summary.json.
@@ -34,27 +34,40 @@ from tessera.tiling.grid import TileGrid
 class CellJobOutputs:
     """Label image + cell table of one cell-segmentation job."""
 
-    def __init__(self, directory: Path, labels: LabelImageWriter) -> None:
+    def __init__(
+        self, directory: Path, labels: LabelImageWriter, namespace: uuid.UUID = QUPATH_NAMESPACE
+    ) -> None:
         self.directory = directory
         self.labels = labels
-        self.cells = CellTableWriter(directory / "cells.parts")
+        self.cells = CellTableWriter(directory / "cells.parts", namespace=namespace)
 
     @classmethod
     def create(
-        cls, directory: str | os.PathLike[str], grid: TileGrid, packing: IdPacking | None = None
+        cls,
+        directory: str | os.PathLike[str],
+        grid: TileGrid,
+        packing: IdPacking | None = None,
+        *,
+        namespace: uuid.UUID = QUPATH_NAMESPACE,
     ) -> CellJobOutputs:
-        """Start a fresh output folder for a job planned on `grid`."""
+        """Start a fresh output folder for a job planned on `grid`.
+
+        `namespace` seeds the GeoJSON features' UUIDs: pass the job's (see `CellTableWriter`).
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        for stale in (directory / "cells.parts").glob("part-*.parquet"):
+        for stale in (directory / "cells.parts").glob("part-*"):
             stale.unlink()
-        return cls(directory, LabelImageWriter.create(directory / "labels.zarr", grid, packing))
+        labels = LabelImageWriter.create(directory / "labels.zarr", grid, packing)
+        return cls(directory, labels, namespace)
 
     @classmethod
-    def open(cls, directory: str | os.PathLike[str]) -> CellJobOutputs:
+    def open(
+        cls, directory: str | os.PathLike[str], *, namespace: uuid.UUID = QUPATH_NAMESPACE
+    ) -> CellJobOutputs:
         """Reopen a job's output folder to carry on after a restart."""
         directory = Path(directory)
-        return cls(directory, LabelImageWriter.open(directory / "labels.zarr"))
+        return cls(directory, LabelImageWriter.open(directory / "labels.zarr"), namespace)
 
     @property
     def grid(self) -> TileGrid:
@@ -85,14 +98,12 @@ class CellJobOutputs:
         """Tile indices applied and flushed."""
         return self.labels.tiles_done()
 
-    def finalise(
-        self, *, namespace: uuid.UUID = QUPATH_NAMESPACE, extra: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def finalise(self, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Build the label pyramid, cells.parquet, cells.geojson and summary.json."""
         self.flush()
         levels = self.labels.finalise()
         count = self.cells.finalise(
-            self.directory / "cells.parquet", self.directory / "cells.geojson", namespace=namespace
+            self.directory / "cells.parquet", self.directory / "cells.geojson"
         )
         summary = {
             "kind": "cell_segmentation",

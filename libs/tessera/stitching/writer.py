@@ -10,6 +10,11 @@ A chunk's read-modify-write must have one writer at a time: one writer object pe
 Call `flush()` before acknowledging the messages applied so far: it writes dirty chunks and
 records their tiles in a `tiles_done` ledger inside the store, which survives a restart.
 
+The downsampled levels are kept up to date while tiles arrive (each flush carries the level-0
+chunks it changed up the pyramid, in memory), so finishing a job only writes them out instead
+of reading the whole level 0 back. They are written lazily (on eviction from their caches and
+at `finalise`), so a restarted writer rebuilds them once from level 0 when it opens the store.
+
 Layout of the group (Zarr v3; multiscale metadata per OME-Zarr 0.5 under `ome`):
 
     labels.zarr/
@@ -55,6 +60,11 @@ class LabelImageWriter:
         self.array = open_array(group, "0")
         self._ledger = TileLedger(group)
         self._cache = ChunkCache(self.array, cache_chunks)
+        self.shapes = [(int(h), int(w)) for h, w in meta["levels"]]
+        self._levels = [self._cache] + [
+            ChunkCache(open_array(group, str(k)), cache_chunks) for k in range(1, len(self.shapes))
+        ]
+        self._changed: set[tuple[int, int]] = set()  # level-0 chunks not yet carried up
 
     @classmethod
     def create(
@@ -65,22 +75,20 @@ class LabelImageWriter:
         *,
         chunk: int = 512,
         cache_chunks: int = 64,
+        min_side: int | None = None,
     ) -> LabelImageWriter:
-        """Create an empty label image for `grid` at `path` (replacing what was there)."""
+        """Create an empty label image for `grid` at `path` (replacing what was there), with
+        its downsampled levels down to one that fits `min_side` (default: one chunk)."""
         packing = packing or IdPacking.for_tiles(grid.n_tiles)
         group = zarr.open_group(store_of(path), mode="w")
-        group.create_array(
-            "0",
-            shape=(grid.height, grid.width),
-            chunks=(chunk, chunk),
-            dtype=packing.dtype,
-            fill_value=0,
-            dimension_names=("y", "x"),
-        )
+        shapes = pyramid_shapes((grid.height, grid.width), min_side or chunk)
+        for level, shape in enumerate(shapes):
+            _create_level(group, level, shape, chunk, packing.dtype)
         TileLedger.create(group, grid.n_tiles)
         group.attrs["tessera"] = {
             "grid": grid.model_dump(),
             "packing": {"local_bits": packing.local_bits, "dtype": packing.dtype},
+            "levels": [list(s) for s in shapes],
         }
         return cls(group, cache_chunks=cache_chunks)
 
@@ -88,8 +96,23 @@ class LabelImageWriter:
     def open(
         cls, path: str | os.PathLike[str] | StoreLike, *, cache_chunks: int = 64
     ) -> LabelImageWriter:
-        """Reopen an existing label image to carry on writing (after a restart)."""
-        return cls(zarr.open_group(store_of(path), mode="r+"), cache_chunks=cache_chunks)
+        """Reopen an existing label image to carry on writing (after a restart).
+
+        Its downsampled levels are rebuilt from level 0: the process that wrote them may not
+        have written them out (a store from before levels were kept up to date gets them here).
+        """
+        group = zarr.open_group(store_of(path), mode="r+")
+        meta = json_attr(group, "tessera")
+        level0 = open_array(group, "0")
+        chunk = int(level0.chunks[0])
+        shapes = [(int(h), int(w)) for h, w in meta.get("levels", [])] or pyramid_shapes(
+            (level0.shape[0], level0.shape[1]), chunk
+        )
+        for level in range(1, len(shapes)):
+            target = _create_level(group, level, shapes[level], chunk, str(level0.dtype))
+            _downsample_into(open_array(group, str(level - 1)), target, chunk)
+        group.attrs["tessera"] = {**meta, "levels": [list(s) for s in shapes]}
+        return cls(group, cache_chunks=cache_chunks)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -127,11 +150,30 @@ class LabelImageWriter:
                 block = self._cache.get(gy, gx)
                 _paint_min(block[ys - gy * c : ye - gy * c, xs - gx * c : xe - gx * c], part)
                 self._cache.mark_dirty(gy, gx)
+                self._changed.add((gy, gx))
 
     def flush(self) -> None:
-        """Persist dirty chunks, then mark the tiles applied since the last flush as done."""
+        """Persist dirty level-0 chunks, then mark the tiles applied since the last flush as
+        done; carry the changed chunks up the pyramid (in memory: see the module docstring)."""
+        self._carry_up()
         self._cache.flush()
         self._ledger.flush()
+
+    def _carry_up(self) -> None:
+        """Each changed chunk, subsampled, into its quarter of the chunk above, level by level
+        (nearest: labels must not be averaged; chunk sides are even, so the quarters align)."""
+        changed, self._changed = self._changed, set()
+        half = self._cache.chunk_size // 2
+        for below, above in zip(self._levels, self._levels[1:], strict=False):
+            carried: set[tuple[int, int]] = set()
+            for gy, gx in sorted(changed):
+                sub = below.get(gy, gx)[::2, ::2]
+                target = above.get(gy // 2, gx // 2)
+                oy, ox = (gy % 2) * half, (gx % 2) * half
+                target[oy : oy + sub.shape[0], ox : ox + sub.shape[1]] = sub
+                above.mark_dirty(gy // 2, gx // 2)
+                carried.add((gy // 2, gx // 2))
+            changed = carried
 
     def tiles_done(self) -> np.ndarray:
         """Indices of tiles applied and flushed (survives a restart)."""
@@ -139,36 +181,20 @@ class LabelImageWriter:
 
     def read(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
         """A region of a pyramid level (flushes first so it sees every applied tile)."""
-        self.flush()
+        self._write_out()
         return np.asarray(open_array(self.group, str(level))[y0:y1, x0:x1])
 
-    def finalise(self, *, min_side: int | None = None) -> list[tuple[int, int]]:
-        """Flush, build the downsampled levels chunk by chunk, write the OME metadata.
+    def finalise(self) -> list[tuple[int, int]]:
+        """Flush every level and write the OME metadata; returns the shape of every level
+        (they halve until one fits `min_side`, a chunk unless `create` was told otherwise)."""
+        self._write_out()
+        self._write_metadata(len(self.shapes))
+        return list(self.shapes)
 
-        Returns the shape of every level. Levels halve until one fits a chunk (or `min_side`).
-        """
+    def _write_out(self) -> None:
         self.flush()
-        c = self._cache.chunk_size
-        min_side = min_side or c
-        shapes = [self.shape]
-        source = self.array
-        while max(shapes[-1]) > min_side:
-            h, w = shapes[-1]
-            shape = (math.ceil(h / 2), math.ceil(w / 2))
-            level = self.group.create_array(
-                str(len(shapes)),
-                shape=shape,
-                chunks=(c, c),
-                dtype=self.array.dtype,
-                fill_value=0,
-                dimension_names=("y", "x"),
-                overwrite=True,
-            )
-            _downsample_into(source, level, c)
-            shapes.append(shape)
-            source = level
-        self._write_metadata(len(shapes))
-        return shapes
+        for level in self._levels[1:]:
+            level.flush()
 
     def _write_metadata(self, levels: int) -> None:
         grid = self.grid
@@ -203,6 +229,29 @@ def _paint_min(target: np.ndarray, ids: np.ndarray) -> None:
     current = target[claimed]
     incoming = ids[claimed]
     target[claimed] = np.where((current == 0) | (incoming < current), incoming, current)
+
+
+def pyramid_shapes(shape: tuple[int, int], min_side: int) -> list[tuple[int, int]]:
+    """Level shapes from `shape`, halving (rounding up) until a level fits `min_side`."""
+    shapes = [(int(shape[0]), int(shape[1]))]
+    while max(shapes[-1]) > min_side:
+        h, w = shapes[-1]
+        shapes.append((math.ceil(h / 2), math.ceil(w / 2)))
+    return shapes
+
+
+def _create_level(
+    group: zarr.Group, level: int, shape: tuple[int, int], chunk: int, dtype: str
+) -> zarr.Array[Any]:
+    return group.create_array(
+        str(level),
+        shape=shape,
+        chunks=(chunk, chunk),
+        dtype=dtype,
+        fill_value=0,
+        dimension_names=("y", "x"),
+        overwrite=True,
+    )
 
 
 def _downsample_into(source: zarr.Array[Any], target: zarr.Array[Any], chunk: int) -> None:

@@ -93,9 +93,15 @@ class JobOutputs:
 
     @classmethod
     def open_or_create(
-        cls, plan: PlanDetails, results_root: str | os.PathLike[str], tiles_total: int
+        cls,
+        plan: PlanDetails,
+        results_root: str | os.PathLike[str],
+        tiles_total: int,
+        namespace: uuid.UUID,
     ) -> JobOutputs:
-        """Reopen the attempt's folder if a store exists (after a restart), else create it."""
+        """Reopen the attempt's folder if a store exists (after a restart), else create it.
+
+        `namespace` seeds the UUIDs of a cell job's GeoJSON features (one per job)."""
         directory = Path(results_root) / plan.results
         exists = (directory / STORE[plan.kind] / "zarr.json").exists()
         writer: Writer
@@ -114,9 +120,9 @@ class JobOutputs:
                 )
             else:
                 writer = (
-                    CellJobOutputs.open(directory)
+                    CellJobOutputs.open(directory, namespace=namespace)
                     if exists
-                    else CellJobOutputs.create(directory, grid)
+                    else CellJobOutputs.create(directory, grid, namespace=namespace)
                 )
         return cls(plan, directory, writer)
 
@@ -144,13 +150,11 @@ class JobOutputs:
         self.timings["merge_s"] = self.timings.get("merge_s", 0.0) + merge_s
         _write_json(self.directory / TIMINGS_FILE, self.timings)
 
-    def finalise(self, job_namespace: uuid.UUID, extra: dict[str, Any]) -> dict[str, Any]:
+    def finalise(self, extra: dict[str, Any]) -> dict[str, Any]:
         """Write the final outputs and summary.json (timings include this step)."""
         started = time.perf_counter()
         writer = self.writer
-        if isinstance(writer, CellJobOutputs):
-            summary = writer.finalise(namespace=job_namespace, extra=extra)
-        elif isinstance(writer, MaskJobOutputs | SyntheticJobOutputs):
+        if isinstance(writer, CellJobOutputs | MaskJobOutputs | SyntheticJobOutputs):
             summary = writer.finalise(extra=extra)
         else:
             raise TypeError(f"cannot finalise {type(writer).__name__}")

@@ -13,6 +13,7 @@ from tessera.stitching.cells import (
     CellTableWriter,
     cell_table,
     geojson_feature,
+    geojson_features,
     instance_contour,
 )
 from tessera.stitching.ownership import Instance
@@ -77,6 +78,20 @@ def test_qupath_feature() -> None:
     assert feature["properties"]["measurements"]["Area µm^2"] == pytest.approx(1.0)
 
 
+def test_a_whole_table_serialises_as_its_rows_do() -> None:
+    rng = np.random.default_rng(3)
+    instances = [
+        Instance(global_id=k + 1, x=int(rng.integers(0, 300)), y=k, mask=rng.random((7, 9)) > 0.3)
+        for k in range(20)
+    ]
+    table = cell_table(instances, GRID, 4)
+    serialised = geojson_features(table.slice(5), namespace=uuid.UUID(int=7))  # sliced, too
+    assert [json.loads(f) for f in serialised] == [
+        geojson_feature(row, namespace=uuid.UUID(int=7)) for row in table.slice(5).to_pylist()
+    ]
+    assert geojson_features(table.slice(0, 0)) == []
+
+
 def _tile(index: int, n: int) -> tuple[int, object]:
     instances = [
         Instance(global_id=index * 100 + k + 1, x=10 * k, y=index, mask=np.ones((3, 3), bool))
@@ -103,6 +118,32 @@ def test_writer_streams_parts_and_drops_redelivered_tiles(tmp_path: Path) -> Non
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 6
     ids = {f["id"] for f in geo["features"]}
     assert len(ids) == 6
+
+
+def test_features_serialised_at_each_flush_make_the_same_export(tmp_path: Path) -> None:
+    job = uuid.UUID(int=11)
+    writer = CellTableWriter(tmp_path / "parts", namespace=job)
+    for index, n in ((0, 3), (1, 2)):
+        writer.add(*_tile(index, n))
+    writer.flush()
+    writer.add(*_tile(1, 2))  # redelivered after the flush: its part is serialised anew
+    writer.add(*_tile(2, 4))
+    writer.flush()
+    fragments = sorted((tmp_path / "parts").glob("part-*.geojson"))
+    assert [f.stem for f in fragments] == [p.stem for p in writer.parts()]
+    writer.finalise(tmp_path / "a.parquet", tmp_path / "a.geojson")
+    for fragment in fragments:  # as parts written before fragments existed
+        fragment.unlink()
+    CellTableWriter(tmp_path / "parts", namespace=job).finalise(
+        tmp_path / "b.parquet", tmp_path / "b.geojson"
+    )
+    exported = (tmp_path / "a.geojson").read_text(encoding="utf-8")
+    assert exported == (tmp_path / "b.geojson").read_text(encoding="utf-8")
+    features = json.loads(exported)["features"]
+    assert len(features) == 9
+    assert {f["id"] for f in features} == {
+        str(uuid.uuid5(job, str(i))) for i in (1, 2, 3, 101, 102, 201, 202, 203, 204)
+    }
 
 
 def test_empty_table_still_makes_valid_outputs(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -112,7 +113,7 @@ def test_reopen_after_a_restart_keeps_the_ledger(tmp_path: Path) -> None:
 
 def test_pyramid_and_ome_metadata(tmp_path: Path) -> None:
     writer = _write(tmp_path / "l.zarr", _tile_results(4), list(range(GRID.n_tiles)), 64)
-    shapes = writer.finalise(min_side=32)
+    shapes = writer.finalise()  # chunk 32: levels halve until one fits 32 px
     assert shapes == [(110, 150), (55, 75), (28, 38), (14, 19)]
     group = zarr.open_group(str(tmp_path / "l.zarr"), mode="r")
     level0 = np.asarray(group["0"][:])
@@ -127,3 +128,61 @@ def test_pyramid_and_ome_metadata(tmp_path: Path) -> None:
     assert scales == [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0], [4.0, 4.0]]
     assert group.attrs["tessera"]["level0_per_px"] == [2.0, 4.0, 8.0, 16.0]
     assert group["0"].metadata.dimension_names == ("y", "x")
+
+
+def _levels_match_level0(path: Path, levels: int) -> None:
+    group = zarr.open_group(str(path), mode="r")
+    level0 = np.asarray(group["0"][:])
+    assert level0.any()
+    for k in range(1, levels):
+        step = 2**k
+        assert np.array_equal(np.asarray(group[str(k)][:]), level0[::step, ::step]), k
+
+
+@settings(max_examples=5, deadline=None)
+@given(shuffle=st.randoms(use_true_random=False), cache=st.integers(1, 6))
+def test_levels_kept_up_to_date_while_tiles_arrive(
+    tmp_path_factory: pytest.TempPathFactory, shuffle: random.Random, cache: int
+) -> None:
+    """Any arrival order and any cache size (evictions write levels out early) give levels
+    equal to level 0 subsampled, without building them at the end."""
+    path = tmp_path_factory.mktemp("l") / "l.zarr"
+    results = _tile_results(5)
+    order = list(results) + shuffle.sample(list(results), k=4)  # with redeliveries
+    shuffle.shuffle(order)
+    writer = _write(path, results, order, cache=cache)
+    assert len(writer.finalise()) == 4
+    _levels_match_level0(path, 4)
+
+
+def test_a_restarted_writer_rebuilds_levels_it_never_wrote_out(tmp_path: Path) -> None:
+    results = _tile_results(6)
+    order = list(results)
+    path = tmp_path / "l.zarr"
+    first = LabelImageWriter.create(path, GRID, chunk=32)
+    for index in order[: len(order) // 2]:
+        first.apply(index, results[index])
+    first.flush()  # level 0 and the ledger are on disk; the levels above only in memory
+    del first  # the process dies
+    again = LabelImageWriter.open(path)
+    for index in order[len(order) // 2 :]:
+        again.apply(index, results[index])
+    assert len(again.finalise()) == 4
+    _levels_match_level0(path, 4)
+
+
+def test_a_store_written_before_levels_were_kept_gets_them_on_open(tmp_path: Path) -> None:
+    results = _tile_results(7)
+    path = tmp_path / "l.zarr"
+    old = LabelImageWriter.create(path, GRID, chunk=32)
+    for index, instances in results.items():
+        old.apply(index, instances)
+    old.flush()
+    group = zarr.open_group(str(path), mode="r+")
+    for k in range(1, 4):
+        del group[str(k)]
+    meta = dict(group.attrs["tessera"])
+    del meta["levels"]
+    group.attrs["tessera"] = meta
+    assert LabelImageWriter.open(path).finalise() == [(110, 150), (55, 75), (28, 38), (14, 19)]
+    _levels_match_level0(path, 4)
