@@ -96,7 +96,7 @@ class InferenceWorker:
             initializer=_torch_threads,
             initargs=(settings.threads,),
         )
-        self._post = ThreadPoolExecutor(settings.post_threads, thread_name_prefix="post")
+        self._post = ThreadPoolExecutor(max(1, settings.post_threads), thread_name_prefix="post")
         self._held: set[Work] = set()
         # observed by tests and logs
         self.batches_done = 0

@@ -29,10 +29,11 @@ class InferenceSettings(Settings):
     )
     post_threads: int = Field(
         default=1,
-        ge=1,
+        ge=0,
         le=64,
         description="threads that clean, own and encode a batch's tiles while the model runs "
-        "the next one (also the batches post-processed at once)",
+        "the next one (also the batches post-processed at once); 0: finish each batch before "
+        "the model takes the next",
     )
     prefetch: int = Field(
         default=1, ge=1, le=8, description="batches read ahead while the model runs"
