@@ -61,8 +61,11 @@ class LabelImageWriter:
         self._ledger = TileLedger(group)
         self._cache = ChunkCache(self.array, cache_chunks)
         self.shapes = [(int(h), int(w)) for h, w in meta["levels"]]
+        # Levels above 0 change a quarter as often per level: smaller caches (evicted chunks are
+        # written out and read back when touched again).
+        above = max(4, cache_chunks // 4)
         self._levels = [self._cache] + [
-            ChunkCache(open_array(group, str(k)), cache_chunks) for k in range(1, len(self.shapes))
+            ChunkCache(open_array(group, str(k)), above) for k in range(1, len(self.shapes))
         ]
         self._changed: set[tuple[int, int]] = set()  # level-0 chunks not yet carried up
 
