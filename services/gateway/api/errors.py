@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from tessera.errors import BusError, Conflict, InvalidWorkflow, NotFound, SlideError
 from tessera.gateway.errors import (
@@ -229,9 +230,12 @@ def install(app: FastAPI) -> None:
         return problem(422, "invalid request: " + "; ".join(problems), problems=problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = problem(exc.status_code, _http_message(exc))
-        for k, v in (exc.headers or {}).items():
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # the router names the first route of the path only
+            headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
+        response = problem(exc.status_code, _http_message(exc.status_code, exc.detail, headers))
+        for k, v in headers.items():
             response.headers[k] = v
         return response
 
@@ -242,10 +246,24 @@ def install(app: FastAPI) -> None:
         return problem(500, "internal error; the gateway logged it")
 
 
-def _http_message(exc: StarletteHTTPException) -> str:
-    if exc.status_code == 404 and exc.detail == "Not Found":
+def _http_message(status: int, detail: object, headers: dict[str, str]) -> str:
+    if status == 404 and detail == "Not Found":
         return "no such route: see /docs for the API"
-    if exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
+    if status == 405:
+        allowed = headers.get("Allow", "")
         return f"method not allowed here; allowed: {allowed}" if allowed else "method not allowed"
-    return str(exc.detail)
+    return str(detail)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app takes at this request's path (asked route by route
+    through the public `matches`, so included routers are searched too)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]

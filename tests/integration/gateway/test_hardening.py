@@ -126,7 +126,9 @@ async def test_router_errors_are_json(make_gateway) -> None:
         bad_query = await gw.get("/v1/workflows?limit=0", headers=tenant)
     assert_error(missing, 404, "no such route")
     assert_error(wrong_method, 405, "method not allowed")
-    assert "POST" in wrong_method.headers["allow"]
+    # every method of the path, not only the first route's (listing is GET, submitting POST)
+    assert {"GET", "POST"} <= set(wrong_method.headers["allow"].split(", "))
+    assert "GET" in wrong_method.json()["error"]["message"]
     assert_error(bad_id, 422, "workflow_id")
     assert_error(bad_query, 422, "limit")
 
