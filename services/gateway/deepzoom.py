@@ -83,6 +83,13 @@ class DeepZoomSlides:
                 self._open.popitem(last=False)
         return view
 
+    def forget(self, path: Path) -> None:
+        """Drop every open version of the file at `path` (deleted): no new request gets it;
+        one still using it finishes, and the handle closes with the last reference."""
+        with self._lock:
+            for key in [k for k in self._open if k[0] == path]:
+                del self._open[key]
+
 
 def _jpeg(image: Image.Image, quality: int) -> bytes:
     out = io.BytesIO()

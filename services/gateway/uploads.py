@@ -1,4 +1,5 @@
-"""Slide uploads: streamed to disk, size-limited, validated by OpenSlide, then put in place.
+"""Slide uploads: streamed to disk, size-limited, validated by OpenSlide, then put in place;
+and deleted again by their tenant.
 
 The body goes to a hidden temporary file in the tenant's upload folder (the same file system, so
 the last step is a link, not a copy), counted as it arrives and abandoned the moment it passes
@@ -19,9 +20,9 @@ from uuid import UUID, uuid4
 
 import openslide
 
-from tessera.errors import Conflict, SlideError
+from tessera.errors import Conflict, NotFound, SlideError
 from tessera.gateway.errors import UploadTooLarge
-from tessera.gateway.slides import upload_folder, upload_reference
+from tessera.gateway.slides import UPLOADS, resolve_for, upload_folder, upload_reference
 from tessera.slides.access import open_slide, slide_info
 
 # Formats OpenSlide reads from one file; multi-file ones (.mrxs, .vms, DICOM) cannot be uploaded
@@ -120,3 +121,23 @@ def _place(partial: Path, target: Path, reference: str) -> None:
 
 def _taken(reference: str) -> Conflict:
     return Conflict(f"slide {reference!r} already exists: upload under another name")
+
+
+def upload_path(data_root: Path, tenant: UUID, slide: str) -> Path:
+    """The file of one of the tenant's uploads (`uploads/<tenant>/<name>`): NotFound unless the
+    tenant sees a file there (another tenant's upload answers as a missing one)."""
+    try:
+        path = resolve_for(data_root, slide, tenant)
+    except SlideError as exc:
+        raise NotFound("slide", slide, str(exc)) from None
+    if not path.is_file() or path.relative_to(Path(data_root).resolve()).parts[0] != UPLOADS:
+        raise NotFound("slide", slide, f"slide {slide!r}: not an upload of this tenant")
+    return path
+
+
+def delete_upload(path: Path, slide: str) -> None:
+    """Remove an upload's file (NotFound when it went meanwhile)."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        raise NotFound("slide", slide) from None

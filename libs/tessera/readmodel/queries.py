@@ -114,6 +114,18 @@ async def get_job(
     return job
 
 
+async def slide_in_use(conn: asyncpg.Connection, tenant_id: UUID, slide: str) -> bool:
+    """Whether a PENDING or RUNNING job of the tenant names this slide reference."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = $1 AND slide = $2 "
+            "AND state IN ('PENDING', 'RUNNING'))",
+            tenant_id,
+            slide,
+        )
+    )
+
+
 async def latest_change(conn: asyncpg.Connection, tenant_id: UUID) -> int:
     """The log sequence of the tenant's last workflow change (0 when it has none)."""
     seq = await conn.fetchval(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import shutil
@@ -330,3 +331,51 @@ async def test_an_upload_whose_client_leaves_half_way_leaves_nothing_and_is_no_5
     start = next(m for m in sent if m["type"] == "http.response.start")
     assert start["status"] == 400  # the answer nobody reads; not the gateway's 500
     assert files_under(slide_root) == before  # the partial file is gone
+
+
+async def test_an_upload_is_deleted_by_its_tenant_and_not_while_a_job_names_it(
+    gw: httpx.AsyncClient, slide_root: Path, projector: object
+) -> None:
+    owner, other = uuid.uuid4(), uuid.uuid4()
+    body = (slide_root / SMALL).read_bytes()
+    for name in ("keep.svs", "gone.svs"):
+        assert (await upload(gw, owner, name, body)).status_code == 201
+    folder = slide_root / "uploads" / str(owner)
+    keep, gone = f"uploads/{owner}/keep.svs", f"uploads/{owner}/gone.svs"
+    assert (
+        await gw.get(f"/v1/slides/{gone}/dzi_files/4/0_0.jpeg", headers=headers(owner))
+    ).is_success
+
+    as_other = await gw.delete(f"/v1/slides/{gone}", headers=headers(other))
+    shared = await gw.delete(f"/v1/slides/{SMALL}", headers=headers(owner))
+    assert as_other.status_code == 404  # like a missing file: another tenant's upload
+    assert shared.status_code == 404  # shared slides are the operators' to manage
+    sneaky = await gw.delete(
+        f"/v1/slides/uploads/{other}/..%2F{owner}%2Fgone.svs", headers=headers(other)
+    )
+    assert sneaky.status_code == 404
+    assert (slide_root / SMALL).exists() and (folder / "gone.svs").exists()
+
+    spec = {"jobs": [{"id": "m", "type": "tissue_mask", "slide": keep}]}
+    accepted = await gw.post("/v1/workflows", json=spec, headers=headers(owner))
+    assert accepted.status_code == 202, accepted.text
+    workflow = accepted.json()["workflow_id"]
+    for _ in range(250):  # projected: the job is PENDING in the read model
+        if (await gw.get(f"/v1/workflows/{workflow}", headers=headers(owner))).is_success:
+            break
+        await asyncio.sleep(0.02)
+    in_use = await gw.delete(f"/v1/slides/{keep}", headers=headers(owner))
+    assert in_use.status_code == 409 and in_use.json()["error"]["state"] == "in_use"
+    assert "pending or running job" in in_use.json()["error"]["message"]
+    assert (folder / "keep.svs").read_bytes() == body
+
+    deleted = await gw.delete(f"/v1/slides/{gone}", headers=headers(owner))
+    assert deleted.status_code == 204 and not deleted.content
+    assert files_under(folder) == [folder / "keep.svs"]
+    for suffix in ("info", "dzi_files/4/0_0.jpeg"):  # no stale handle serves it any more
+        assert (
+            await gw.get(f"/v1/slides/{gone}/{suffix}", headers=headers(owner))
+        ).status_code == 404
+    listed = (await gw.get("/v1/slides", headers=headers(owner))).json()["items"]
+    assert {i["slide"] for i in listed} == {CMU, SMALL, keep}
+    assert (await gw.delete(f"/v1/slides/{gone}", headers=headers(owner))).status_code == 404

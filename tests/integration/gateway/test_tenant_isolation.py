@@ -66,6 +66,8 @@ async def owned(make_gateway, projector, scheduler, slide_root: Path):
             "workflow_id": wid,
             "job_id": "a",
             "slide": uploaded.json()["slide"],
+            "owner": str(owner),  # the upload's own route: uploads/{owner}/{name}
+            "name": "owned.svs",
             # Deep Zoom tile 0/0_0 exists for every image (1x1 pixel)
             "level": "0",
             "col": "0",

@@ -5,8 +5,8 @@ A slide is named by its reference, its path in the data root, `/` included:
 `/dzi_files/{level}/{col}_{row}.jpeg`. `/dzi` and `/dzi_files/` sit side by side as a viewer
 expects them (OpenSeadragon finds the tiles of `x/dzi` under `x/dzi_files/`). Shared slides are
 visible to every tenant, uploads (`uploads/<tenant>/<name>`) only to their tenant; another
-tenant's upload answers 404 like a missing file. OpenSlide blocks, so every read runs in a
-worker thread.
+tenant's upload answers 404 like a missing file. `DELETE /v1/slides/uploads/{tenant}/{name}`
+removes an upload of the caller's. OpenSlide blocks, so every read runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from tessera.gateway.api.deps import CatalogDep, DeepZoomDep, SettingsDep, TenantDep
+from tessera.errors import Conflict
+from tessera.gateway.api.deps import CatalogDep, DeepZoomDep, ReadDbDep, SettingsDep, TenantDep
 from tessera.gateway.api.errors import INVALID, NOT_FOUND, ErrorBody, media_responses
 from tessera.gateway.api.models import DeepZoomDescriptor, SlidePage, SlideView
-from tessera.gateway.uploads import UPLOAD_SUFFIXES, store_upload
+from tessera.gateway.slides import UPLOADS
+from tessera.gateway.uploads import UPLOAD_SUFFIXES, delete_upload, store_upload, upload_path
+from tessera.readmodel import queries
 from tessera.slides.deepzoom import DeepZoomGeometry
 
 router = APIRouter(prefix="/slides", tags=["slides"])
@@ -199,3 +202,40 @@ async def get_tile(
         return deepzoom.open(catalog.describe(slide, tenant)).tile_jpeg(level, col, row)
 
     return Response(await asyncio.to_thread(render), media_type=JPEG, headers=SLIDE_CACHE)
+
+
+@router.delete(
+    "/uploads/{owner}/{name}",
+    status_code=204,
+    response_class=Response,
+    responses={
+        409: {"model": ErrorBody, "description": "a pending or running job names the slide"},
+        **ERRORS,
+    },
+)
+async def delete_upload_route(
+    owner: Annotated[str, Path(max_length=64, description="the uploading tenant (the caller)")],
+    name: Annotated[str, Path(max_length=200, description="the upload's file name")],
+    tenant: TenantDep,
+    settings: SettingsDep,
+    deepzoom: DeepZoomDep,
+    db: ReadDbDep,
+) -> Response:
+    """Delete one of this tenant's uploads: the slide `uploads/{owner}/{name}`.
+
+    Refused (409, `state` in_use) while a PENDING or RUNNING job of the tenant names it: cancel
+    the job or let it end first. Another tenant's upload answers 404 like a missing file; shared
+    slides are the operators' to manage and have no such route. Results of finished jobs on the
+    slide stay; their overlays no longer have a slide to be drawn on.
+    """
+    slide = f"{UPLOADS}/{owner}/{name}"
+    path = await asyncio.to_thread(upload_path, settings.data_root, tenant, slide)
+    if await queries.slide_in_use(db, tenant, slide):
+        raise Conflict(
+            f"slide {slide!r} is named by a pending or running job; cancel it or let it end "
+            "before deleting the slide",
+            state="in_use",
+        )
+    await asyncio.to_thread(delete_upload, path, slide)
+    deepzoom.forget(path)
+    return Response(status_code=204)

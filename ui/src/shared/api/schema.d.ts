@@ -397,6 +397,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/slides/uploads/{owner}/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete Upload Route
+         * @description Delete one of this tenant's uploads: the slide `uploads/{owner}/{name}`.
+         *
+         *     Refused (409, `state` in_use) while a PENDING or RUNNING job of the tenant names it: cancel
+         *     the job or let it end first. Another tenant's upload answers 404 like a missing file; shared
+         *     slides are the operators' to manage and have no such route. Results of finished jobs on the
+         *     slide stay; their overlays no longer have a slide to be drawn on.
+         */
+        delete: operations["delete_upload_route_v1_slides_uploads__owner___name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admission": {
         parameters: {
             query?: never;
@@ -3460,6 +3485,111 @@ export interface operations {
             };
             /** @description no such resource for this tenant (other tenants' ids included) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request body larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid request: the message names every problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    /** @description requests the deciding bucket holds */
+                    "RateLimit-Limit"?: string;
+                    /** @description requests left in it now */
+                    "RateLimit-Remaining"?: string;
+                    /** @description seconds until it is full again */
+                    "RateLimit-Reset"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_upload_route_v1_slides_uploads__owner___name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the uploading tenant (the caller) */
+                owner: string;
+                /** @description the upload's file name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description malformed X-User-ID (not a UUID), or a malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing X-User-ID */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such resource for this tenant (other tenants' ids included) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a pending or running job names the slide */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
