@@ -233,6 +233,16 @@ async def test_a_tissue_mask_over_its_slide_and_a_second_tenant(
         await page.screenshot(path=str(screenshots / "05-slide-viewer.png"), animations="disabled")
         await page.keyboard.press("Escape")
         await drawer.wait_for(state="detached")
+        # the upload deleted from its drawer: the first click arms the button, the second deletes
+        await mine.click()
+        own = page.get_by_role("dialog", name=SMALL_SLIDE)
+        await own.get_by_role("button", name="Delete upload").click()
+        await own.get_by_role("button", name="Click again to delete").wait_for()
+        await page.screenshot(path=str(screenshots / "06-delete-upload.png"), animations="disabled")
+        await own.get_by_role("button", name="Click again to delete").click()
+        await own.wait_for(state="detached")
+        await mine.wait_for(state="detached")
+        assert not (uploads / SMALL_SLIDE).exists()
     finally:
         shutil.rmtree(uploads, ignore_errors=True)
 

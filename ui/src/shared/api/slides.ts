@@ -16,6 +16,12 @@ export function slidePath(slide: string): string {
   return slide.split("/").map(encodeURIComponent).join("/");
 }
 
+/** The owner and file name of an upload's reference (`uploads/<tenant>/<name>`), else null. */
+export function uploadOf(slide: string): { owner: string; name: string } | null {
+  const parts = slide.split("/");
+  return parts.length === 3 && parts[0] === "uploads" && parts[1] && parts[2] ? { owner: parts[1], name: parts[2] } : null;
+}
+
 export const slideUrls = {
   thumbnail: (slide: string, maxSize = 320) => `/v1/slides/${slidePath(slide)}/thumbnail.jpg?max_size=${maxSize}`,
   upload: (name: string) => `/v1/slides?name=${encodeURIComponent(name)}`,

@@ -1,8 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 
-import { fetchBlob } from "@/shared/api/client";
-import { slidesQuery, slideUrls, uploadSlide } from "@/shared/api/slides";
+import { api, fetchBlob, unwrap } from "@/shared/api/client";
+import { slidesQuery, slideUrls, uploadSlide, uploadOf } from "@/shared/api/slides";
 import { useTenant } from "@/shared/tenant/useTenant";
 
 export function useSlides() {
@@ -22,6 +22,20 @@ export function useUploadSlide() {
     onSettled: () => client.invalidateQueries({ queryKey: slidesQuery(tenant).queryKey }),
   });
   return { ...mutation, progress };
+}
+
+/** Delete one of the tenant's uploads (refused with 409 while a pending or running job names it). */
+export function useDeleteUpload() {
+  const tenant = useTenant();
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (slide: string) => {
+      const upload = uploadOf(slide);
+      if (!upload) throw new Error(`${slide} is not an upload`);
+      return unwrap(api.DELETE("/v1/slides/uploads/{owner}/{name}", { params: { path: upload } }));
+    },
+    onSettled: () => client.invalidateQueries({ queryKey: slidesQuery(tenant).queryKey }),
+  });
 }
 
 /** An object URL for an image the gateway serves only with the tenant header. */

@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
-import { FileImage, ImageOff, UploadCloud, X } from "lucide-react";
-import { useMemo, useRef, useState } from "react";
+import { FileImage, ImageOff, Trash2, UploadCloud, X } from "lucide-react";
+import { useEffect, useMemo, useRef, useState } from "react";
 
 import { tenantHeaders } from "@/shared/api/client";
 import { toApiError } from "@/shared/api/errors";
@@ -10,7 +10,7 @@ import { useTenant } from "@/shared/tenant/useTenant";
 import { Button, Card, EmptyState, ErrorNotice, Loading, PageHeader, ProgressBar, Skeleton, useTitle, useToast } from "@/shared/ui";
 import { DeepZoomViewer } from "@/shared/viewer/DeepZoomViewer";
 
-import { useSlides, useThumbnail, useUploadSlide } from "../api/slides";
+import { useDeleteUpload, useSlides, useThumbnail, useUploadSlide } from "../api/slides";
 
 export function SlidesPage() {
   useTitle("Slides");
@@ -108,13 +108,53 @@ function SlideDrawer({ slide, onClose }: { slide: Slide; onClose: () => void }) 
               {slide.vendor ? ` · ${slide.vendor}` : ""}
             </div>
           </div>
-          <button type="button" className="icon-btn" aria-label="Close" onClick={onClose} autoFocus>
-            <X size={18} />
-          </button>
+          <div className="drawer__actions">
+            {slide.uploaded && <DeleteUpload slide={slide} onDeleted={onClose} />}
+            <button type="button" className="icon-btn" aria-label="Close" onClick={onClose} autoFocus>
+              <X size={18} />
+            </button>
+          </div>
         </header>
         {dzi.isPending ? <Loading label="Opening the slide…" /> : dzi.error ? <ErrorNotice error={dzi.error} /> : <DeepZoomViewer layers={layers} headers={headers} height="100%" label={slide.name} />}
       </div>
     </div>
+  );
+}
+
+/** Delete an upload: a first click arms the button for 4 s, a second one deletes. */
+function DeleteUpload({ slide, onDeleted }: { slide: Slide; onDeleted: () => void }) {
+  const remove = useDeleteUpload();
+  const toast = useToast();
+  const [confirming, setConfirming] = useState(false);
+  useEffect(() => {
+    if (!confirming) return undefined;
+    const t = setTimeout(() => setConfirming(false), 4000);
+    return () => clearTimeout(t);
+  }, [confirming]);
+  return (
+    <>
+      {remove.error && <ErrorNotice error={remove.error} compact title="Not deleted" />}
+      <Button
+        variant="danger"
+        icon={<Trash2 size={16} />}
+        busy={remove.isPending}
+        onClick={() => {
+          if (!confirming) {
+            setConfirming(true);
+            return;
+          }
+          setConfirming(false);
+          remove.mutate(slide.slide, {
+            onSuccess: () => {
+              toast("success", "Upload deleted", slide.name);
+              onDeleted();
+            },
+          });
+        }}
+      >
+        {confirming ? "Click again to delete" : "Delete upload"}
+      </Button>
+    </>
   );
 }
 
