@@ -1,5 +1,6 @@
 export { Button } from "./Button";
 export { Card, Stat } from "./Card";
+export { ConfirmButton } from "./ConfirmButton";
 export { CopyButton } from "./CopyButton";
 export { EmptyState } from "./EmptyState";
 export { ErrorNotice } from "./ErrorNotice";

@@ -1,13 +1,13 @@
 import { useQuery } from "@tanstack/react-query";
 import { FileImage, ImageOff, Trash2, UploadCloud, X } from "lucide-react";
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 
 import { tenantHeaders } from "@/shared/api/client";
 import { toApiError } from "@/shared/api/errors";
 import { dziQuery, type Slide } from "@/shared/api/slides";
 import { formatBytes, formatCount } from "@/shared/lib/format";
 import { useTenant } from "@/shared/tenant/useTenant";
-import { Button, Card, EmptyState, ErrorNotice, Loading, PageHeader, ProgressBar, Skeleton, useTitle, useToast } from "@/shared/ui";
+import { Button, Card, ConfirmButton, EmptyState, ErrorNotice, Loading, PageHeader, ProgressBar, Skeleton, useTitle, useToast } from "@/shared/ui";
 import { DeepZoomViewer } from "@/shared/viewer/DeepZoomViewer";
 
 import { useDeleteUpload, useSlides, useThumbnail, useUploadSlide } from "../api/slides";
@@ -121,39 +121,26 @@ function SlideDrawer({ slide, onClose }: { slide: Slide; onClose: () => void }) 
   );
 }
 
-/** Delete an upload: a first click arms the button for 4 s, a second one deletes. */
 function DeleteUpload({ slide, onDeleted }: { slide: Slide; onDeleted: () => void }) {
   const remove = useDeleteUpload();
   const toast = useToast();
-  const [confirming, setConfirming] = useState(false);
-  useEffect(() => {
-    if (!confirming) return undefined;
-    const t = setTimeout(() => setConfirming(false), 4000);
-    return () => clearTimeout(t);
-  }, [confirming]);
   return (
     <>
       {remove.error && <ErrorNotice error={remove.error} compact title="Not deleted" />}
-      <Button
-        variant="danger"
+      <ConfirmButton
+        label="Delete upload"
+        confirmLabel="Click again to delete"
         icon={<Trash2 size={16} />}
         busy={remove.isPending}
-        onClick={() => {
-          if (!confirming) {
-            setConfirming(true);
-            return;
-          }
-          setConfirming(false);
+        onConfirm={() =>
           remove.mutate(slide.slide, {
             onSuccess: () => {
               toast("success", "Upload deleted", slide.name);
               onDeleted();
             },
-          });
-        }}
-      >
-        {confirming ? "Click again to delete" : "Delete upload"}
-      </Button>
+          })
+        }
+      />
     </>
   );
 }

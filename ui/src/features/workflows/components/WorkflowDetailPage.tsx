@@ -9,6 +9,7 @@ import { formatDateTime, formatDuration, secondsBetween, shortId } from "@/share
 import {
   Button,
   Card,
+  ConfirmButton,
   CopyButton,
   ErrorNotice,
   Loading,
@@ -57,12 +58,6 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
   const navigate = useNavigate();
   const toast = useToast();
   const cancel = useCancelWorkflow(w.id);
-  const [confirming, setConfirming] = useState(false);
-  useEffect(() => {
-    if (!confirming) return undefined;
-    const t = setTimeout(() => setConfirming(false), 4000);
-    return () => clearTimeout(t);
-  }, [confirming]);
   const now = useNow(isTerminal(w.state) ? 60_000 : 1000);
   const dagJobs = useMemo(() => toDag(w.jobs), [w.jobs]);
   const lanes = Object.entries(w.lanes);
@@ -89,24 +84,18 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
         }
         actions={
           canCancel && (
-            <Button
-              variant="danger"
+            <ConfirmButton
+              label="Cancel workflow"
+              confirmLabel="Cancel every unfinished job?"
               icon={<Ban size={16} />}
               busy={cancel.isPending}
-              onClick={() => {
-                if (!confirming) {
-                  setConfirming(true);
-                  return;
-                }
-                setConfirming(false);
+              onConfirm={() =>
                 cancel.mutate(undefined, {
                   onSuccess: (r) =>
                     toast("success", "Cancelled", r.cancelled.length ? `Jobs cancelled: ${r.cancelled.join(", ")}` : "Nothing was left to cancel"),
-                });
-              }}
-            >
-              {confirming ? "Cancel every unfinished job?" : "Cancel workflow"}
-            </Button>
+                })
+              }
+            />
           )
         }
       />
