@@ -83,5 +83,5 @@ def _fill_enclosed_background(labels: np.ndarray) -> None:
         return
     fill = np.zeros(count + 1, labels.dtype)
     fill[alone] = found[np.searchsorted(found[:, 0], alone), 1]  # rows sorted by region
-    mask = fill[regions]
-    labels[mask > 0] = mask[mask > 0]
+    filled = fill[regions]
+    labels[:] = np.where(filled > 0, filled, labels)

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from skimage.measure import find_contours
 
+from tessera.stitching.files import replace_text
 from tessera.stitching.ownership import Instance
 from tessera.tiling.grid import TileGrid
 
@@ -206,7 +207,7 @@ class CellTableWriter:
         self._buffer.clear()
         path = self.directory / f"part-{self._next:06d}.parquet"
         fragment = ",\n".join(geojson_features(table, namespace=self.namespace))
-        _replace_text(path.with_suffix(".geojson"), fragment)
+        replace_text(path.with_suffix(".geojson"), fragment)
         tmp = path.with_suffix(".tmp")
         pq.write_table(table, tmp)
         os.replace(tmp, path)
@@ -216,11 +217,6 @@ class CellTableWriter:
     def parts(self) -> list[Path]:
         """The part files written so far, in order."""
         return sorted(self.directory.glob("part-*.parquet"))
-
-    def iter_tables(self) -> Iterator[pa.Table]:
-        """Part tables in order, with tiles already seen in earlier parts removed."""
-        for _, table, _ in self._iter_parts():
-            yield table
 
     def _iter_parts(self) -> Iterator[tuple[Path, pa.Table, bool]]:
         """(part, its rows of tiles not seen in earlier parts, whether that is all its rows)."""
@@ -264,12 +260,6 @@ class CellTableWriter:
         if geo is not None:
             geo.close()
         return count
-
-
-def _replace_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class _GeoJsonStream:

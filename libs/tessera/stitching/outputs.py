@@ -15,7 +15,6 @@ cells.geojson, summary.json. Tissue-mask folder: mask.zarr, mask.png, summary.js
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from tessera.stitching.cells import CELL_SCHEMA, QUPATH_NAMESPACE, CellTableWriter, cell_table
 from tessera.stitching.encoding import InstanceResult, ProbabilityResult, decode
+from tessera.stitching.files import write_json
 from tessera.stitching.mask_writer import TissueMaskWriter
 from tessera.stitching.ownership import IdPacking
 from tessera.stitching.writer import LabelImageWriter
@@ -119,7 +119,7 @@ class CellJobOutputs:
             },
             **(extra or {}),
         }
-        _write_json(self.directory / "summary.json", summary)
+        write_json(self.directory / "summary.json", summary)
         return summary
 
 
@@ -174,11 +174,5 @@ class MaskJobOutputs:
             "outputs": {"mask": "mask.zarr", "preview": "mask.png"},
             **(extra or {}),
         }
-        _write_json(self.directory / "summary.json", summary)
+        write_json(self.directory / "summary.json", summary)
         return summary
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

@@ -25,6 +25,7 @@ import zarr
 from tessera.merger.domain import add_timings, with_finalise
 from tessera.stitching.chunks import TileLedger
 from tessera.stitching.encoding import InstanceResult, ProbabilityResult, decode
+from tessera.stitching.files import write_json
 from tessera.stitching.outputs import CellJobOutputs, MaskJobOutputs
 from tessera.tiling.grid import TileGrid
 from tessera.tiling.work import PlanDetails
@@ -74,7 +75,7 @@ class SyntheticJobOutputs:
     def finalise(self, *, extra: dict[str, Any]) -> dict[str, Any]:
         self.flush()
         summary = {"kind": "synthetic", "tiles_done": len(self.tiles_done()), **extra}
-        _write_json(self.directory / "summary.json", summary)
+        write_json(self.directory / "summary.json", summary)
         return summary
 
 
@@ -148,7 +149,7 @@ class JobOutputs:
         """Persist what was applied (before acking it)."""
         self.writer.flush()
         self.timings["merge_s"] = self.timings.get("merge_s", 0.0) + merge_s
-        _write_json(self.directory / TIMINGS_FILE, self.timings)
+        write_json(self.directory / TIMINGS_FILE, self.timings)
 
     def finalise(self, extra: dict[str, Any]) -> dict[str, Any]:
         """Write the final outputs and summary.json (timings include this step)."""
@@ -161,7 +162,7 @@ class JobOutputs:
         summary["timings"] = with_finalise(
             summary.get("timings", {}), time.perf_counter() - started
         )
-        _write_json(self.directory / "summary.json", summary)
+        write_json(self.directory / "summary.json", summary)
         return summary
 
 
@@ -169,9 +170,3 @@ def _grid(plan: PlanDetails) -> TileGrid:
     if plan.grid is None:
         raise ValueError(f"a {plan.kind} plan has no grid")
     return plan.grid
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
