@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 
 from tests.conftest import DATA_ROOT
 
@@ -83,8 +84,7 @@ async def test_compose_submit_and_watch_a_workflow_run(
     await second.locator("input[name=tiles]").fill("30")
     await second.locator("input[name=seconds_per_tile]").fill("0.05")
     await second.get_by_role("button", name="load", exact=True).click()  # depends on "load"
-    await page.locator("[data-testid=dag] .dag-node").nth(1).wait_for()
-    assert await page.locator("[data-testid=dag] .dag-node").count() == 2
+    await expect(page.locator("[data-testid=dag] .dag-node")).to_have_count(2)
     await shot("02-builder")
 
     # submit: the builder takes us to the workflow, which runs with live progress
@@ -104,7 +104,7 @@ async def test_compose_submit_and_watch_a_workflow_run(
         page, "[aria-label='Workflow progress']", "SUCCEEDED", timeout=120
     )
     assert any(0 < v < 100 for v in seen), f"no progress between 0 and 100 was shown: {seen}"
-    assert await page.locator(".job-row[data-state=SUCCEEDED]").count() == 2
+    await expect(page.locator(".job-row[data-state=SUCCEEDED]")).to_have_count(2)
     await page.get_by_text("2 / 2").wait_for()
     await page.locator("[aria-label='Workflow progress'][aria-valuenow='100']").wait_for()
     await shot("04-succeeded")
@@ -201,7 +201,7 @@ async def test_a_tissue_mask_over_its_slide_and_a_second_tenant(
     await page.get_by_label("Overlay opacity").fill("0.8")
     await viewer.scroll_into_view_if_needed()
     await page.screenshot(path=str(screenshots / "01-mask-light.png"), animations="disabled")
-    assert await page.locator("[data-testid=summary]").count() == 1
+    await expect(page.locator("[data-testid=summary]")).to_have_count(1)
     assert page.errors == []
 
     phone = await new_page(
@@ -292,9 +292,10 @@ async def test_the_list_shows_every_state_live(stack: str, browser: Any, screens
 
     await page.get_by_role("tab", name="Failed").click()
     await page.wait_for_url(re.compile(r"state=FAILED"))
-    rows = page.locator(".wf-row[data-workflow]")  # loaded rows, not the loading skeleton's
-    await rows.first.wait_for()
-    assert await rows.count() == 1
+    # the list loaded for this filter (the previous filter's rows stay until the new page arrives)
+    rows = page.locator("[data-testid=workflow-list][data-filter=FAILED] .wf-row[data-workflow]")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-workflow", failing)
     await page.goto(f"{stack}/workflows/{failing}")
     await page.locator("[data-testid=workflow-detail][data-state=FAILED]").wait_for()
     await page.screenshot(path=str(screenshots / "02-failed.png"), animations="disabled")

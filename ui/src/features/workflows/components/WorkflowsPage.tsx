@@ -76,7 +76,7 @@ export function WorkflowsPage() {
           </EmptyState>
         )
       ) : (
-        <ul className="wf-list" data-testid="workflow-list">
+        <ul className="wf-list" data-testid="workflow-list" data-filter={filter}>
           {items.map((w) => (
             <WorkflowRow key={w.id} workflow={w} />
           ))}
