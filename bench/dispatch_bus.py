@@ -17,21 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
-import os
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 from tessera.admission.domain import AdmissionState
 from tessera.admission.handlers import Admission
 from tessera.branch_sequencer.domain import SequencerState
 from tessera.branch_sequencer.handlers import Sequencer
 from tessera.bus import Bus
-from tessera.embedded import nats_server
+from tessera.embedded import nats_from_env_or_embedded
 from tessera.events import JobStarted, JobSucceeded, WorkflowSubmitted
 from tessera.telemetry import configure_logging
 from tessera.workflows import WorkflowSpec
@@ -145,10 +141,7 @@ def main() -> None:
     parser.add_argument("--job-seconds", type=float, default=0.05, help="stand-in job duration")
     args = parser.parse_args()
     configure_logging("WARNING")
-    with contextlib.ExitStack() as stack:
-        url = os.environ.get("NATS_URL") or stack.enter_context(
-            nats_server(Path(stack.enter_context(tempfile.TemporaryDirectory())))
-        )
+    with nats_from_env_or_embedded() as url:
         asyncio.run(run(url, args))
 
 

@@ -54,7 +54,7 @@ import torch
 import zarr
 
 from tessera.bus import Bus
-from tessera.embedded import nats_server
+from tessera.embedded import nats_from_env_or_embedded
 from tessera.events import JobStarted, WorkflowSubmitted
 from tessera.inference.domain import forward_batch_size
 from tessera.segmentation.jit import torchscript_deprecation_silenced
@@ -339,9 +339,7 @@ class Services:
 def services(root: Path, args: argparse.Namespace) -> Iterator[Services]:
     """The data-plane services as processes, reading slides under `root`, until the block ends."""
     with contextlib.ExitStack() as stack:
-        url = os.environ.get("NATS_URL") or stack.enter_context(
-            nats_server(Path(stack.enter_context(tempfile.TemporaryDirectory())))
-        )
+        url = stack.enter_context(nats_from_env_or_embedded())
         results = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         namespace = f"bench{uuid.uuid4().hex[:8]}"
         env = {

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,6 +95,16 @@ def nats_server(state: Path) -> Iterator[str]:
     finally:
         _stop(proc)
         log_file.close()
+
+
+@contextlib.contextmanager
+def nats_from_env_or_embedded() -> Iterator[str]:
+    """`NATS_URL` when the environment names one, else an embedded nats-server in a temp folder."""
+    if url := os.environ.get("NATS_URL"):
+        yield url
+        return
+    with tempfile.TemporaryDirectory() as state, nats_server(Path(state)) as url:
+        yield url
 
 
 @contextlib.contextmanager
