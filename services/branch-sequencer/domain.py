@@ -52,10 +52,20 @@ from tessera.events import (
 )
 from tessera.workflows import JobState, WorkflowState
 
-from .state import PENDING_PHASES, Failure, Job, JobKey, Phase, SequencerState, Workflow
+from .state import (
+    PENDING_PHASES,
+    EndedWorkflow,
+    Failure,
+    Job,
+    JobKey,
+    Phase,
+    SequencerState,
+    Workflow,
+)
 
 # what a user may cancel: whatever has not ended
 CANCELLABLE_PHASES = PENDING_PHASES | {Phase.RUNNING, Phase.FAILING}
+CANCELLABLE_STATES = frozenset({JobState.PENDING, JobState.RUNNING})  # the same, seen from outside
 
 __all__ = [
     "CancelJob",
@@ -120,15 +130,16 @@ def decide(state: SequencerState, command: Command) -> list[Decision]:
                 return decisions
             return _starts(state, now)
         case CancelJob():
+            current = job_state(state, command.tenant_id, command.workflow_id, command.job_id)
+            if current not in CANCELLABLE_STATES:
+                raise Conflict(f"job {command.job_id!r} is {current.value}", state=current.value)
             job = _find_job(state, command.tenant_id, command.workflow_id, command.job_id)
-            if job.phase not in CANCELLABLE_PHASES:
-                raise Conflict(f"job {job.id!r} is {job.state.value}", state=job.state.value)
             return [_cancelled(job, command.now, command.reason)]
         case CancelWorkflow():
+            outcome = workflow_state(state, command.tenant_id, command.workflow_id)
+            if outcome not in (WorkflowState.QUEUED, WorkflowState.RUNNING):
+                raise Conflict(f"workflow is {outcome.value}", state=outcome.value)
             wf = _find_workflow(state, command.tenant_id, command.workflow_id)
-            if wf.remaining == 0:
-                current = wf.finished or wf.outcome()
-                raise Conflict(f"workflow is {current.value}", state=current.value)
             return [
                 _cancelled(job, command.now, command.reason)
                 for job in wf.jobs.values()
@@ -140,17 +151,19 @@ def evolve(state: SequencerState, event: Event) -> SequencerState:
     """Apply one event of the log to `state` (in place, for O(1) per event) and return it."""
     match event:
         case WorkflowSubmitted():
-            if event.workflow_id not in state.workflows:
-                state.add_workflow(event.workflow_id, event.tenant_id, event.spec)
+            wid = event.workflow_id
+            if wid not in state.workflows and wid not in state.ended:
+                state.add_workflow(wid, event.tenant_id, event.spec)
         case WorkflowAdmitted():
             wf = state.workflows.get(event.workflow_id)
             if wf is None:
-                state.admitted_early.add(event.workflow_id)
+                if event.workflow_id not in state.ended:  # an admission racing a cancel: moot
+                    state.admitted_early.add(event.workflow_id)
             elif not wf.admitted:
                 state.admit(event.workflow_id)
         case WorkflowFinished():
             wf = state.workflows.get(event.workflow_id)
-            if wf is not None and wf.finished is None and wf.remaining == 0:
+            if wf is not None and wf.remaining == 0:
                 state.finish(wf.id, event.state)
         case JobEvent():
             job = _event_job(state, event)
@@ -177,13 +190,22 @@ def react(state: SequencerState, command: Command) -> list[Decision]:
 
 
 def job_state(state: SequencerState, tenant_id: UUID, workflow_id: UUID, job_id: str) -> JobState:
-    return _find_job(state, tenant_id, workflow_id, job_id).state
+    ended = _find_ended(state, tenant_id, workflow_id)
+    if ended is None:
+        return _find_job(state, tenant_id, workflow_id, job_id).state
+    if job_id not in ended[2]:
+        raise NotFound("job", job_id)
+    return ended[2][job_id]
 
 
 def workflow_state(state: SequencerState, tenant_id: UUID, workflow_id: UUID) -> WorkflowState:
+    """QUEUED or RUNNING; once every job is terminal, its outcome (even before it is recorded)."""
+    ended = _find_ended(state, tenant_id, workflow_id)
+    if ended is not None:
+        return ended[1]
     wf = _find_workflow(state, tenant_id, workflow_id)
-    if wf.finished is not None:
-        return wf.finished
+    if wf.remaining == 0:
+        return wf.outcome()
     return WorkflowState.RUNNING if wf.admitted else WorkflowState.QUEUED
 
 
@@ -327,6 +349,11 @@ def _header(kind: str, job: Job, now: datetime, *identity: object) -> dict[str, 
         "workflow_id": job.workflow_id,
         "job_id": job.id,
     }
+
+
+def _find_ended(state: SequencerState, tenant_id: UUID, workflow_id: UUID) -> EndedWorkflow | None:
+    ended = state.ended.get(workflow_id)
+    return ended if ended is not None and ended[0] == tenant_id else None
 
 
 def _find_workflow(state: SequencerState, tenant_id: UUID, workflow_id: UUID) -> Workflow:

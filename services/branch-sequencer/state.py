@@ -104,7 +104,6 @@ class Workflow:
     admitted: bool = False
     failed: int = 0
     cancelled: int = 0
-    finished: WorkflowState | None = None
 
     def outcome(self) -> WorkflowState:
         """The terminal state once every job is terminal: any failure wins over cancellation."""
@@ -116,6 +115,9 @@ class Workflow:
 
 
 TimerEntry = tuple[datetime, int, JobKey, int]  # (retry_at, tie-break serial, job, attempt)
+EndedWorkflow = tuple[UUID, WorkflowState, dict[str, JobState]]
+"""What is kept of a finished workflow (tenant, outcome, job states): enough to refuse a late
+cancel with the right state. Plain builtins: small in memory and quick to snapshot."""
 
 
 @dataclass(slots=True)
@@ -141,6 +143,7 @@ class SequencerState:
     doomed: OrderedDict[JobKey, str] = field(default_factory=OrderedDict)  # job -> skip reason
     finishing: OrderedDict[UUID, None] = field(default_factory=OrderedDict)
     admitted_early: set[UUID] = field(default_factory=set)
+    ended: dict[UUID, EndedWorkflow] = field(default_factory=dict)  # finished, out of `workflows`
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -151,11 +154,19 @@ class SequencerState:
         """Exponential backoff after failed attempt `attempt` (1-based), capped."""
         return min(self.retry_base * (1 << (attempt - 1)), self.retry_cap)
 
+    def timer_job(self, key: JobKey, attempt: int) -> Job | None:
+        """The job a retry timer is for, unless the timer is stale (heaps delete lazily)."""
+        wf = self.workflows.get(key[0])  # a finished workflow's stale timers find nothing
+        if wf is None:
+            return None
+        job = wf.jobs[key[1]]
+        return job if job.phase is Phase.BACKOFF and job.attempt == attempt else None
+
     def candidates(self, queue: TenantQueue, now: datetime) -> Iterator[Job]:
         """The tenant's startable jobs, lazily: due retries first (earliest first), then FIFO."""
         for _, _, key, attempt in _due(queue.backoff, now):
-            job = self.job(key)
-            if job.phase is Phase.BACKOFF and job.attempt == attempt:
+            job = self.timer_job(key, attempt)
+            if job is not None:
                 yield job
         for key in queue.ready:
             yield self.job(key)
@@ -261,7 +272,9 @@ class SequencerState:
             self.finishing[wf.id] = None
 
     def finish(self, workflow_id: UUID, state: WorkflowState) -> None:
-        self.workflows[workflow_id].finished = state
+        """Every job is terminal: keep only what a late cancel needs (`ended`)."""
+        wf = self.workflows.pop(workflow_id)
+        self.ended[workflow_id] = (wf.tenant_id, state, {j.id: j.state for j in wf.jobs.values()})
         self.finishing.pop(workflow_id, None)
 
     # --- internals ----------------------------------------------------------------------------
@@ -288,8 +301,7 @@ class SequencerState:
         """Drop stale timers from the top of the heap and the tenant from `busy` once idle."""
         while queue.backoff:
             _, _, key, attempt = queue.backoff[0]
-            job = self.job(key)
-            if job.phase is Phase.BACKOFF and job.attempt == attempt:
+            if self.timer_job(key, attempt) is not None:
                 break
             heapq.heappop(queue.backoff)
         if not queue.ready and not queue.backoff:

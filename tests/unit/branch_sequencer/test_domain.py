@@ -327,3 +327,33 @@ def test_every_decision_keeps_the_rules_and_every_job_ends_once(
             assert final in (JobState.SUCCEEDED, JobState.FAILED)
     if world.reactions:
         world.check_replay(sample)
+
+
+def test_a_finished_workflow_is_kept_as_its_outcome_only_and_its_stale_timers_are_dropped() -> None:
+    world = World(max_workers=2)
+    world.submit(TENANT, WF, spec({"id": "a", "retries": 3}))
+    world.submit(TENANT, WF2, spec({"id": "b", "retries": 3}))
+    world.admit(WF)
+    world.admit(WF2)
+    world.report((WF2, "b"), "fail")
+    world.now += timedelta(seconds=0.5)  # b is retried after 1 s
+    world.report((WF, "a"), "fail")  # two retry timers in the tenant's heap: b's first
+    world.cancel_workflow(WF)  # a's timer goes stale below b's (heaps delete lazily)
+    assert WF not in world.state.workflows  # only what a late cancel needs is left
+    assert world.state.ended[WF] == (TENANT, WorkflowState.CANCELLED, {"a": JobState.CANCELLED})
+    assert len(world.state.tenants[TENANT].backoff) == 2
+    assert workflow_state(world.state, TENANT, WF) is WorkflowState.CANCELLED
+    with pytest.raises(NotFound):
+        job_state(world.state, TENANT, WF, "nope")
+    with pytest.raises(NotFound):
+        workflow_state(world.state, OTHER, WF)  # another tenant's finished workflow
+    refused = world.cancel_job((WF, "a"))
+    assert isinstance(refused, Conflict) and refused.state == "CANCELLED"
+    for index in range(len(world.log)):  # the whole history again: nothing comes back
+        world.redeliver(index)
+    assert WF not in world.state.workflows and world.state.admitted_early == set()
+    assert started(world.tick(60)) == ["b"]  # and the stale timer of the finished one is dropped
+    assert world.state.tenants[TENANT].backoff == []
+    world.report((WF2, "b"), "succeed")
+    assert world.state.workflows == {} and set(world.state.ended) == {WF, WF2}
+    assert workflow_state(world.state, TENANT, WF2) is WorkflowState.SUCCEEDED
