@@ -151,7 +151,9 @@ class Bus:
     async def delete_streams(self) -> None:
         names = self.names
         leases = f"KV_{names.ns}_leases"  # tessera.lease's bucket
-        for name in (names.events_stream, names.tiles_stream, names.results_stream, leases):
+        snapshots = f"OBJ_{names.ns}_snapshots"  # tessera.snapshots' bucket
+        streams = (names.events_stream, names.tiles_stream, names.results_stream)
+        for name in (*streams, leases, snapshots):
             with contextlib.suppress(NotFoundError):
                 await self.js.delete_stream(name)
 

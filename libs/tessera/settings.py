@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         validation_alias="TESSERA_LEASE_TTL_S",
         description="a dead decider's role passes to a standby replica within this (tessera.lease)",
     )
+    snapshot_every: int = Field(
+        default=10_000,
+        ge=0,
+        validation_alias="TESSERA_SNAPSHOT_EVERY",
+        description="services that fold the log save their state after this many events, so a "
+        "restart reads only the log's tail (tessera.snapshots); 0 = never, fold from 1",
+    )
     log_level: str = Field(default="INFO", validation_alias="TESSERA_LOG_LEVEL")
     log_json: bool = Field(default=True, validation_alias="TESSERA_LOG_JSON")
     ops_port: int = Field(

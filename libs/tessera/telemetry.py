@@ -56,6 +56,7 @@ BRANCH_QUEUE_DEPTH = Gauge(
 WORKER_ACTIVE_JOBS = Gauge("tessera_worker_active_jobs", "Jobs RUNNING system-wide")
 ADMISSION_WAITERS = Gauge("tessera_admission_waiters", "Tenants waiting for an active slot")
 ADMISSION_ACTIVE = Gauge("tessera_admission_active_tenants", "Tenants holding an active slot")
+SNAPSHOT_SEQ = Gauge("tessera_snapshot_seq", "Log sequence of the role's newest snapshot", ["role"])
 LEADER = Gauge("tessera_leader", "1 while this replica holds the role's lease", ["role"])
 JOB_LATENCY = Histogram(
     "tessera_job_latency_seconds",

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, TypeAlias
+from typing import ClassVar, Literal, TypeAlias
 from uuid import UUID
 
 from tessera.events import (
@@ -93,6 +93,8 @@ class Tenant:
 
 @dataclass
 class AdmissionState:
+    SETTINGS: ClassVar[tuple[str, ...]] = ("max_active_tenants",)  # not folded from the log
+
     max_active_tenants: int = 3
     tenants: dict[UUID, Tenant] = field(default_factory=dict)
     workflows: dict[UUID, tuple[UUID, Status]] = field(default_factory=dict)

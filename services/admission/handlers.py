@@ -1,10 +1,11 @@
 """Admission's shell: fold the log, decide, append with optimistic concurrency.
 
 One task owns the state. It reads the log in order and decides only once it has folded what it
-appended itself, so its state is always a prefix of the log and a restart (replay from sequence 1)
-ends in the same place. Each decision is appended with `Nats-Msg-Id` = its deterministic id and
-`Nats-Expected-Last-Subject-Sequence` = the last sequence seen on its subject; when another replica
-got there first the append is refused, and the shell folds the log further and decides again.
+appended itself, so its state is always a prefix of the log and a restart (its snapshot and the
+log after it, or the whole log) ends in the same place. Each decision is appended with
+`Nats-Msg-Id` = its deterministic id and `Nats-Expected-Last-Subject-Sequence` = the last sequence
+seen on its subject; when another replica got there first the append is refused, and the shell
+folds the log further and decides again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tessera import telemetry
 from tessera.bus import Bus
 from tessera.decider import FoldedLog
 from tessera.events import utcnow
+from tessera.snapshots import Snapshots, adopt
 
 from .domain import AdmissionState, Tick, decide, evolve
 
@@ -33,22 +35,39 @@ POLL_S = 0.5  # how often the loop looks at the stop signal while the log is qui
 
 class Admission:
     def __init__(
-        self, bus: Bus, state: AdmissionState, clock: Callable[[], datetime] = utcnow
+        self,
+        bus: Bus,
+        state: AdmissionState,
+        clock: Callable[[], datetime] = utcnow,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self.bus, self.state, self.clock = bus, state, clock
-        self.fold = FoldedLog(bus, lambda event: evolve(self.state, event), DECISIONS, "admission")
+        self.fold = FoldedLog(
+            bus,
+            lambda event: evolve(self.state, event),
+            DECISIONS,
+            "admission",
+            snapshots,
+            lambda: self.state,
+        )
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] = lambda: None) -> None:
         """Replay the log, then follow it and decide until `stop`."""
-        async with self.bus.feed(start_seq=1) as feed:
+        if (saved := await self.fold.restore()) is not None:
+            self.state = adopt(saved, self.state, AdmissionState.SETTINGS)
+        async with self.bus.feed(start_seq=self.fold.last_seq + 1) as feed:
             self.fold.feed = feed
             await self.fold.catch_up()
+            self.fold.replayed()
             log.info("admission_replayed", last_seq=self.fold.last_seq, active=self.state.active)
             on_ready()
-            while not stop.is_set():
-                await self._settle()
-                for env in await feed.batch(max_size=500, timeout=POLL_S):
-                    self.fold.apply(env)
+            try:
+                while not stop.is_set():
+                    await self._settle()
+                    for env in await feed.batch(max_size=500, timeout=POLL_S):
+                        self.fold.apply(env)
+            finally:
+                await self.fold.save()
 
     async def _settle(self) -> None:
         while decisions := decide(self.state, Tick(self.clock())):

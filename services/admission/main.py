@@ -8,7 +8,9 @@ import asyncio
 from tessera.lease import lead
 from tessera.service import Runtime, run_service
 from tessera.settings import Settings
+from tessera.snapshots import Snapshots, fingerprint
 
+from . import domain, line
 from .domain import AdmissionState
 from .handlers import Admission
 
@@ -21,7 +23,9 @@ def main() -> None:
 
         async def decide(stop: asyncio.Event) -> None:  # afresh each time it leads
             state = AdmissionState(max_active_tenants=settings.max_active_tenants)
-            await Admission(rt.bus, state).run(stop)
+            every = settings.snapshot_every
+            snapshots = Snapshots(rt.bus, "admission", fingerprint(domain, line), every)
+            await Admission(rt.bus, state, snapshots=snapshots).run(stop)
 
         await lead(rt.bus, "admission", rt.stop, decide, ttl_s=settings.lease_ttl_s)
 

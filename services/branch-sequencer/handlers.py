@@ -2,11 +2,12 @@
 
 One task owns the state, so there are no locks. It reads the log in order and decides only once it
 has folded everything it appended itself: its state is always a prefix of the log, so a restart
-(replay from sequence 1) ends in the same state, and retry timers come back from the
-JobRetryScheduled events with it. Each decision is appended with `Nats-Msg-Id` = its deterministic
-id (JetStream drops a repeat) and `Nats-Expected-Last-Subject-Sequence` = the last sequence seen on
-its subject: if another replica or a stale view got there first, the append is refused, the shell
-folds the log further and decides again. Cancel requests arrive over request/reply and are queued
+(its snapshot and the log after it, or the whole log) ends in the same state, and retry timers
+come back from the JobRetryScheduled events with it. Each decision is appended with
+`Nats-Msg-Id` = its deterministic id (JetStream drops a repeat) and
+`Nats-Expected-Last-Subject-Sequence` = the last sequence seen on its subject: if another replica
+or a stale view got there first, the append is refused, the shell folds the log further and
+decides again. Cancel requests arrive over request/reply and are queued
 to the same task, which catches up with the whole log before it answers.
 """
 
@@ -25,6 +26,7 @@ from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
 from tessera.decider import FoldedLog
 from tessera.errors import BusError, Conflict, NotFound
 from tessera.events import JobCancelled, utcnow
+from tessera.snapshots import Snapshots, adopt
 
 from .domain import (
     CancelJob,
@@ -49,19 +51,31 @@ Pending = tuple[CancelRequest, "asyncio.Future[CancelReply]"]
 
 class Sequencer:
     def __init__(
-        self, bus: Bus, state: SequencerState, clock: Callable[[], datetime] = utcnow
+        self,
+        bus: Bus,
+        state: SequencerState,
+        clock: Callable[[], datetime] = utcnow,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self.bus, self.state, self.clock = bus, state, clock
         self.fold = FoldedLog(
-            bus, lambda event: evolve(self.state, event), DECISIONS, "branch-sequencer"
+            bus,
+            lambda event: evolve(self.state, event),
+            DECISIONS,
+            "branch-sequencer",
+            snapshots,
+            lambda: self.state,
         )
         self.requests: asyncio.Queue[Pending] = asyncio.Queue()
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] = lambda: None) -> None:
         """Replay the log, then follow it and decide until `stop`; answers cancels meanwhile."""
-        async with self.bus.feed(start_seq=1) as feed:
+        if (saved := await self.fold.restore()) is not None:
+            self.state = adopt(saved, self.state, SequencerState.SETTINGS)
+        async with self.bus.feed(start_seq=self.fold.last_seq + 1) as feed:
             self.fold.feed = feed
             await self.fold.catch_up()
+            self.fold.replayed()
             log.info("sequencer_replayed", last_seq=self.fold.last_seq, running=self.state.running)
             sub = await self.bus.serve(
                 self.bus.names.rpc(RPC_SERVICE, CANCEL), self.on_request, queue=RPC_SERVICE
@@ -76,6 +90,7 @@ class Sequencer:
                     await sub.unsubscribe()
                 while not self.requests.empty():  # answer what was asked before the drain
                     await self._answer(*self.requests.get_nowait())
+                await self.fold.save()
 
     async def on_request(self, data: bytes) -> bytes:
         """NATS request handler: queue the request to the deciding task and wait for its answer."""

@@ -12,7 +12,9 @@ from pydantic_settings import SettingsConfigDict
 from tessera.lease import lead
 from tessera.service import Runtime, run_service
 from tessera.settings import Settings
+from tessera.snapshots import Snapshots, fingerprint
 
+from . import domain, state
 from .domain import SequencerState
 from .handlers import Sequencer
 
@@ -29,12 +31,15 @@ class SequencerSettings(Settings):
 
 
 def build(settings: SequencerSettings, rt: Runtime) -> Sequencer:
-    state = SequencerState(
+    initial = SequencerState(
         max_workers=settings.max_workers,
         retry_base=timedelta(seconds=settings.retry_base_s),
         retry_cap=timedelta(seconds=settings.retry_cap_s),
     )
-    return Sequencer(rt.bus, state)
+    snapshots = Snapshots(
+        rt.bus, "branch-sequencer", fingerprint(domain, state), settings.snapshot_every
+    )
+    return Sequencer(rt.bus, initial, snapshots=snapshots)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import ClassVar
 from uuid import UUID
 
 from tessera.workflows import JobState, WorkflowSpec, WorkflowState
@@ -130,6 +131,8 @@ class TenantQueue:
 
 @dataclass(slots=True)
 class SequencerState:
+    SETTINGS: ClassVar[tuple[str, ...]] = ("max_workers", "retry_base", "retry_cap")  # not folded
+
     max_workers: int = 8
     retry_base: timedelta = timedelta(seconds=5)
     retry_cap: timedelta = timedelta(minutes=5)

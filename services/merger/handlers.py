@@ -28,10 +28,12 @@ import nats
 import structlog
 from nats.aio.msg import Msg
 
+from tessera import workflows
 from tessera.bus import Bus, EventFeed, hold_in_progress
-from tessera.decider import replay
+from tessera.decider import FollowedLog
 from tessera.errors import BusError
 from tessera.events import JobProgressed, JobSucceeded, decision_id
+from tessera.merger import domain
 from tessera.merger.adapters.outputs import JobOutputs
 from tessera.merger.domain import (
     Apply,
@@ -46,7 +48,9 @@ from tessera.merger.domain import (
     verdict,
 )
 from tessera.merger.settings import MergerSettings
+from tessera.snapshots import Snapshots, fingerprint
 from tessera.stitching.encoding import EncodingError
+from tessera.tiling import work
 from tessera.tiling.work import MARKER_HEADER, TIMINGS_HEADER, JobRef, results_filter, subject_key
 
 log = structlog.get_logger(__name__)
@@ -59,17 +63,35 @@ class Merger:
     def __init__(self, bus: Bus, settings: MergerSettings) -> None:
         self.bus = bus
         self.settings = settings
-        self.state = MergerState()
+        self.fold = FollowedLog(
+            MergerState(),
+            evolve,
+            Snapshots(
+                bus,
+                f"merger-{settings.partition}",
+                fingerprint(domain, work, workflows),
+                settings.snapshot_every,
+            ),
+        )
         self.outputs: dict[str, JobOutputs] = {}
         self.throttle = Throttle(settings.progress_interval_s)
+
+    @property
+    def state(self) -> MergerState:
+        return self.fold.state
 
     def consumer_name(self) -> str:
         return f"merger-{self.settings.partition}"
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
+        start = await self.fold.restore()
         end = await self.bus.last_sequence()
-        async with self.bus.feed(start_seq=1) as feed:
-            await self._replay(feed, end)
+        async with self.bus.feed(start_seq=start) as feed:
+            await self.fold.replay(feed, end, patience=REPLAY_PATIENCE_S)
+            # A restart forgets nothing that matters: open outputs are reopened from disk.
+            log.info(
+                "merger_replayed", last_seq=self.fold.last_seq, attempts=len(self.state.by_key)
+            )
             follower = asyncio.create_task(self._follow(feed, stop))
             names = self.bus.names
             sub = await self.bus.work_consumer(
@@ -96,22 +118,17 @@ class Merger:
                 await asyncio.gather(follower, return_exceptions=True)
                 with contextlib.suppress(Exception):  # else draining the connection waits on it
                     await sub.unsubscribe()
+                await self.fold.save()
             if not follower.cancelled() and (error := follower.exception()) is not None:
                 raise error  # the log feed died: the merger must not go on blind
-
-    async def _replay(self, feed: EventFeed, end: int) -> None:
-        seq = await replay(
-            feed, end, lambda event: evolve(self.state, event), patience=REPLAY_PATIENCE_S
-        )
-        # A restart forgets nothing that matters: open outputs are reopened from disk.
-        log.info("merger_replayed", last_seq=seq, attempts=len(self.state.by_key))
 
     async def _follow(self, feed: EventFeed, stop: asyncio.Event) -> None:
         while not stop.is_set():
             for env in await feed.batch(max_size=500, timeout=0.25):
-                ended = evolve(self.state, env.event)
+                ended = self.fold.apply(env)
                 if ended is not None:
                     self._forget(ended)
+            self.fold.observe()
 
     def _forget(self, ended: Ended) -> None:
         """Close an ended attempt's outputs; its late results are dropped as they come.

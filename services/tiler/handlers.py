@@ -30,10 +30,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from tessera.bus import Bus, EventFeed
-from tessera.decider import replay
+from tessera import workflows
+from tessera.bus import Bus
+from tessera.decider import FollowedLog
 from tessera.errors import BusError
 from tessera.events import Event, JobPlanned, decision_id
+from tessera.snapshots import Snapshots, fingerprint
+from tessera.tiler import domain
 from tessera.tiler.adapters.ledger import tiles_done
 from tessera.tiler.adapters.models import ModelInfoCache
 from tessera.tiler.adapters.planning import Plan, Target, plan_job
@@ -50,6 +53,7 @@ from tessera.tiler.domain import (
     refill,
 )
 from tessera.tiler.settings import TilerSettings
+from tessera.tiling import work
 from tessera.tiling.work import JobRef, TileBatch, results_subject, tiles_subject
 from tessera.workflows import CellSegmentationParams
 
@@ -73,7 +77,11 @@ class Tiler:
     ) -> None:
         self.bus = bus
         self.settings = settings
-        self.state = TilerState()
+        self.fold = FollowedLog(
+            TilerState(),
+            evolve,
+            Snapshots(bus, "tiler", fingerprint(domain, work, workflows), settings.snapshot_every),
+        )
         self.queue = TileQueue(bus)
         self.models = models or ModelInfoCache()
         self.pumps: dict[str, Pump] = {}
@@ -81,11 +89,17 @@ class Tiler:
         self._slots = asyncio.Semaphore(settings.plan_concurrency)
         self._wake = asyncio.Event()
 
+    @property
+    def state(self) -> TilerState:
+        return self.fold.state
+
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Replay the log, resume running attempts, then follow the log until `stop`."""
+        start = await self.fold.restore()
         end = await self.bus.last_sequence()
-        async with self.bus.feed(start_seq=1) as feed:
-            await self._replay(feed, end)
+        async with self.bus.feed(start_seq=start) as feed:
+            await self.fold.replay(feed, end, patience=REPLAY_PATIENCE_S)
+            log.info("tiler_replayed", last_seq=self.fold.last_seq, running=len(self.state.running))
             for ref in list(self.state.running.values()):
                 self._start(ref)
             if on_ready is not None:
@@ -94,19 +108,15 @@ class Tiler:
             try:
                 while not stop.is_set():
                     for env in await feed.batch(max_size=500, timeout=0.25):
-                        await self._react(evolve(self.state, env.event))
+                        await self._react(self.fold.apply(env))
+                    self.fold.observe()
             finally:
                 pump.cancel()
                 tasks = [pump, *self.planning.values()]
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _replay(self, feed: EventFeed, end: int) -> None:
-        seq = await replay(
-            feed, end, lambda event: evolve(self.state, event), patience=REPLAY_PATIENCE_S
-        )
-        log.info("tiler_replayed", last_seq=seq, running=len(self.state.running))
+                await self.fold.save()
 
     async def _react(self, reaction: Reaction | None) -> None:
         match reaction:

@@ -1,4 +1,5 @@
-"""Crashes mid-job: a dead inference worker's batch comes back, a restarted merger resumes.
+"""Crashes and restarts mid-job: a dead inference worker's batch comes back, a restarted merger
+resumes, a tiler and a merger stopped cleanly resume from their snapshots.
 
 Each test runs the same cell job twice, once disturbed and once not, and compares the cell
 tables: a crash may cost time, never a cell or a duplicate.
@@ -14,7 +15,12 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from tessera.merger.handlers import Merger
+from tessera.merger.settings import MergerSettings
+from tessera.tiler.handlers import Tiler
+from tessera.tiler.settings import TilerSettings
 from tessera.workflows import JobSpec
+from tests.conftest import running
 from tests.integration.dataplane.conftest import CMU, DataPlane, of_type
 
 pytestmark = pytest.mark.integration
@@ -121,3 +127,36 @@ async def test_a_restarted_merger_resumes_without_writing_twice(
     reference = await run_to_success(dataplane, cells_job(blobs_model))
     assert cell_table(dataplane, done.summary) == cell_table(dataplane, reference)
     assert uuid.UUID(str(done.workflow_id)) == workflow
+
+
+async def test_a_tiler_and_a_merger_stopped_mid_job_resume_from_their_snapshots(
+    dataplane: DataPlane, blobs_model: Path
+) -> None:
+    await dataplane.inference()
+    bus, base = dataplane.bus, dataplane.base
+
+    def services() -> tuple[Tiler, Merger]:
+        return (
+            Tiler(bus, TilerSettings(**base, window=1, batch_tiles=2)),
+            Merger(bus, MergerSettings(**base, fetch_batch=1, progress_interval_s=0.0)),
+        )
+
+    tenant, workflow = await dataplane.submit(cells_job(blobs_model))
+    tiler, merger = services()
+    async with running(tiler.run), running(merger.run):
+        events = await dataplane.events(
+            tenant, workflow, until=lambda seen: bool(of_type(seen, "JobProgressed"))
+        )
+    assert not of_type(events, "JobSucceeded")  # stopped mid-job, each saving its snapshot
+    saved = (tiler.fold.snapshots.saved_seq, merger.fold.snapshots.saved_seq)
+    assert all(seq > 0 for seq in saved)
+
+    tiler, merger = services()
+    async with running(tiler.run), running(merger.run):
+        events = await dataplane.finished(tenant, workflow)
+    assert (tiler.fold.snapshots.loaded_seq, merger.fold.snapshots.loaded_seq) == saved
+    [done] = of_type(events, "JobSucceeded")
+    await dataplane.merger()
+    await dataplane.tiler()
+    reference = await run_to_success(dataplane, cells_job(blobs_model))
+    assert cell_table(dataplane, done.summary) == cell_table(dataplane, reference)

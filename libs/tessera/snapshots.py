@@ -1,0 +1,213 @@
+"""Snapshots of a fold of the log, so that a restart reads only the log's tail.
+
+Every service that folds the event log (admission, the branch-sequencer, the tiler, the mergers)
+rebuilds its state on start by reading the log. Without snapshots that is the whole log, which
+grows for as long as the deployment lives. With them, the service saves its folded state every
+`TESSERA_SNAPSHOT_EVERY` events (and on a clean stop) into the `<ns>_snapshots` JetStream object
+store, one object per role; on start it loads the object and reads the log from the sequence after
+it. A snapshot is only ever a faster way to the same state: the state after folding events
+1..N is the same whether it was folded now or unpickled.
+
+A snapshot is used only when all of these hold, otherwise the service folds the whole log:
+- it was written by the same code: its fingerprint hashes the source of the modules that define
+  and fold the state (any change to them, or another Python, makes it stale);
+- it was taken from this very stream (the stream's creation time matches, so a log that was
+  deleted and made again does not inherit an old state) and not past the stream's end.
+
+The payload is a pickle. It is written and read only by Tessera's own services on the cluster's
+own NATS, where whoever can write to the object store can append to the event log anyway; it is
+never taken from a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import pickle
+import struct
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import nats.js.errors
+import structlog
+from nats.js.api import ObjectStoreConfig, StorageType
+from nats.js.object_store import ObjectStore
+
+from tessera import telemetry
+from tessera.bus import Bus
+
+log = structlog.get_logger(__name__)
+
+MAGIC = b"TSNAP1\n"
+FORMAT = 1
+
+
+def fingerprint(*modules: ModuleType) -> str:
+    """A hash of the modules' source and the Python version: what a snapshot is valid for."""
+    digest = hashlib.sha256(f"{FORMAT} {sys.version_info[:2]}".encode())
+    for module in sorted(modules, key=lambda m: m.__name__):
+        digest.update(module.__name__.encode())
+        with open(module.__file__ or "", "rb") as source:
+            digest.update(source.read())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Restored:
+    state: Any
+    last_seq: int
+    extra: Any
+
+
+def adopt(saved: Any, fresh: Any, settings: Iterable[str]) -> Any:
+    """The saved state (a dataclass) with this run's settings, e.g. a changed MAX_WORKERS."""
+    return dataclasses.replace(saved, **{name: getattr(fresh, name) for name in settings})
+
+
+def encode(meta: dict[str, Any], payload: bytes) -> bytes:
+    head = json.dumps(meta, sort_keys=True).encode()
+    return MAGIC + struct.pack(">I", len(head)) + head + zlib.compress(payload, 1)
+
+
+def decode_meta(blob: bytes) -> tuple[dict[str, Any], int]:
+    """The metadata and where the compressed payload starts; ValueError if it is not a snapshot."""
+    if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 4:
+        raise ValueError("not a Tessera snapshot")
+    (size,) = struct.unpack_from(">I", blob, len(MAGIC))
+    start = len(MAGIC) + 4
+    meta = json.loads(blob[start : start + size])
+    if not isinstance(meta, dict):
+        raise ValueError("snapshot metadata is not an object")
+    return meta, start + size
+
+
+class Snapshots:
+    """Load a role's snapshot once on start; then save every `every` events, one at a time."""
+
+    def __init__(self, bus: Bus, role: str, fingerprint: str, every: int) -> None:
+        self.bus = bus
+        self.role = role
+        self.fingerprint = fingerprint
+        self.every = every
+        self.saved_seq = 0  # the sequence the newest snapshot (loaded or saved) was taken at
+        self.loaded_seq = 0  # the sequence of the snapshot this run started from; 0 = none
+        self._store: ObjectStore | None = None
+        self._saving: asyncio.Task[None] | None = None
+
+    @property
+    def bucket(self) -> str:
+        return f"{self.bus.names.ns}_snapshots"
+
+    async def _objects(self) -> ObjectStore:
+        if self._store is None:
+            try:
+                self._store = await self.bus.js.object_store(self.bucket)
+            except nats.js.errors.BucketNotFoundError:
+                config = ObjectStoreConfig(storage=StorageType.FILE)
+                self._store = await self.bus.js.create_object_store(self.bucket, config=config)
+        return self._store
+
+    async def _stream(self) -> tuple[str, int]:
+        info = await self.bus.js.stream_info(self.bus.names.events_stream)
+        return (info.created.isoformat() if info.created else ""), int(info.state.last_seq)
+
+    async def load(self) -> Restored | None:
+        """The saved state if it is valid for this code and this log, else None (fold from 1)."""
+        if self.every <= 0:
+            return None
+        started = time.perf_counter()
+        try:
+            blob = (await (await self._objects()).get(self.role)).data or b""
+            meta, start = decode_meta(blob)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (nats.errors.Error, ValueError) as exc:
+            log.warning("snapshot_unreadable", role=self.role, error=str(exc))
+            return None
+        created, last_seq = await self._stream()
+        why = (
+            "written by other code" if meta.get("fingerprint") != self.fingerprint
+            else "taken from another log" if meta.get("stream_created") != created
+            else "ahead of the log" if int(meta.get("last_seq", 0)) > last_seq
+            else None
+        )  # fmt: skip
+        if why is not None:
+            log.info("snapshot_ignored", role=self.role, why=why, seq=meta.get("last_seq"))
+            return None
+        try:
+            state, extra = await asyncio.to_thread(_unpickle, blob, start)
+        except Exception as exc:  # a payload that does not load is a stale one: fold from 1
+            log.warning("snapshot_unreadable", role=self.role, error=repr(exc))
+            return None
+        self.saved_seq = self.loaded_seq = int(meta["last_seq"])
+        telemetry.SNAPSHOT_SEQ.labels(role=self.role).set(self.saved_seq)
+        log.info(
+            "snapshot_loaded",
+            role=self.role,
+            seq=self.saved_seq,
+            bytes=len(blob),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return Restored(state, self.saved_seq, extra)
+
+    def observe(self, last_seq: int, capture: Callable[[], tuple[object, object]]) -> None:
+        """Called after folding up to `last_seq`: starts a save when `every` events have passed.
+
+        `capture` returns (state, extra) and is pickled at once, in the caller's task, so the
+        snapshot is exactly the fold up to `last_seq`; compression and upload run in the
+        background, one save at a time.
+        """
+        if self.every <= 0 or last_seq - self.saved_seq < self.every:
+            return
+        if self._saving is not None and not self._saving.done():
+            return
+        payload = pickle.dumps(capture(), protocol=pickle.HIGHEST_PROTOCOL)
+        self.saved_seq = last_seq
+        self._saving = asyncio.create_task(self._put(last_seq, payload))
+
+    async def save(self, last_seq: int, capture: Callable[[], tuple[object, object]]) -> None:
+        """Save now and wait for it (a clean stop), unless nothing was folded since the last."""
+        if self._saving is not None:
+            await asyncio.gather(self._saving, return_exceptions=True)
+        if self.every <= 0 or last_seq <= self.saved_seq:
+            return
+        payload = pickle.dumps(capture(), protocol=pickle.HIGHEST_PROTOCOL)
+        self.saved_seq = last_seq
+        await self._put(last_seq, payload)
+
+    async def _put(self, last_seq: int, payload: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            created, _ = await self._stream()
+            meta = {
+                "format": FORMAT,
+                "fingerprint": self.fingerprint,
+                "stream_created": created,
+                "last_seq": last_seq,
+                "saved_at": time.time(),
+            }
+            blob = await asyncio.to_thread(encode, meta, payload)
+            await (await self._objects()).put(self.role, blob)
+        except (nats.errors.Error, OSError) as exc:  # the next one will do: state is in memory
+            log.warning("snapshot_failed", role=self.role, seq=last_seq, error=str(exc))
+            return
+        telemetry.SNAPSHOT_SEQ.labels(role=self.role).set(last_seq)
+        log.info(
+            "snapshot_saved",
+            role=self.role,
+            seq=last_seq,
+            bytes=len(blob),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+
+def _unpickle(blob: bytes, start: int) -> tuple[Any, Any]:
+    state, extra = pickle.loads(zlib.decompress(blob[start:]))
+    return state, extra
