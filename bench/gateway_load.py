@@ -273,7 +273,7 @@ async def ws_client(
                             stats.all_ready.set()
                         continue
                     stats.messages += 1
-                    done = msg["workflow"]["jobs"][0]["progress"]["tiles_done"]
+                    done = msg["workflow"]["progress"]["tiles_done"]  # one job per workflow
                     if (sent := published.get((wid, done))) is not None:
                         stats.lags.append(now - sent)
                     if done >= last:

@@ -10,6 +10,10 @@ Every update carries `seq`, the log sequence of the workflow's last applied chan
 client are in increasing `seq`, so the last `seq` received is a cursor: reconnecting with
 `?cursor=<seq>` first sends every workflow whose last change is later. That holds because the
 projector commits whole batches in log order, so whatever one read sees is a prefix of the log.
+An update carries the workflow without its jobs, plus those of its jobs that changed after where
+every receiver of that update stood (the client's cursor while it catches up, the follower's
+watermark once it is live): a client that holds the rest merges them by their own `last_seq`, and
+a 500-job workflow whose running job progresses costs one job per update, not 500.
 Announcements travel on core NATS and may be lost (a reconnect, a slow consumer): followers also
 re-read every `poll_s` seconds, which heals a lost one.
 """
@@ -27,7 +31,7 @@ import structlog
 from nats.aio.msg import Msg
 
 from tessera.bus import Bus
-from tessera.gateway.api.models import StreamReady, StreamUpdate, WorkflowDetail
+from tessera.gateway.api.models import JobView, StreamReady, StreamUpdate, WorkflowView
 from tessera.gateway.errors import SlowConsumer, TooManyStreams
 from tessera.readmodel import queries
 
@@ -141,14 +145,18 @@ class ViewHub:
                 async with self._pool.acquire() as conn:
                     cursor = await queries.latest_change(conn, tenant_id)
             # Catch up outside the tenant's lock: a long backlog to a slow client delays nobody.
+            # Every workflow sent until the client is live carries the jobs that changed after
+            # where the client stood: a later page can hold a workflow whose jobs changed while
+            # an earlier one was read.
+            since = cursor
             while True:
-                rows = await self._read(tenant_id, cursor)
+                rows = await self._read(tenant_id, cursor, since)
                 for row in rows:
                     cursor = row["last_seq"]
-                    yield _encode(row)
+                    yield _encode(row, since)
                 if len(rows) < self._page:
                     break
-            sub = await self._join(tenant, tenant_id, cursor)
+            sub = await self._join(tenant, tenant_id, cursor, since)
             while True:
                 text = await sub.queue.get()
                 if text == _CLOSED:
@@ -166,14 +174,14 @@ class ViewHub:
                 if tenant.follower is not None:
                     tenant.follower.cancel()
 
-    async def _join(self, tenant: _Tenant, tenant_id: UUID, cursor: int) -> Subscriber:
+    async def _join(self, tenant: _Tenant, tenant_id: UUID, cursor: int, since: int) -> Subscriber:
         """Under the tenant's lock: send what changed during the catch-up, then go live."""
         sub = Subscriber(cursor, self._queue_size)
         async with tenant.lock:
             while True:
-                rows = await self._read(tenant_id, sub.cursor)
+                rows = await self._read(tenant_id, sub.cursor, since)
                 for row in rows:
-                    sub.offer(row["last_seq"], _encode(row))
+                    sub.offer(row["last_seq"], _encode(row, since))
                 if len(rows) < self._page or sub.error is not None:
                     break
             if tenant.watermark is None:
@@ -202,21 +210,30 @@ class ViewHub:
     async def _refresh(self, tenant: _Tenant, tenant_id: UUID) -> None:
         if tenant.watermark is None:
             return
+        since = tenant.watermark  # what every subscriber holds: all pages relative to it
         while True:
-            rows = await self._read(tenant_id, tenant.watermark)
+            rows = await self._read(tenant_id, tenant.watermark, since)
             for row in rows:
                 seq = row["last_seq"]
-                text = _encode(row)  # once, whatever the number of clients
+                text = _encode(row, since)  # once, whatever the number of clients
                 for sub in list(tenant.subscribers):
                     sub.offer(seq, text)
                 tenant.watermark = seq
             if len(rows) < self._page:
                 return
 
-    async def _read(self, tenant_id: UUID, since: int) -> list[dict[str, Any]]:
+    async def _read(self, tenant_id: UUID, since: int, jobs_since: int) -> list[dict[str, Any]]:
         async with self._pool.acquire() as conn:
-            return await queries.workflow_changes(conn, tenant_id, since=since, limit=self._page)
+            return await queries.workflow_changes(
+                conn, tenant_id, since=since, limit=self._page, jobs_since=jobs_since
+            )
 
 
-def _encode(row: dict[str, Any]) -> str:
-    return StreamUpdate(seq=row["last_seq"], workflow=WorkflowDetail.of(row)).model_dump_json()
+def _encode(row: dict[str, Any], since: int) -> str:
+    update = StreamUpdate(
+        seq=row["last_seq"],
+        workflow=WorkflowView.of(row),
+        jobs=[JobView.of(job) for job in row["jobs"]],
+        jobs_since=since,
+    )
+    return update.model_dump_json()

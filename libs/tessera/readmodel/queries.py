@@ -135,10 +135,12 @@ async def latest_change(conn: asyncpg.Connection, tenant_id: UUID) -> int:
 
 
 async def workflow_changes(
-    conn: asyncpg.Connection, tenant_id: UUID, *, since: int, limit: int
+    conn: asyncpg.Connection, tenant_id: UUID, *, since: int, limit: int, jobs_since: int
 ) -> list[dict[str, Any]]:
-    """The tenant's workflows (with their jobs) changed after log sequence `since`, in the order
-    of their last change, at most `limit`: what a live stream sends and a resuming client missed.
+    """The tenant's workflows changed after log sequence `since`, in the order of their last
+    change, at most `limit`, each with those of its jobs that changed after `jobs_since`: what a
+    live stream sends and a resuming client missed (it holds the rest already). Pages of one
+    catch-up move `since` on and keep `jobs_since` where the client stood.
 
     One snapshot, so that a workflow's row and its jobs agree.
     """
@@ -153,10 +155,11 @@ async def workflow_changes(
         if not rows:
             return []
         jobs = await conn.fetch(
-            f"SELECT {JOB_COLUMNS} FROM jobs "
-            "WHERE tenant_id = $1 AND workflow_id = ANY($2::uuid[]) ORDER BY workflow_id, position",
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND workflow_id = ANY($2::uuid[])"
+            " AND last_seq > $3 ORDER BY workflow_id, position",
             tenant_id,
             [r["workflow_id"] for r in rows],
+            jobs_since,
         )
     by_workflow: dict[UUID, list[dict[str, Any]]] = {}
     for job in jobs:

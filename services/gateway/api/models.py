@@ -356,11 +356,19 @@ class AdmissionView(_Out):
 
 
 class StreamUpdate(_Out):
-    """A message of `WS /v1/stream`: the current state of one workflow of the tenant."""
+    """A message of `WS /v1/stream`: one workflow of the tenant changed.
+
+    `workflow` is its current state (without jobs); `jobs` are those of its jobs that changed
+    after sequence `jobs_since` (all of them when it is 0), each with its own `last_seq`. A client
+    that holds the workflow's jobs replaces those that come with a higher `last_seq` and keeps the
+    others: a 500-job workflow whose running job progresses sends that one job, not 500.
+    """
 
     type: Literal["workflow"] = "workflow"
     seq: int = Field(description="the workflow's last change; resume with ?cursor=<seq>")
-    workflow: WorkflowDetail
+    workflow: WorkflowView
+    jobs: list[JobView] = Field(description="the jobs that changed after `jobs_since`")
+    jobs_since: int = Field(ge=0, description="the stream position the jobs are relative to")
 
 
 class StreamReady(_Out):

@@ -28,8 +28,16 @@ def ws_url(base: str, **query: object) -> str:
     return base.replace("http://", "ws://") + "/v1/stream" + (f"?{qs}" if qs else "")
 
 
-async def submit(http: httpx.AsyncClient, tenant: uuid.UUID, name: str = "w") -> str:
-    spec = {"name": name, "jobs": [{"id": "a", "type": "synthetic", "params": {"tiles": TILES}}]}
+async def submit(
+    http: httpx.AsyncClient, tenant: uuid.UUID, name: str = "w", jobs: str = "a"
+) -> str:
+    """A workflow of one synthetic job per letter of `jobs`, each in its own branch."""
+    spec = {
+        "name": name,
+        "jobs": [
+            {"id": j, "type": "synthetic", "branch": j, "params": {"tiles": TILES}} for j in jobs
+        ],
+    }
     answer = await http.post("/v1/workflows", json=spec, headers=headers(tenant))
     assert answer.status_code == 202, answer.text
     return str(answer.json()["workflow_id"])
@@ -50,12 +58,12 @@ async def until(ws: ClientConnection, wanted: Any, seen: list[dict[str, Any]]) -
     while True:
         msg = await receive(ws)
         seen.append(msg)
-        if msg["type"] == "workflow" and wanted(msg["workflow"]):
+        if msg["type"] == "workflow" and wanted(msg):
             return
 
 
-def started(workflow: dict[str, Any], wid: str) -> bool:
-    return bool(workflow["id"] == wid and workflow["jobs"][0]["state"] == "RUNNING")
+def started(msg: dict[str, Any], wid: str) -> bool:
+    return msg["workflow"]["id"] == wid and any(j["state"] == "RUNNING" for j in msg["jobs"])
 
 
 async def test_a_stream_carries_only_its_own_tenants_workflows(
@@ -78,8 +86,8 @@ async def test_a_stream_carries_only_its_own_tenants_workflows(
                 await bus.append(JobStarted(tenant_id=a, workflow_id=uuid.UUID(a_old), job_id="a"))
                 live_a: list[dict[str, Any]] = []
                 live_b: list[dict[str, Any]] = []
-                await until(ws_a, lambda w: started(w, a_old), live_a)
-                await until(ws_b, lambda w: started(w, b_old), live_b)
+                await until(ws_a, lambda m: started(m, a_old), live_a)
+                await until(ws_b, lambda m: started(m, b_old), live_b)
     seen_a = [m["workflow"]["id"] for m in backlog_a + live_a]
     seen_b = [m["workflow"]["id"] for m in backlog_b + live_b]
     assert set(seen_a) == {a_old, a_new}
@@ -94,34 +102,50 @@ async def test_resuming_from_the_last_seq_received_misses_nothing(
     tenant = uuid.uuid4()
     rng = random.Random(11)
     view: dict[str, tuple[int, int]] = {}  # workflow -> (seq, tiles done) as the client saw it
+    jobs: dict[str, dict[str, dict[str, Any]]] = {}  # workflow -> job -> the job as merged
     cursor = 0
 
-    def apply(msg: dict[str, Any], after: int) -> int:
+    def apply(msg: dict[str, Any], after: int, into: dict[str, Any] = jobs) -> int:
         if msg["type"] == "ready":
             assert msg["seq"] >= after
             return int(msg["seq"])
         assert msg["seq"] > after  # strictly increasing within a connection, past the cursor
         workflow = msg["workflow"]
-        view[workflow["id"]] = (msg["seq"], workflow["progress"]["tiles_done"])
+        if into is jobs:
+            view[workflow["id"]] = (msg["seq"], workflow["progress"]["tiles_done"])
+        held = into.setdefault(workflow["id"], {})
+        for job in msg["jobs"]:  # only the jobs that changed: merged by their own last_seq
+            assert msg["jobs_since"] < job["last_seq"] <= msg["seq"]
+            if job["id"] not in held or held[job["id"]]["last_seq"] < job["last_seq"]:
+                held[job["id"]] = job
         return int(msg["seq"])
 
-    with live_gateway() as base:
+    with live_gateway(ws_page_size=2) as base:  # catch-ups and refreshes take several pages
         async with httpx.AsyncClient(base_url=base) as http:
-            wids = [await submit(http, tenant, f"w{i}") for i in range(5)]
+            wids = [await submit(http, tenant, f"w{i}", jobs="abc") for i in range(5)]
             for wid in wids:
-                await bus.append(JobStarted(tenant_id=tenant, workflow_id=UUID(wid), job_id="a"))
-            done = dict.fromkeys(wids, 0)
+                for job_id in "abc":
+                    await bus.append(
+                        JobStarted(tenant_id=tenant, workflow_id=UUID(wid), job_id=job_id)
+                    )
+            done = {(wid, job_id): 0 for wid in wids for job_id in "abc"}
+            # a second client that holds what it saw now and comes back only at the end
+            early: dict[str, dict[str, dict[str, Any]]] = {}
+            async with connect(ws_url(base, cursor=0), additional_headers=headers(tenant)) as ws:
+                early_cursor = 0
+                while (msg := await receive(ws))["type"] != "ready":
+                    early_cursor = apply(msg, early_cursor, early)
 
             async def produce() -> None:
                 for _ in range(150):
-                    wid = rng.choice(wids)
-                    done[wid] = min(TILES, done[wid] + 1)
+                    wid, job_id = rng.choice(sorted(done))
+                    done[wid, job_id] = min(TILES, done[wid, job_id] + 1)
                     await bus.append(
                         JobProgressed(
                             tenant_id=tenant,
                             workflow_id=uuid.UUID(wid),
-                            job_id="a",
-                            tiles_done=done[wid],
+                            job_id=job_id,
+                            tiles_done=done[wid, job_id],
                             tiles_total=TILES,
                         )
                     )
@@ -142,7 +166,7 @@ async def test_resuming_from_the_last_seq_received_misses_nothing(
                 await producer
             finally:
                 producer.cancel()
-            expected = {wid: n for wid, n in done.items()}
+            expected = {wid: sum(done[wid, j] for j in "abc") for wid in wids}
             for _ in range(250):  # the projector catches up with the last events
                 listed = (await http.get("/v1/workflows", headers=headers(tenant))).json()
                 if {w["id"]: w["progress"]["tiles_done"] for w in listed["items"]} == expected:
@@ -152,7 +176,19 @@ async def test_resuming_from_the_last_seq_received_misses_nothing(
             async with connect(url, additional_headers=headers(tenant)) as ws:
                 while (msg := await receive(ws))["type"] != "ready":
                     cursor = apply(msg, cursor)
+            url = ws_url(base, cursor=early_cursor)  # its catch-up takes many pages
+            async with connect(url, additional_headers=headers(tenant)) as ws:
+                while (msg := await receive(ws))["type"] != "ready":
+                    early_cursor = apply(msg, early_cursor, early)
+            details = [
+                (await http.get(f"/v1/workflows/{wid}", headers=headers(tenant))).json()
+                for wid in wids
+            ]
     assert reconnects > 3
+    # the jobs merged from the deltas are the jobs the REST view shows, field by field
+    assert {d["id"]: {j["id"]: j for j in d["jobs"]} for d in details} == jobs == early
+    assert {(wid, j): job["progress"]["tiles_done"] for wid, held in jobs.items()
+            for j, job in held.items()} == done  # fmt: skip
     assert {wid: tiles for wid, (_, tiles) in view.items()} == expected
     assert {w["id"]: w["last_seq"] for w in listed["items"]} == {
         wid: seq for wid, (seq, _) in view.items()
@@ -212,7 +248,7 @@ async def test_cursor_now_skips_the_backlog_and_goes_live(live_gateway, projecto
                 assert first == {"type": "ready", "seq": latest}  # no backlog at all
                 new = await submit(http, tenant, "new")
                 seen: list[dict[str, Any]] = []
-                await until(ws, lambda w: w["id"] == new, seen)
+                await until(ws, lambda m: m["workflow"]["id"] == new, seen)
                 assert {m["workflow"]["id"] for m in seen if m["type"] == "workflow"} == {new}
             async with connect(ws_url(base, tenant=tenant, cursor="later")) as bad:
                 with pytest.raises(ConnectionClosed) as closed:

@@ -5,8 +5,10 @@ Browsers cannot set headers on a WebSocket, so the tenant may come as the X-User
 handshake is always accepted so that a refusal reaches the client as a close code it can read
 (4401 no tenant, 4400 malformed, 4429 rate limited or too many streams, 1013 fell behind).
 
-Messages (JSON): `{"type": "workflow", "seq", "workflow": {...}}` for each changed workflow and,
-once the missed ones were sent, `{"type": "ready", "seq"}`. Reconnect with `?cursor=<last seq>`.
+Messages (JSON): `{"type": "workflow", "seq", "workflow": {...}, "jobs": [...], "jobs_since"}`
+for each changed workflow (without its jobs; `jobs` are those that changed after `jobs_since`,
+which the client merges by their `last_seq`) and, once the missed ones were sent,
+`{"type": "ready", "seq"}`. Reconnect with `?cursor=<last seq>`.
 `?cursor=now` skips the backlog (the client loads the REST views after `ready`, so nothing
 falls between the two); no cursor means 0: every workflow of the tenant first.
 """

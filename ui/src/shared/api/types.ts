@@ -27,7 +27,16 @@ export type JobState = (typeof JOB_STATES)[number];
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"]);
 export const isTerminal = (state: string): boolean => TERMINAL.has(state);
 
+/** One workflow changed: its state without jobs, and those of its jobs that changed after
+ * `jobs_since` (StreamUpdate in the gateway's models). */
+export interface WorkflowUpdate {
+  type: "workflow";
+  seq: number;
+  workflow: WorkflowView;
+  jobs: JobView[];
+  jobs_since: number;
+}
+
 /** A message of `WS /v1/stream` (StreamUpdate | StreamReady in the gateway's models). */
-export type StreamMessage =
-  | { type: "workflow"; seq: number; workflow: WorkflowDetail }
-  | { type: "ready"; seq: number };
+export type StreamMessage = WorkflowUpdate | { type: "ready"; seq: number };
+

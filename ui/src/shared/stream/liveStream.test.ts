@@ -1,4 +1,4 @@
-import type { WorkflowDetail } from "@/shared/api/types";
+import type { WorkflowView } from "@/shared/api/types";
 
 import { LiveStream } from "./liveStream";
 
@@ -20,7 +20,7 @@ class FakeSocket {
   }
 }
 
-const workflow = (id: string, seq: number) => ({ id, last_seq: seq }) as unknown as WorkflowDetail;
+const workflow = (id: string, seq: number) => ({ id, last_seq: seq }) as unknown as WorkflowView;
 
 beforeEach(() => {
   FakeSocket.opened = [];
@@ -31,7 +31,7 @@ afterEach(() => vi.useRealTimers());
 function open(tenant = "7c0a4b8e-1111-4a4a-9a9a-000000000001") {
   const stream = new LiveStream({ tenant, origin: "https://tessera.example", socket: (url) => new FakeSocket(url) as unknown as WebSocket, minDelayMs: 100 });
   const got: [string, number][] = [];
-  stream.onWorkflow((w, seq) => got.push([w.id, seq]));
+  stream.onWorkflow((update) => got.push([update.workflow.id, update.seq]));
   stream.start();
   return { stream, got };
 }
@@ -42,8 +42,8 @@ test("connects with the tenant, goes live on ready and keeps the cursor", () => 
   expect(socket.url).toBe("wss://tessera.example/v1/stream?tenant=7c0a4b8e-1111-4a4a-9a9a-000000000001&cursor=now");
   socket.onopen?.();
   expect(stream.status.kind).toBe("catching-up");
-  socket.send({ type: "workflow", seq: 5, workflow: workflow("a", 5) });
-  socket.send({ type: "workflow", seq: 9, workflow: workflow("b", 9) });
+  socket.send({ type: "workflow", seq: 5, workflow: workflow("a", 5), jobs: [], jobs_since: 0 });
+  socket.send({ type: "workflow", seq: 9, workflow: workflow("b", 9), jobs: [], jobs_since: 0 });
   socket.send({ type: "ready", seq: 12 });
   expect(stream.status.kind).toBe("live");
   expect(got).toEqual([["a", 5], ["b", 9]]);
@@ -53,14 +53,14 @@ test("connects with the tenant, goes live on ready and keeps the cursor", () => 
 test("after a drop it reconnects from its cursor and ignores what it already has", () => {
   const { stream, got } = open();
   const first = FakeSocket.opened[0]!;
-  first.send({ type: "workflow", seq: 7, workflow: workflow("a", 7) });
+  first.send({ type: "workflow", seq: 7, workflow: workflow("a", 7), jobs: [], jobs_since: 0 });
   first.onclose?.({ code: 1013, reason: "fell behind" });
   expect(stream.status).toMatchObject({ kind: "waiting", reason: "fell behind" });
   vi.advanceTimersByTime(1000);
   const second = FakeSocket.opened[1]!;
   expect(second.url).toContain("cursor=7");
-  second.send({ type: "workflow", seq: 7, workflow: workflow("a", 7) });
-  second.send({ type: "workflow", seq: 8, workflow: workflow("a", 8) });
+  second.send({ type: "workflow", seq: 7, workflow: workflow("a", 7), jobs: [], jobs_since: 0 });
+  second.send({ type: "workflow", seq: 8, workflow: workflow("a", 8), jobs: [], jobs_since: 0 });
   expect(got).toEqual([["a", 7], ["a", 8]]);
 });
 

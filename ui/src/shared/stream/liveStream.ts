@@ -3,7 +3,7 @@
 // the stream goes live, so nothing falls in between). Afterwards it keeps the last `seq` it
 // received as a cursor and resumes from it after a reconnect: nothing missed, nothing twice.
 
-import type { StreamMessage, WorkflowDetail } from "@/shared/api/types";
+import type { StreamMessage, WorkflowUpdate } from "@/shared/api/types";
 
 export type StreamStatus =
   | { kind: "connecting"; attempt: number }
@@ -13,7 +13,7 @@ export type StreamStatus =
   | { kind: "refused"; reason: string }
   | { kind: "closed" };
 
-export type WorkflowListener = (workflow: WorkflowDetail, seq: number) => void;
+export type WorkflowListener = (update: WorkflowUpdate) => void;
 
 type SocketFactory = (url: string) => WebSocket;
 
@@ -155,7 +155,7 @@ export class LiveStream {
       if (message.seq <= this.cursor) return; // already delivered before a reconnect
       this.cursor = message.seq;
       this.resumable = true;
-      for (const listener of this.workflowListeners) listener(message.workflow, message.seq);
+      for (const listener of this.workflowListeners) listener(message);
     }
   }
 

@@ -1,7 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useRef } from "react";
 
-import type { WorkflowDetail } from "@/shared/api/types";
+import type { WorkflowUpdate } from "@/shared/api/types";
 import { useWorkflowUpdates } from "@/shared/stream/StreamProvider";
 import { useTenant } from "@/shared/tenant/useTenant";
 
@@ -11,7 +11,7 @@ export function useAdmissionFollowsStream(): void {
   const tenant = useTenant();
   const states = useRef(new Map<string, string>());
   const onWorkflow = useCallback(
-    (workflow: WorkflowDetail) => {
+    ({ workflow }: WorkflowUpdate) => {
       if (states.current.get(workflow.id) === workflow.state) return;
       states.current.set(workflow.id, workflow.state);
       void client.invalidateQueries({ queryKey: ["admission", tenant] });

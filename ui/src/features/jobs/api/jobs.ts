@@ -2,7 +2,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback } from "react";
 
 import { api, fetchBlob, unwrap } from "@/shared/api/client";
-import { isTerminal, type JobDetail, type WorkflowDetail } from "@/shared/api/types";
+import { isTerminal, type JobDetail, type WorkflowUpdate } from "@/shared/api/types";
 import { useWorkflowUpdates } from "@/shared/stream/StreamProvider";
 import { useTenant } from "@/shared/tenant/useTenant";
 
@@ -37,9 +37,9 @@ export function useLiveJob(workflowId: string, jobId: string): void {
   const tenant = useTenant();
   const client = useQueryClient();
   const onWorkflow = useCallback(
-    (workflow: WorkflowDetail) => {
-      if (workflow.id !== workflowId) return;
-      const fresh = workflow.jobs.find((j) => j.id === jobId);
+    (update: WorkflowUpdate) => {
+      if (update.workflow.id !== workflowId) return;
+      const fresh = update.jobs.find((j) => j.id === jobId); // only the jobs that changed
       const key = jobKey(tenant, workflowId, jobId);
       const cached = client.getQueryData<JobDetail>(key);
       if (!fresh || !cached || fresh.last_seq <= cached.last_seq) return;

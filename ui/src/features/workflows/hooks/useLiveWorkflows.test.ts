@@ -1,6 +1,6 @@
 import { QueryClient } from "@tanstack/react-query";
 
-import type { WorkflowDetail, WorkflowView } from "@/shared/api/types";
+import type { WorkflowView } from "@/shared/api/types";
 
 import { workflowKeys, type WorkflowPages } from "../api/workflows";
 import { applyToLists } from "./useLiveWorkflows";
@@ -24,7 +24,6 @@ function view(id: string, state: string, seq: number, submitted = "2025-01-01T10
   };
 }
 
-const detail = (v: WorkflowView): WorkflowDetail => ({ ...v, jobs: [], lanes: {} });
 const pages = (...items: WorkflowView[]): WorkflowPages => ({ pages: [{ items, next_cursor: null }], pageParams: [null] });
 
 test("a streamed workflow updates, joins or leaves each cached list", () => {
@@ -32,9 +31,9 @@ test("a streamed workflow updates, joins or leaves each cached list", () => {
   client.setQueryData(workflowKeys.list(T, null), pages(view("b", "RUNNING", 5), view("a", "QUEUED", 3)));
   client.setQueryData(workflowKeys.list(T, "RUNNING"), pages(view("b", "RUNNING", 5)));
 
-  applyToLists(client, T, detail(view("b", "SUCCEEDED", 9)));
-  applyToLists(client, T, detail(view("c", "QUEUED", 10, "2025-01-01T11:00:00Z")));
-  applyToLists(client, T, detail(view("a", "QUEUED", 2))); // older than what is shown: ignored
+  applyToLists(client, T, view("b", "SUCCEEDED", 9));
+  applyToLists(client, T, view("c", "QUEUED", 10, "2025-01-01T11:00:00Z"));
+  applyToLists(client, T, view("a", "QUEUED", 2)); // older than what is shown: ignored
 
   const all = client.getQueryData<WorkflowPages>(workflowKeys.list(T, null))!.pages[0]!.items;
   expect(all.map((w) => [w.id, w.state, w.last_seq])).toEqual([

@@ -1,20 +1,15 @@
 import { useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { useCallback } from "react";
 
-import type { WorkflowDetail, WorkflowView } from "@/shared/api/types";
+import type { WorkflowDetail, WorkflowUpdate, WorkflowView } from "@/shared/api/types";
+import { mergeUpdate } from "@/shared/stream/mergeUpdate";
 import { useWorkflowUpdates } from "@/shared/stream/StreamProvider";
 import { useTenant } from "@/shared/tenant/useTenant";
 
 import { workflowKeys, type WorkflowPages } from "../api/workflows";
 
-function summary(workflow: WorkflowDetail): WorkflowView {
-  const { jobs: _jobs, lanes: _lanes, ...view } = workflow;
-  return view;
-}
-
 /** Put one streamed workflow into the cached lists of `tenant`. Exported for tests. */
-export function applyToLists(client: QueryClient, tenant: string, workflow: WorkflowDetail): void {
-  const view = summary(workflow);
+export function applyToLists(client: QueryClient, tenant: string, view: WorkflowView): void {
   const lists = client.getQueriesData<WorkflowPages>({ queryKey: workflowKeys.lists(tenant) });
   for (const [key, data] of lists) {
     if (!data) continue;
@@ -47,11 +42,13 @@ export function useLiveWorkflows(): void {
   const client = useQueryClient();
   const tenant = useTenant();
   const onWorkflow = useCallback(
-    (workflow: WorkflowDetail) => {
-      const key = workflowKeys.detail(tenant, workflow.id);
+    (update: WorkflowUpdate) => {
+      // a cached detail takes the jobs that changed; without one there is nothing to merge into
+      // (the detail page fetches the whole workflow when it opens)
+      const key = workflowKeys.detail(tenant, update.workflow.id);
       const cached = client.getQueryData<WorkflowDetail>(key);
-      if (!cached || cached.last_seq <= workflow.last_seq) client.setQueryData(key, workflow);
-      applyToLists(client, tenant, workflow);
+      if (cached) client.setQueryData(key, mergeUpdate(cached, update));
+      applyToLists(client, tenant, update.workflow);
     },
     [client, tenant],
   );
