@@ -162,13 +162,13 @@ class JobAttemptFailed(JobEvent):
 class JobFailed(JobEvent):
     """The job failed for good, decided by the branch-sequencer once no retry is left.
 
-    `final` is always True now that attempt failures are JobAttemptFailed; it stays for readers
-    written against the first catalogue."""
+    Version 2 dropped `final` (always True once attempt failures became JobAttemptFailed);
+    stored version-1 events are upcast on read."""
 
     type: Literal["JobFailed"] = "JobFailed"
+    version: int = 2
     attempt: int = Field(default=1, ge=1)
     reason: str
-    final: bool = True
 
 
 class JobCancelled(JobEvent):
@@ -224,6 +224,12 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
     while (fn := _UPCASTERS.get((raw.get("type", ""), int(raw.get("version", 1))))) is not None:
         raw = fn(dict(raw))
         raw["version"] = int(raw.get("version", 1)) + 1
+    return raw
+
+
+@upcaster("JobFailed", 1)
+def _job_failed_without_final(raw: dict[str, Any]) -> dict[str, Any]:
+    raw.pop("final", None)
     return raw
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from tessera.events import (
     _UPCASTERS,
+    JobFailed,
     JobProgressed,
     TenantActivated,
     WorkflowSubmitted,
@@ -67,6 +68,19 @@ def test_upcaster_turns_an_old_version_into_the_current_one() -> None:
         _UPCASTERS.pop(("JobProgressed", 0))
     assert isinstance(ev, JobProgressed)
     assert (ev.tiles_done, ev.version) == (3, 1)
+
+
+def test_a_stored_job_failed_of_version_1_reads_as_version_2_without_final() -> None:
+    stored = {
+        "type": "JobFailed", "version": 1, "event_id": str(uuid.uuid4()),
+        "occurred_at": "2025-01-01T10:00:00Z", "tenant_id": str(T), "workflow_id": str(W),
+        "job_id": "a", "attempt": 2, "reason": "boom", "final": True,
+    }  # fmt: skip
+    event = decode_event(json.dumps(stored))
+    assert isinstance(event, JobFailed)
+    assert (event.version, event.attempt, event.reason) == (2, 2, "boom")
+    assert "final" not in json.loads(encode_event(event))
+    assert decode_event(encode_event(event)) == event  # the current version reads as itself
 
 
 def test_log_lines_carry_the_ids_of_the_event() -> None:
