@@ -36,6 +36,7 @@ from tessera.gateway.ratelimit import (
     RedisRateLimiter,
     RefusalMemo,
 )
+from tessera.gateway.results import SucceededJobs
 from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.slides import SlideCatalog
 from tessera.gateway.ui import mount_ui
@@ -110,6 +111,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.limiter, app.state.limit_store = limiter, store
         app.state.catalog = SlideCatalog(settings.data_root)
         app.state.deepzoom, app.state.overlays = DeepZoomSlides(), JobOverlays()
+        app.state.succeeded = SucceededJobs(settings.results_root)
         try:
             yield
         finally:

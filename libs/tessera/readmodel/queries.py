@@ -114,6 +114,20 @@ async def get_job(
     return job
 
 
+async def job_outcome(
+    conn: asyncpg.Connection, tenant_id: UUID, workflow_id: UUID, job_id: str
+) -> dict[str, Any] | None:
+    """A job's state, type, slide and attempt, without its history: what serving results needs."""
+    row = await conn.fetchrow(
+        "SELECT state, type, slide, attempt FROM jobs "
+        "WHERE tenant_id = $1 AND workflow_id = $2 AND job_id = $3",
+        tenant_id,
+        workflow_id,
+        job_id,
+    )
+    return None if row is None else dict(row)
+
+
 async def slide_in_use(conn: asyncpg.Connection, tenant_id: UUID, slide: str) -> bool:
     """Whether a PENDING or RUNNING job of the tenant names this slide reference."""
     return bool(

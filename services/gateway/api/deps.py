@@ -12,12 +12,13 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from fastapi import Depends, HTTPException, Request, Security, WebSocket
+from fastapi import Depends, HTTPException, Path, Request, Security, WebSocket
 from fastapi.security import APIKeyHeader
 
 from tessera.bus import Bus
 from tessera.gateway.deepzoom import DeepZoomSlides
 from tessera.gateway.overlays import JobOverlays
+from tessera.gateway.results import Succeeded, SucceededJobs
 from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.slides import SlideCatalog
 from tessera.gateway.viewhub import ViewHub
@@ -122,6 +123,9 @@ async def overlays(request: Request) -> JobOverlays:
 
 
 TenantDep = Annotated[UUID, Depends(tenant)]
+JobId = Annotated[
+    str, Path(min_length=1, max_length=64, description="the job's id in its workflow")
+]
 SettingsDep = Annotated[GatewaySettings, Depends(settings)]
 BusDep = Annotated[Bus, Depends(bus)]
 ReadDbDep = Annotated[asyncpg.Connection, Depends(read_db)]
@@ -129,3 +133,17 @@ HubDep = Annotated[ViewHub, Depends(hub)]
 CatalogDep = Annotated[SlideCatalog, Depends(catalog)]
 DeepZoomDep = Annotated[DeepZoomSlides, Depends(deepzoom)]
 OverlaysDep = Annotated[JobOverlays, Depends(overlays)]
+
+
+async def succeeded_job(
+    request: Request, workflow_id: UUID, job_id: JobId, tenant: TenantDep
+) -> Succeeded:
+    """The route's job if it SUCCEEDED: 404 for other tenants' jobs, 409 until it succeeds.
+
+    Uses the pool for the one lookup (and not even that once the job is known), so a request that
+    then reads files or draws a tile holds no database connection meanwhile."""
+    jobs: SucceededJobs = request.app.state.succeeded
+    return await jobs.get(request.app.state.pool, tenant, workflow_id, job_id)
+
+
+SucceededDep = Annotated[Succeeded, Depends(succeeded_job)]

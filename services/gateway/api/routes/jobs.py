@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from tessera.errors import NotFound
-from tessera.gateway.api.deps import BusDep, ReadDbDep, TenantDep
+from tessera.gateway.api.deps import BusDep, JobId, ReadDbDep, TenantDep
 from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND
 from tessera.gateway.api.models import CancelResult, JobDetail
 from tessera.gateway.cancellation import request_cancel
 from tessera.readmodel import queries
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs", tags=["jobs"])
-
-JobId = Annotated[
-    str, Path(min_length=1, max_length=64, description="the job's id in its workflow")
-]
 
 
 @router.get("/{job_id}", response_model=JobDetail, responses={**NOT_FOUND, **INVALID})

@@ -19,17 +19,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response
 
 from tessera.errors import NotFound
-from tessera.gateway.api.deps import (
-    CatalogDep,
-    OverlaysDep,
-    ReadDbDep,
-    SettingsDep,
-    TenantDep,
-)
+from tessera.gateway.api.deps import CatalogDep, JobId, OverlaysDep, SucceededDep, TenantDep
 from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND, media_responses
 from tessera.gateway.api.models import DeepZoomDescriptor
-from tessera.gateway.api.routes.jobs import JobId
-from tessera.gateway.api.routes.results import succeeded_job
 from tessera.gateway.api.routes.slides import XML, Col, Level, Row
 from tessera.gateway.slides import SlideEntry
 from tessera.slides.deepzoom import DeepZoomGeometry
@@ -54,22 +46,20 @@ class _Layer:
 
 
 async def _layer(
-    workflow_id: UUID,
     job_id: JobId,
     tenant: TenantDep,
-    db: ReadDbDep,
-    settings: SettingsDep,
+    job: SucceededDep,
     catalog: CatalogDep,
     overlays: OverlaysDep,
 ) -> _Layer:
     """404 for other tenants' jobs, jobs without a slide or an overlay; 409 until SUCCEEDED."""
-    row, folder = await succeeded_job(db, tenant, workflow_id, job_id, settings.results_root)
-    if row["slide"] is None:
-        raise NotFound("overlay", job_id, f"a {row['type']} job has no slide to draw over")
+    slide = job.slide
+    if slide is None:
+        raise NotFound("overlay", job_id, f"a {job.type} job has no slide to draw over")
 
     def load() -> _Layer:
-        overlays.open(folder, row["type"])
-        return _Layer(folder, row["type"], catalog.describe(row["slide"], tenant))
+        overlays.open(job.folder, job.type)
+        return _Layer(job.folder, job.type, catalog.describe(slide, tenant))
 
     return await asyncio.to_thread(load)
 
