@@ -10,6 +10,7 @@ from __future__ import annotations
 import graphlib
 from collections import Counter
 from enum import StrEnum
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -187,7 +188,8 @@ def validate_workflow(spec: WorkflowSpec) -> WorkflowSpec:
                 where = ".".join(str(p) for p in err["loc"]) or "params"
                 problems.append(f"job {job.id!r} params.{where}: {err['msg']}")
             continue
-        normalised.append(job.model_copy(update={"params": params}))
+        slide = None if job.slide is None else canonical_slide(job.slide)
+        normalised.append(job.model_copy(update={"params": params, "slide": slide}))
     if not problems:
         cycle = find_cycle(spec)
         if cycle:
@@ -195,6 +197,15 @@ def validate_workflow(spec: WorkflowSpec) -> WorkflowSpec:
     if problems:
         raise InvalidWorkflow(problems)
     return spec.model_copy(update={"jobs": tuple(normalised)})
+
+
+def canonical_slide(reference: str) -> str:
+    """One spelling per file: `./a//b.svs` is `a/b.svs` (what the log, the read model and the
+    delete-while-in-use check compare). Unsafe references are left for the slide checks to refuse.
+    """
+    if not reference.strip() or "\x00" in reference:
+        return reference
+    return str(PurePosixPath(reference))
 
 
 def find_cycle(spec: WorkflowSpec) -> list[str] | None:

@@ -27,6 +27,21 @@ def test_valid_workflow_gets_default_params_and_keeps_order() -> None:
     assert out.lanes() == {"x": ["a", "c"], "y": ["b"]}
 
 
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("CMU-1.svs", "CMU-1.svs"),
+        ("./uploads//t/x.svs", "uploads/t/x.svs"),
+        ("a/./b/c.svs", "a/b/c.svs"),
+        ("a/../b.svs", "a/../b.svs"),  # left as given: the slide checks refuse '..'
+        ("/etc/passwd", "/etc/passwd"),  # and absolute paths
+    ],
+)
+def test_a_slide_reference_is_stored_in_one_spelling(given: str, stored: str) -> None:
+    out = validate_workflow(spec({"id": "m", "type": "tissue_mask", "slide": given}))
+    assert out.jobs[0].slide == stored
+
+
 def test_all_problems_are_reported_together() -> None:
     with pytest.raises(InvalidWorkflow) as err:
         validate_workflow(

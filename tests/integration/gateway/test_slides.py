@@ -356,7 +356,8 @@ async def test_an_upload_is_deleted_by_its_tenant_and_not_while_a_job_names_it(
     assert sneaky.status_code == 404
     assert (slide_root / SMALL).exists() and (folder / "gone.svs").exists()
 
-    spec = {"jobs": [{"id": "m", "type": "tissue_mask", "slide": keep}]}
+    # named in another spelling of the same file: stored as the one canonical reference
+    spec = {"jobs": [{"id": "m", "type": "tissue_mask", "slide": f"./uploads//{owner}/keep.svs"}]}
     accepted = await gw.post("/v1/workflows", json=spec, headers=headers(owner))
     assert accepted.status_code == 202, accepted.text
     workflow = accepted.json()["workflow_id"]
