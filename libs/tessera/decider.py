@@ -3,10 +3,11 @@
 A decider (admission, the branch-sequencer) owns its state in one task. It reads the log in order
 and decides only once it has folded what it appended itself, so its state is always a prefix of
 the log and a restart (its snapshot, then the log after it; or the whole log) ends where the last
-run stopped. Each decision is
-appended with `Nats-Msg-Id` = its deterministic id and `Nats-Expected-Last-Subject-Sequence` = the
-last sequence seen on its subject; when another replica or a stale view got there first the append
-is refused, the fold catches up, and the decider decides again.
+run stopped. Each decision is appended with `Nats-Msg-Id` = its deterministic id and
+`Nats-Expected-Last-Subject-Sequence` = the last sequence seen on its subject; when another
+replica or a stale view got there first the append is refused, the fold catches up, and the
+decider decides again. Services that follow the log without deciding (the tiler, the mergers)
+keep their fold in a `FollowedLog`.
 """
 
 from __future__ import annotations
