@@ -195,8 +195,8 @@ class Snapshots:
             }
             blob = await asyncio.to_thread(encode, meta, payload)
             await (await self._objects()).put(self.role, blob)
-        except (nats.errors.Error, OSError) as exc:  # the next one will do: state is in memory
-            log.warning("snapshot_failed", role=self.role, seq=last_seq, error=str(exc))
+        except Exception as exc:  # a snapshot only saves time: never let one stop the service
+            log.warning("snapshot_failed", role=self.role, seq=last_seq, error=repr(exc))
             return
         telemetry.SNAPSHOT_SEQ.labels(role=self.role).set(last_seq)
         log.info(
