@@ -6,13 +6,15 @@ and which jobs succeeded (a cell job may reuse the mask of a tissue-mask job it 
 returns `Started(ref)` or `Ended(ref)` when an attempt begins or ends, so the service reacts to
 the live log and, after a restart, resumes every attempt still running once the replay is done.
 
-`refill` shares TILES between running jobs: each job may have `window` batches in the stream
-(queued or being processed); the free places are filled one batch per job in turn, so the stream
-interleaves jobs and the inference pool, which serves it in order, serves them round robin.
+`refill` shares TILES between running jobs: all of them together may have `window` batches in the
+stream (queued or being processed), and each free place goes to the job with the fewest, so the
+stream interleaves jobs and the inference pool, which serves it in order, serves them in turn; a
+job that starts while others run waits behind one window, not one per running job.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -127,26 +129,33 @@ def mask_dependency(state: TilerState, ref: JobRef, spec: JobSpec) -> JobRef | N
 
 @dataclass(frozen=True)
 class Backlog:
-    """One job's side of a refill: batches in TILES now, batches not yet published."""
+    """One job's side of a refill: batches in TILES now, not yet published, published so far."""
 
     key: str
     in_flight: int
     remaining: int
+    published: int = 0
 
 
 def refill(jobs: Sequence[Backlog], window: int) -> list[str]:
-    """Keys of the jobs to publish a batch for, in publishing order (round robin).
+    """Keys of the jobs to publish a batch for, in publishing order.
 
-    Each job gets up to `window - in_flight` batches, never more than it has left; the order
-    takes one batch from every job that still has room before taking a second from any.
+    `window` batches may be in TILES for all the running jobs together. Each free place goes to
+    the job with the fewest batches in TILES, then the fewest published so far (then the given
+    order), never beyond what a job has left. A job that starts while others run therefore waits
+    behind at most `window` batches, not a window of each; with k jobs running each has about
+    window/k in flight; and one job alone has the whole window.
     """
-    room = {j.key: max(0, min(window - j.in_flight, j.remaining)) for j in jobs}
+    free = window - sum(j.in_flight for j in jobs)
+    heap = [(j.in_flight, j.published, i, j.remaining) for i, j in enumerate(jobs) if j.remaining]
+    heapq.heapify(heap)
     order: list[str] = []
-    while any(room.values()):
-        for job in jobs:
-            if room[job.key] > 0:
-                order.append(job.key)
-                room[job.key] -= 1
+    while free > 0 and heap:
+        in_flight, published, i, remaining = heapq.heappop(heap)
+        order.append(jobs[i].key)
+        free -= 1
+        if remaining > 1:
+            heapq.heappush(heap, (in_flight + 1, published + 1, i, remaining - 1))
     return order
 
 

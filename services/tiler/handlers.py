@@ -69,6 +69,7 @@ class Pump:
     ref: JobRef
     subject: str
     pending: deque[TileBatch] = field(default_factory=deque)
+    published: int = 0
 
 
 class Tiler:
@@ -250,7 +251,8 @@ class Tiler:
         except Exception as exc:  # nats raises its own timeout/API errors here
             raise BusError(f"TILES stream info failed: {exc}") from exc
         backlog = [
-            Backlog(k, counts.get(p.subject, 0), len(p.pending)) for k, p in self.pumps.items()
+            Backlog(k, counts.get(p.subject, 0), len(p.pending), p.published)
+            for k, p in self.pumps.items()
         ]
         for key in refill(backlog, self.settings.window):
             pump = self.pumps.get(key)
@@ -262,5 +264,6 @@ class Tiler:
             except BusError:
                 pump.pending.appendleft(batch)
                 raise
+            pump.published += 1
         for key in [k for k, p in self.pumps.items() if not p.pending]:
             del self.pumps[key]

@@ -15,8 +15,9 @@ class TilerSettings(Settings):
         default=8,
         ge=1,
         le=10_000,
-        description="tile batches of one job in TILES at once (queued or being processed); "
-        "at least 2 x the inference replicas keeps the pool busy with a single job",
+        description="tile batches in TILES at once for all running jobs together (queued or "
+        "being processed), shared out evenly; at least 2 x the inference replicas keeps the pool "
+        "busy",
     )
     batch_tiles: int = Field(default=8, ge=1, le=256, description="tiles per TILES message")
     tick_s: float = Field(default=0.1, gt=0, le=10, description="how often windows are refilled")
