@@ -113,8 +113,7 @@ async def test_compose_submit_and_watch_a_workflow_run(
     # the list shows it finished, from the same live data
     await page.get_by_role("link", name="Workflows").first.click()
     row = page.locator(".wf-row", has_text="e2e: two lanes")
-    await row.wait_for()
-    assert await row.get_attribute("data-state") == "SUCCEEDED"
+    await expect(row).to_have_attribute("data-state", "SUCCEEDED")
     await shot("05-list")
 
     # a job: its history from the log and its summary

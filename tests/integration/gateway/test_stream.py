@@ -43,6 +43,14 @@ async def submit(
     return str(answer.json()["workflow_id"])
 
 
+async def projected(http: httpx.AsyncClient, tenant: uuid.UUID, workflow: str) -> None:
+    for _ in range(500):
+        if (await http.get(f"/v1/workflows/{workflow}", headers=headers(tenant))).is_success:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"workflow {workflow} was never projected")
+
+
 async def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
@@ -240,6 +248,7 @@ async def test_cursor_now_skips_the_backlog_and_goes_live(live_gateway, projecto
     with live_gateway() as base:
         async with httpx.AsyncClient(base_url=base) as http:
             old = await submit(http, tenant, "old")
+            await projected(http, tenant, old)  # else the backlog may be read before it is there
             async with connect(ws_url(base, tenant=tenant, cursor=0)) as full:
                 backlog, latest = await until_ready(full)
             assert [m["workflow"]["id"] for m in backlog] == [old]
