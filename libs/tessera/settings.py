@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         validation_alias="TESSERA_LEASE_TTL_S",
         description="a dead decider's role passes to a standby replica within this (tessera.lease)",
     )
+    finished_retention_s: float = Field(
+        default=7 * 86400.0,
+        ge=0,
+        validation_alias="TESSERA_FINISHED_RETENTION_S",
+        description="admission and the branch-sequencer forget a finished workflow this long "
+        "after it finished (log time); a later cancel is answered from the read model",
+    )
     snapshot_every: int = Field(
         default=10_000,
         ge=0,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar, Literal, TypeAlias
 from uuid import UUID
@@ -93,9 +93,10 @@ class Tenant:
 
 @dataclass
 class AdmissionState:
-    SETTINGS: ClassVar[tuple[str, ...]] = ("max_active_tenants",)  # not folded from the log
+    SETTINGS: ClassVar[tuple[str, ...]] = ("max_active_tenants", "retention")  # not folded
 
     max_active_tenants: int = 3
+    retention: timedelta = timedelta(days=7)  # how long a finished workflow is remembered
     tenants: dict[UUID, Tenant] = field(default_factory=dict)
     workflows: dict[UUID, tuple[UUID, Status]] = field(default_factory=dict)
     active: int = 0
@@ -104,6 +105,7 @@ class AdmissionState:
     granted: OrderedDict[UUID, None] = field(default_factory=OrderedDict)
     idle: OrderedDict[UUID, None] = field(default_factory=OrderedDict)  # active, nothing admitted
     emptied: OrderedDict[UUID, None] = field(default_factory=OrderedDict)  # waiting for nothing
+    finished: OrderedDict[UUID, datetime] = field(default_factory=OrderedDict)  # in finish order
 
     def position(self, tenant_id: UUID) -> int | None:
         ticket = self.tenants[tenant_id].ticket
@@ -181,6 +183,7 @@ def decide(state: AdmissionState, command: Tick) -> list[Decision]:
 
 def evolve(state: AdmissionState, event: Event) -> AdmissionState:
     """Apply one event of the log to `state` (in place) and return it."""
+    _forget_finished(state, event.occurred_at)
     match event:
         case WorkflowSubmitted():
             if event.workflow_id not in state.workflows:
@@ -204,8 +207,9 @@ def evolve(state: AdmissionState, event: Event) -> AdmissionState:
                 state.tenants[event.tenant_id].admitted.discard(event.workflow_id)
             elif status is not None and status is not Status.FINISHED:
                 _withdraw(state, event.workflow_id, event.tenant_id)
-            if status is not None:
+            if status is not None and status is not Status.FINISHED:
                 _set(state, event.workflow_id, Status.FINISHED)
+                state.finished[event.workflow_id] = event.occurred_at
         case TenantQueued():
             tenant = state.tenants.setdefault(event.tenant_id, Tenant())
             if tenant.ticket is None:
@@ -253,6 +257,15 @@ def react(state: AdmissionState, command: Tick) -> list[Decision]:
 
 
 # --- internals ----------------------------------------------------------------------------
+
+
+def _forget_finished(state: AdmissionState, now: datetime) -> None:
+    """Drop the workflows that finished more than `retention` before `now` (log time)."""
+    while state.finished:
+        workflow_id, at = next(iter(state.finished.items()))
+        if at > now - state.retention:
+            return
+        del state.finished[workflow_id], state.workflows[workflow_id]
 
 
 def _status(

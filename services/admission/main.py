@@ -4,6 +4,7 @@ the lease, drain on SIGTERM)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from tessera.lease import lead
 from tessera.service import Runtime, run_service
@@ -22,7 +23,10 @@ def main() -> None:
         rt.ready = True  # a standby is healthy too; tessera_leader{role} tells who decides
 
         async def decide(stop: asyncio.Event) -> None:  # afresh each time it leads
-            state = AdmissionState(max_active_tenants=settings.max_active_tenants)
+            state = AdmissionState(
+                max_active_tenants=settings.max_active_tenants,
+                retention=timedelta(seconds=settings.finished_retention_s),
+            )
             every = settings.snapshot_every
             snapshots = Snapshots(rt.bus, "admission", fingerprint(domain, line), every)
             await Admission(rt.bus, state, snapshots=snapshots).run(stop)

@@ -149,6 +149,7 @@ def decide(state: SequencerState, command: Command) -> list[Decision]:
 
 def evolve(state: SequencerState, event: Event) -> SequencerState:
     """Apply one event of the log to `state` (in place, for O(1) per event) and return it."""
+    state.forget_ended(event.occurred_at)
     match event:
         case WorkflowSubmitted():
             wid = event.workflow_id
@@ -164,7 +165,7 @@ def evolve(state: SequencerState, event: Event) -> SequencerState:
         case WorkflowFinished():
             wf = state.workflows.get(event.workflow_id)
             if wf is not None and wf.remaining == 0:
-                state.finish(wf.id, event.state)
+                state.finish(wf.id, event.state, event.occurred_at)
         case JobEvent():
             job = _event_job(state, event)
             if job is not None:

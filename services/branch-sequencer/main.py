@@ -35,6 +35,7 @@ def build(settings: SequencerSettings, rt: Runtime) -> Sequencer:
         max_workers=settings.max_workers,
         retry_base=timedelta(seconds=settings.retry_base_s),
         retry_cap=timedelta(seconds=settings.retry_cap_s),
+        retention=timedelta(seconds=settings.finished_retention_s),
     )
     snapshots = Snapshots(
         rt.bus, "branch-sequencer", fingerprint(domain, state), settings.snapshot_every

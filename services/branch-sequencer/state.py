@@ -116,9 +116,10 @@ class Workflow:
 
 
 TimerEntry = tuple[datetime, int, JobKey, int]  # (retry_at, tie-break serial, job, attempt)
-EndedWorkflow = tuple[UUID, WorkflowState, dict[str, JobState]]
-"""What is kept of a finished workflow (tenant, outcome, job states): enough to refuse a late
-cancel with the right state. Plain builtins: small in memory and quick to snapshot."""
+EndedWorkflow = tuple[UUID, WorkflowState, dict[str, JobState], datetime]
+"""What is kept of a finished workflow (tenant, outcome, job states, when it finished): enough to
+refuse a late cancel with the right state. Plain builtins: small in memory and quick to snapshot.
+Forgotten `retention` after it finished (the gateway then answers a cancel from the read model)."""
 
 
 @dataclass(slots=True)
@@ -131,11 +132,17 @@ class TenantQueue:
 
 @dataclass(slots=True)
 class SequencerState:
-    SETTINGS: ClassVar[tuple[str, ...]] = ("max_workers", "retry_base", "retry_cap")  # not folded
+    SETTINGS: ClassVar[tuple[str, ...]] = (  # not folded from the log
+        "max_workers",
+        "retry_base",
+        "retry_cap",
+        "retention",
+    )
 
     max_workers: int = 8
     retry_base: timedelta = timedelta(seconds=5)
     retry_cap: timedelta = timedelta(minutes=5)
+    retention: timedelta = timedelta(days=7)  # how long a finished workflow stays in `ended`
     workflows: dict[UUID, Workflow] = field(default_factory=dict)
     tenants: dict[UUID, TenantQueue] = field(default_factory=dict)
     busy: dict[UUID, TenantQueue] = field(default_factory=dict)  # those with ready/backoff jobs
@@ -146,7 +153,8 @@ class SequencerState:
     doomed: OrderedDict[JobKey, str] = field(default_factory=OrderedDict)  # job -> skip reason
     finishing: OrderedDict[UUID, None] = field(default_factory=OrderedDict)
     admitted_early: set[UUID] = field(default_factory=set)
-    ended: dict[UUID, EndedWorkflow] = field(default_factory=dict)  # finished, out of `workflows`
+    # finished, out of `workflows`; in the order they finished
+    ended: OrderedDict[UUID, EndedWorkflow] = field(default_factory=OrderedDict)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -274,11 +282,20 @@ class SequencerState:
         if wf.remaining == 0:
             self.finishing[wf.id] = None
 
-    def finish(self, workflow_id: UUID, state: WorkflowState) -> None:
+    def finish(self, workflow_id: UUID, state: WorkflowState, at: datetime) -> None:
         """Every job is terminal: keep only what a late cancel needs (`ended`)."""
         wf = self.workflows.pop(workflow_id)
-        self.ended[workflow_id] = (wf.tenant_id, state, {j.id: j.state for j in wf.jobs.values()})
+        jobs = {j.id: j.state for j in wf.jobs.values()}
+        self.ended[workflow_id] = (wf.tenant_id, state, jobs, at)
         self.finishing.pop(workflow_id, None)
+
+    def forget_ended(self, now: datetime) -> None:
+        """Drop the workflows that finished more than `retention` before `now` (log time)."""
+        while self.ended:
+            workflow_id, ended = next(iter(self.ended.items()))
+            if ended[3] > now - self.retention:
+                return
+            del self.ended[workflow_id]
 
     # --- internals ----------------------------------------------------------------------------
 

@@ -1,18 +1,27 @@
-"""Cancel requests go to the branch-sequencer, the authority on job states (NATS request/reply)."""
+"""Cancel requests go to the branch-sequencer, the authority on job states (NATS request/reply).
+
+The sequencer forgets a workflow `TESSERA_FINISHED_RETENTION_S` after it finished; a cancel it
+does not know is then answered from the read model, where an ended job stays ended: 409 with the
+state for the tenant's finished work, 404 for anything else.
+"""
 
 from __future__ import annotations
 
 from uuid import UUID
 
+import asyncpg
+
 from tessera.bus import Bus
 from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
 from tessera.errors import Conflict, NotFound
+from tessera.readmodel import queries
 
 CANCEL_TIMEOUT_S = 5.0
+ENDED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"})
 
 
 async def request_cancel(
-    bus: Bus, tenant: UUID, workflow_id: UUID, job_id: str | None
+    bus: Bus, pool: asyncpg.Pool, tenant: UUID, workflow_id: UUID, job_id: str | None
 ) -> CancelReply:
     """Ask the sequencer; raise NotFound / Conflict for its refusals, BusError if none answers."""
     request = CancelRequest(tenant_id=tenant, workflow_id=workflow_id, job_id=job_id)
@@ -24,6 +33,14 @@ async def request_cancel(
     reply = CancelReply.model_validate_json(raw)
     what = f"{workflow_id}/{job_id}" if job_id else str(workflow_id)
     if reply.outcome == "not_found":
+        async with pool.acquire() as conn:
+            if job_id is None:
+                state = await queries.workflow_state(conn, tenant, workflow_id)
+            else:
+                job = await queries.job_outcome(conn, tenant, workflow_id, job_id)
+                state = None if job is None else job["state"]
+        if state in ENDED:
+            raise Conflict(f"{what} cannot be cancelled: it is {state}", state=state)
         raise NotFound("job" if job_id else "workflow", what)
     if reply.outcome == "refused":
         state = reply.state or "unknown"

@@ -247,3 +247,43 @@ async def test_a_stale_decision_is_refused_and_decided_again(bus: Bus) -> None:
         assert decide(stale.state, Tick(stale.clock())) == []  # caught up: nothing to start twice
     starts = [e for e in await read_log(bus) if isinstance(e.event, JobStarted)]
     assert len(starts) == 1
+
+
+async def test_a_cancel_the_sequencer_has_forgotten_is_answered_from_the_read_model(
+    bus: Bus, projector: object, gateway: httpx.AsyncClient
+) -> None:
+    from tessera.admission.domain import AdmissionState
+    from tessera.admission.handlers import Admission
+
+    tenant, stranger = str(uuid.uuid4()), str(uuid.uuid4())
+    sequencer = Sequencer(bus, SequencerState(max_workers=2, retention=timedelta(0)))
+    one_job = {"jobs": [{"id": "a", "type": "synthetic"}]}
+
+    async def submit() -> str:
+        answer = await gateway.post("/v1/workflows", json=one_job, headers={"X-User-ID": tenant})
+        return str(answer.json()["workflow_id"])
+
+    async with (
+        running(Admission(bus, AdmissionState(max_active_tenants=3)).run),
+        running(FakeDataPlane(bus, 0.02).run),
+        running(sequencer.run),
+    ):
+        old = await submit()
+        await wait_for_log(bus, finished(1))
+        await submit()  # its events come after: with no retention the first one is forgotten
+        await wait_for_log(bus, finished(2))
+        for _ in range(250):
+            got = await gateway.get(f"/v1/workflows/{old}", headers={"X-User-ID": tenant})
+            if got.json()["state"] == "SUCCEEDED":
+                break
+            await asyncio.sleep(0.02)
+
+        def cancel(path: str, who: str = tenant) -> Any:
+            return gateway.post(f"/v1/workflows/{old}{path}/cancel", headers={"X-User-ID": who})
+
+        whole, job, theirs = await cancel(""), await cancel("/jobs/a"), await cancel("", stranger)
+        missing = await cancel("/jobs/nope")
+        assert uuid.UUID(old) not in sequencer.state.ended  # answered by the read model
+    assert whole.status_code == 409 and whole.json()["error"]["state"] == "SUCCEEDED"
+    assert job.status_code == 409 and job.json()["error"]["state"] == "SUCCEEDED"
+    assert theirs.status_code == 404 and missing.status_code == 404

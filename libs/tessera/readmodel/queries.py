@@ -114,6 +114,18 @@ async def get_job(
     return job
 
 
+async def workflow_state(
+    conn: asyncpg.Connection, tenant_id: UUID, workflow_id: UUID
+) -> str | None:
+    """A workflow's state alone (None: not the tenant's, or no such workflow)."""
+    state = await conn.fetchval(
+        "SELECT state FROM workflows WHERE tenant_id = $1 AND workflow_id = $2",
+        tenant_id,
+        workflow_id,
+    )
+    return None if state is None else str(state)
+
+
 async def job_outcome(
     conn: asyncpg.Connection, tenant_id: UUID, workflow_id: UUID, job_id: str
 ) -> dict[str, Any] | None:

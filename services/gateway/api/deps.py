@@ -106,6 +106,12 @@ async def read_db(request: Request) -> AsyncIterator[asyncpg.Connection]:
         yield conn
 
 
+async def read_pool(request: Request) -> asyncpg.Pool:
+    """The read model's pool, for routes that need a connection only now and then."""
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
 async def hub(websocket: WebSocket) -> ViewHub:
     return websocket.app.state.hub  # type: ignore[no-any-return]
 
@@ -129,6 +135,7 @@ JobId = Annotated[
 SettingsDep = Annotated[GatewaySettings, Depends(settings)]
 BusDep = Annotated[Bus, Depends(bus)]
 ReadDbDep = Annotated[asyncpg.Connection, Depends(read_db)]
+ReadPoolDep = Annotated[asyncpg.Pool, Depends(read_pool)]
 HubDep = Annotated[ViewHub, Depends(hub)]
 CatalogDep = Annotated[SlideCatalog, Depends(catalog)]
 DeepZoomDep = Annotated[DeepZoomSlides, Depends(deepzoom)]

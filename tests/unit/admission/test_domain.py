@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tessera.admission.domain import (
     AdmissionState,
+    Status,
     TenantStatus,
     Tick,
     decide,
@@ -234,6 +235,24 @@ def test_a_waiting_tenant_whose_workflows_are_all_cancelled_leaves_the_line() ->
     world.submit(C)
     assert kinds(world.finish(waiting, WorkflowState.CANCELLED)) == [("TenantDequeued", B)]
     assert tenant_status(world.state, C) == TenantStatus(1, 1, "WAITING", 1)
+
+
+def test_a_finished_workflow_is_forgotten_after_the_retention_in_log_time() -> None:
+    world = World(max_active=1)
+    world.state.retention = timedelta(hours=1)
+    wid = world.submit(A)
+    finished = WorkflowFinished(
+        tenant_id=A, workflow_id=wid, state=WorkflowState.SUCCEEDED, occurred_at=T0
+    )
+    evolve(world.state, finished)
+    assert world.state.workflows[wid] == (A, Status.FINISHED)
+    for minutes, kept in ((59, True), (61, False)):  # any later event moves log time on
+        evolve(
+            world.state, TenantDequeued(tenant_id=B, occurred_at=T0 + timedelta(minutes=minutes))
+        )
+        assert (wid in world.state.workflows) is kept and (wid in world.state.finished) is kept
+    evolve(world.state, finished)  # a late copy of a forgotten workflow's event changes nothing
+    assert wid not in world.state.workflows
 
 
 def test_decisions_after_a_crash_are_recovered_from_the_log_alone() -> None:

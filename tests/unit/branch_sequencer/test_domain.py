@@ -21,6 +21,7 @@ from tessera.branch_sequencer.domain import (
 from tessera.errors import Conflict, NotFound
 from tessera.events import (
     JobAttemptFailed,
+    JobProgressed,
     JobRetryScheduled,
     JobStarted,
     JobSucceeded,
@@ -340,7 +341,7 @@ def test_a_finished_workflow_is_kept_as_its_outcome_only_and_its_stale_timers_ar
     world.report((WF, "a"), "fail")  # two retry timers in the tenant's heap: b's first
     world.cancel_workflow(WF)  # a's timer goes stale below b's (heaps delete lazily)
     assert WF not in world.state.workflows  # only what a late cancel needs is left
-    assert world.state.ended[WF] == (TENANT, WorkflowState.CANCELLED, {"a": JobState.CANCELLED})
+    assert world.state.ended[WF][:3] == (TENANT, WorkflowState.CANCELLED, {"a": JobState.CANCELLED})
     assert len(world.state.tenants[TENANT].backoff) == 2
     assert workflow_state(world.state, TENANT, WF) is WorkflowState.CANCELLED
     with pytest.raises(NotFound):
@@ -357,3 +358,30 @@ def test_a_finished_workflow_is_kept_as_its_outcome_only_and_its_stale_timers_ar
     world.report((WF2, "b"), "succeed")
     assert world.state.workflows == {} and set(world.state.ended) == {WF, WF2}
     assert workflow_state(world.state, TENANT, WF2) is WorkflowState.SUCCEEDED
+
+
+def test_a_finished_workflow_is_forgotten_after_the_retention_in_log_time() -> None:
+    world = World(max_workers=1)
+    world.state.retention = timedelta(hours=1)
+    world.submit(TENANT, WF, spec({"id": "a"}))
+    world.admit(WF)
+    world.report((WF, "a"), "succeed")
+    assert workflow_state(world.state, TENANT, WF) is WorkflowState.SUCCEEDED
+
+    def later(minutes: int) -> None:  # any event moves log time on
+        event = JobProgressed(
+            tenant_id=OTHER,
+            workflow_id=WF2,
+            job_id="x",
+            tiles_done=1,
+            tiles_total=2,
+            occurred_at=world.now + timedelta(minutes=minutes),
+        )
+        evolve(world.state, event)  # fmt: skip
+
+    later(59)
+    assert workflow_state(world.state, TENANT, WF) is WorkflowState.SUCCEEDED
+    later(61)
+    assert WF not in world.state.ended
+    with pytest.raises(NotFound):  # the gateway answers such a cancel from the read model
+        decide(world.state, CancelJob(TENANT, WF, "a", world.now))

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from tessera.errors import NotFound
-from tessera.gateway.api.deps import BusDep, JobId, ReadDbDep, TenantDep
+from tessera.gateway.api.deps import BusDep, JobId, ReadDbDep, ReadPoolDep, TenantDep
 from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND
 from tessera.gateway.api.models import CancelResult, JobDetail
 from tessera.gateway.cancellation import request_cancel
@@ -29,7 +29,7 @@ async def get_job(workflow_id: UUID, job_id: JobId, tenant: TenantDep, db: ReadD
     "/{job_id}/cancel", response_model=CancelResult, responses={**NOT_FOUND, **CONFLICT, **INVALID}
 )
 async def cancel_job(
-    workflow_id: UUID, job_id: JobId, tenant: TenantDep, bus: BusDep
+    workflow_id: UUID, job_id: JobId, tenant: TenantDep, bus: BusDep, pool: ReadPoolDep
 ) -> CancelResult:
     """Cancel a job that has not ended (PENDING or RUNNING: a running job's attempt is stopped
     and its worker slot freed at once); 409 with its state once it has ended.
@@ -37,5 +37,5 @@ async def cancel_job(
     The answer comes from the branch-sequencer after `JobCancelled` is in the log; the lane then
     moves on to its next job and jobs that depend on this one are SKIPPED.
     """
-    reply = await request_cancel(bus, tenant, workflow_id, job_id)
+    reply = await request_cancel(bus, pool, tenant, workflow_id, job_id)
     return CancelResult(workflow_id=workflow_id, job_id=job_id, cancelled=reply.cancelled)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, HTTPException, Query
 
 from tessera.errors import NotFound
 from tessera.events import WorkflowSubmitted
-from tessera.gateway.api.deps import BusDep, ReadDbDep, SettingsDep, TenantDep
+from tessera.gateway.api.deps import BusDep, ReadDbDep, ReadPoolDep, SettingsDep, TenantDep
 from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND
 from tessera.gateway.api.models import (
     CancelResult,
@@ -92,10 +92,12 @@ async def get_workflow(workflow_id: UUID, tenant: TenantDep, db: ReadDbDep) -> W
     response_model=CancelResult,
     responses={**NOT_FOUND, **CONFLICT, **INVALID},
 )
-async def cancel_workflow(workflow_id: UUID, tenant: TenantDep, bus: BusDep) -> CancelResult:
+async def cancel_workflow(
+    workflow_id: UUID, tenant: TenantDep, bus: BusDep, pool: ReadPoolDep
+) -> CancelResult:
     """Cancel every job of the workflow that has not ended, running ones included.
 
     409 once the workflow has finished.
     """
-    reply = await request_cancel(bus, tenant, workflow_id, None)
+    reply = await request_cancel(bus, pool, tenant, workflow_id, None)
     return CancelResult(workflow_id=workflow_id, job_id=None, cancelled=reply.cancelled)
