@@ -130,7 +130,7 @@ def upload_path(data_root: Path, tenant: UUID, slide: str) -> Path:
         path = resolve_for(data_root, slide, tenant)
     except SlideError as exc:
         raise NotFound("slide", slide, str(exc)) from None
-    if not path.is_file() or path.relative_to(Path(data_root).resolve()).parts[0] != UPLOADS:
+    if path.relative_to(Path(data_root).resolve()).parts[0] != UPLOADS:  # a shared slide
         raise NotFound("slide", slide, f"slide {slide!r}: not an upload of this tenant")
     return path
 

@@ -63,16 +63,9 @@ class Merger:
     def __init__(self, bus: Bus, settings: MergerSettings) -> None:
         self.bus = bus
         self.settings = settings
-        self.fold = FollowedLog(
-            MergerState(),
-            evolve,
-            Snapshots(
-                bus,
-                f"merger-{settings.partition}",
-                fingerprint(domain, work, workflows),
-                settings.snapshot_every,
-            ),
-        )
+        code = fingerprint(domain, work, workflows)
+        snapshots = Snapshots(bus, self.consumer_name(), code, settings.snapshot_every)
+        self.fold = FollowedLog(MergerState(), evolve, snapshots)
         self.outputs: dict[str, JobOutputs] = {}
         self.throttle = Throttle(settings.progress_interval_s)
 

@@ -143,14 +143,14 @@ OverlaysDep = Annotated[JobOverlays, Depends(overlays)]
 
 
 async def succeeded_job(
-    request: Request, workflow_id: UUID, job_id: JobId, tenant: TenantDep
+    request: Request, workflow_id: UUID, job_id: JobId, tenant: TenantDep, pool: ReadPoolDep
 ) -> Succeeded:
     """The route's job if it SUCCEEDED: 404 for other tenants' jobs, 409 until it succeeds.
 
     Uses the pool for the one lookup (and not even that once the job is known), so a request that
     then reads files or draws a tile holds no database connection meanwhile."""
     jobs: SucceededJobs = request.app.state.succeeded
-    return await jobs.get(request.app.state.pool, tenant, workflow_id, job_id)
+    return await jobs.get(pool, tenant, workflow_id, job_id)
 
 
 SucceededDep = Annotated[Succeeded, Depends(succeeded_job)]
