@@ -10,10 +10,11 @@ Every update carries `seq`, the log sequence of the workflow's last applied chan
 client are in increasing `seq`, so the last `seq` received is a cursor: reconnecting with
 `?cursor=<seq>` first sends every workflow whose last change is later. That holds because the
 projector commits whole batches in log order, so whatever one read sees is a prefix of the log.
-An update carries the workflow without its jobs, plus those of its jobs that changed after where
-every receiver of that update stood (the client's cursor while it catches up, the follower's
-watermark once it is live): a client that holds the rest merges them by their own `last_seq`, and
-a 500-job workflow whose running job progresses costs one job per update, not 500.
+An update carries the workflow without its jobs, plus its jobs: all of them while a client
+catches up (its cursor names the workflows it has seen last, not the jobs), only those changed
+after the follower's watermark once it is live (every live client holds everything up to it). A
+client merges them by their own `last_seq`, so a 500-job workflow whose running job progresses
+costs one job per live update, not 500.
 Announcements travel on core NATS and may be lost (a reconnect, a slow consumer): followers also
 re-read every `poll_s` seconds, which heals a lost one.
 """
@@ -36,6 +37,8 @@ from tessera.gateway.errors import SlowConsumer, TooManyStreams
 from tessera.readmodel import queries
 
 log = structlog.get_logger(__name__)
+
+ALL_JOBS = 0  # `jobs_since` of a catch-up: every job of each workflow
 
 _CLOSED = ""  # sentinel in a client's queue: stop sending
 
@@ -145,18 +148,17 @@ class ViewHub:
                 async with self._pool.acquire() as conn:
                     cursor = await queries.latest_change(conn, tenant_id)
             # Catch up outside the tenant's lock: a long backlog to a slow client delays nobody.
-            # Every workflow sent until the client is live carries the jobs that changed after
-            # where the client stood: a later page can hold a workflow whose jobs changed while
-            # an earlier one was read.
-            since = cursor
+            # The catch-up sends every job of each workflow: a cursor says which workflows the
+            # client has seen last, not which jobs (one that changed before the cursor may sit in
+            # a workflow the client was not sent yet when it dropped).
             while True:
-                rows = await self._read(tenant_id, cursor, since)
+                rows = await self._read(tenant_id, cursor, ALL_JOBS)
                 for row in rows:
                     cursor = row["last_seq"]
-                    yield _encode(row, since)
+                    yield _encode(row, ALL_JOBS)
                 if len(rows) < self._page:
                     break
-            sub = await self._join(tenant, tenant_id, cursor, since)
+            sub = await self._join(tenant, tenant_id, cursor)
             while True:
                 text = await sub.queue.get()
                 if text == _CLOSED:
@@ -174,14 +176,14 @@ class ViewHub:
                 if tenant.follower is not None:
                     tenant.follower.cancel()
 
-    async def _join(self, tenant: _Tenant, tenant_id: UUID, cursor: int, since: int) -> Subscriber:
+    async def _join(self, tenant: _Tenant, tenant_id: UUID, cursor: int) -> Subscriber:
         """Under the tenant's lock: send what changed during the catch-up, then go live."""
         sub = Subscriber(cursor, self._queue_size)
         async with tenant.lock:
             while True:
-                rows = await self._read(tenant_id, sub.cursor, since)
+                rows = await self._read(tenant_id, sub.cursor, ALL_JOBS)
                 for row in rows:
-                    sub.offer(row["last_seq"], _encode(row, since))
+                    sub.offer(row["last_seq"], _encode(row, ALL_JOBS))
                 if len(rows) < self._page or sub.error is not None:
                     break
             if tenant.watermark is None:

@@ -359,8 +359,9 @@ class StreamUpdate(_Out):
     """A message of `WS /v1/stream`: one workflow of the tenant changed.
 
     `workflow` is its current state (without jobs); `jobs` are those of its jobs that changed
-    after sequence `jobs_since` (all of them when it is 0), each with its own `last_seq`. A client
-    that holds the workflow's jobs replaces those that come with a higher `last_seq` and keeps the
+    after sequence `jobs_since`, each with its own `last_seq`: all of them (`jobs_since` 0) while
+    the client catches up after connecting, only the changed ones once it is live. A client that
+    holds the workflow's jobs replaces those that come with a higher `last_seq` and keeps the
     others: a 500-job workflow whose running job progresses sends that one job, not 500.
     """
 

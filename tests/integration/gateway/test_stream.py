@@ -263,3 +263,53 @@ async def test_cursor_now_skips_the_backlog_and_goes_live(live_gateway, projecto
                 with pytest.raises(ConnectionClosed) as closed:
                     await receive(bad)
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+async def test_a_client_that_dropped_mid_catch_up_still_gets_every_job_change(
+    live_gateway, projector, bus: Bus
+) -> None:
+    """Its cursor names the last workflow it was sent, and a job of a workflow it was not sent yet
+    may have changed before that: the resumed catch-up must bring it."""
+    tenant = uuid.uuid4()
+    held: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def apply(msg: dict[str, Any]) -> int:
+        jobs = held.setdefault(msg["workflow"]["id"], {})
+        for job in msg["jobs"]:
+            if job["id"] not in jobs or jobs[job["id"]]["last_seq"] < job["last_seq"]:
+                jobs[job["id"]] = job
+        return int(msg["seq"])
+
+    def progress(wid: str, job_id: str) -> JobProgressed:
+        return JobProgressed(tenant_id=tenant, workflow_id=UUID(wid), job_id=job_id,
+                             tiles_done=1, tiles_total=TILES)  # fmt: skip
+
+    with live_gateway() as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            first, second = await submit(http, tenant, "w1", "ab"), await submit(http, tenant)
+            for wid, job_id in ((first, "a"), (first, "b"), (second, "a")):
+                await bus.append(JobStarted(tenant_id=tenant, workflow_id=UUID(wid), job_id=job_id))
+            await projected(http, tenant, second)
+            async with connect(ws_url(base, tenant=tenant, cursor=0)) as ws:
+                backlog, cursor = await until_ready(ws)
+            for msg in backlog:
+                apply(msg)
+            # first's a changes, then second, then first's b: first now sorts after second
+            for wid, job_id in ((first, "a"), (second, "a"), (first, "b")):
+                await bus.append(progress(wid, job_id))
+            for _ in range(250):
+                got = await http.get(f"/v1/workflows/{first}", headers=headers(tenant))
+                if got.json()["progress"]["tiles_done"] == 2:
+                    break
+                await asyncio.sleep(0.02)
+            async with connect(ws_url(base, tenant=tenant, cursor=cursor)) as ws:
+                msg = await receive(ws)  # second only, then the line drops
+                assert msg["workflow"]["id"] == second
+                cursor = apply(msg)
+            async with connect(ws_url(base, tenant=tenant, cursor=cursor)) as ws:
+                missed, _ = await until_ready(ws)
+            for msg in missed:
+                apply(msg)
+            detail = (await http.get(f"/v1/workflows/{first}", headers=headers(tenant))).json()
+    assert held[first] == {job["id"]: job for job in detail["jobs"]}
+    assert held[first]["a"]["progress"]["tiles_done"] == 1

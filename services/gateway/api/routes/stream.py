@@ -7,7 +7,8 @@ handshake is always accepted so that a refusal reaches the client as a close cod
 
 Messages (JSON): `{"type": "workflow", "seq", "workflow": {...}, "jobs": [...], "jobs_since"}`
 for each changed workflow (without its jobs; `jobs` are those that changed after `jobs_since`,
-which the client merges by their `last_seq`) and, once the missed ones were sent,
+all of them during the catch-up, which the client merges by their `last_seq`) and, once the
+missed ones were sent,
 `{"type": "ready", "seq"}`. Reconnect with `?cursor=<last seq>`.
 `?cursor=now` skips the backlog (the client loads the REST views after `ready`, so nothing
 falls between the two); no cursor means 0: every workflow of the tenant first.
