@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -36,6 +37,7 @@ from .domain import (
     Tick,
     decide,
     evolve,
+    lane_depths,
     next_timer,
 )
 
@@ -46,6 +48,7 @@ DECISIONS = frozenset(
      "WorkflowFinished"}
 )  # fmt: skip
 IDLE_WAKEUP_S = 60.0
+LANE_DEPTHS_EVERY_S = 1.0  # reading every lane is for the metrics only: at most this often
 Pending = tuple[CancelRequest, "asyncio.Future[CancelReply]"]
 
 
@@ -67,6 +70,7 @@ class Sequencer:
             lambda: self.state,
         )
         self.requests: asyncio.Queue[Pending] = asyncio.Queue()
+        self._lanes_measured = -LANE_DEPTHS_EVERY_S
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] = lambda: None) -> None:
         """Replay the log, then follow it and decide until `stop`; answers cancels meanwhile."""
@@ -136,6 +140,10 @@ class Sequencer:
         telemetry.QUEUE_DEPTH.labels(scope="ready").set(
             sum(len(queue.ready) for queue in self.state.busy.values())
         )
+        if (now := time.monotonic()) - self._lanes_measured >= LANE_DEPTHS_EVERY_S:
+            self._lanes_measured = now
+            top = lane_depths(self.state, telemetry.TOP_LANES)
+            telemetry.set_lane_depths([(str(t), branch, n) for t, branch, n in top])
 
     async def _answer(self, request: CancelRequest, answer: asyncio.Future[CancelReply]) -> None:
         try:

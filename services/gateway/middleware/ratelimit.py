@@ -24,6 +24,8 @@ class RateLimit:
     def __init__(self, app: ASGIApp, *, policy: RatePolicy) -> None:
         self.app = app
         self.policy = policy
+        for limit in (policy.api, policy.submissions, policy.tiles):  # 0, not "no data"
+            telemetry.RATE_LIMITED.labels(bucket=limit.name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limiter: RateLimiter | None = getattr(scope["app"].state, "limiter", None)
