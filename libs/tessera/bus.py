@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import nats
@@ -138,13 +138,16 @@ class Bus:
 
     async def _ensure(self, config: api.StreamConfig) -> None:
         try:
-            await self.js.stream_info(config.name or "")
+            info = await self.js.stream_info(config.name or "")
         except NotFoundError:
             try:
                 await self.js.add_stream(config)
             except BadRequestError:  # another service created it in between
                 await self.js.stream_info(config.name or "")
             return
+        # Replicas are the operator's (R3 on a cluster: `nats stream edit <stream> --replicas 3`):
+        # an update from a starting service must not scale the stream back to one.
+        config = replace(config, num_replicas=info.config.num_replicas)
         with contextlib.suppress(BadRequestError):  # immutable fields differ: keep the stream
             await self.js.update_stream(config)
 
