@@ -5,7 +5,7 @@ and the branch-sequencer (each under its lease, as deployed), the tiler, an infe
 the merger. A workflow goes in through the API; meanwhile every service's `/metrics` is scraped
 through its own ops endpoint (the gateway's through its API). The names come from the dashboard
 JSON and the rules file, parsed as PromQL; those of the NATS exporter and Prometheus itself
-(`jetstream_*`, `up`) are not Tessera's to export and are checked by the deploy tests instead.
+(`test_deploy.FOREIGN`) are not Tessera's to export.
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ from tessera.lease import lead
 from tessera.ops import ops_app
 from tests.conftest import running
 from tests.integration.dataplane.conftest import DataPlane
-from tests.unit.test_deploy import queried_metrics
+from tests.unit.test_deploy import FOREIGN, queried_metrics
 
 pytestmark = pytest.mark.integration
-
-NOT_TESSERAS = ("jetstream_", "gnatsd_", "up")
 
 
 async def scrape(client: httpx.AsyncClient) -> set[str]:
@@ -64,9 +62,7 @@ async def deciders(bus: Bus) -> AsyncIterator[None]:
 async def test_every_metric_the_dashboard_and_alerts_query_has_samples_after_a_workflow(
     gateway: httpx.AsyncClient, projector: object, bus: Bus, dataplane: DataPlane
 ) -> None:
-    wanted = {
-        name for name in queried_metrics() if not name.startswith(NOT_TESSERAS) and name != "up"
-    }
+    wanted = queried_metrics() - FOREIGN
     ops = {
         name: httpx.AsyncClient(
             transport=httpx.ASGITransport(app=ops_app(name, lambda: True)), base_url="http://ops"
