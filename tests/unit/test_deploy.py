@@ -11,6 +11,7 @@ those metrics also carry samples once a workflow ran.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from functools import cache
@@ -350,3 +351,9 @@ def test_runtime_dependencies_leave_out_servers_and_training() -> None:
     for name in ("seaborn", "monai"):
         assert name not in runtime and any(name in d for d in extras["train"])
     assert any("tessera[servers,train]" in d for d in extras["dev"])
+
+
+def test_the_service_down_alert_names_every_service() -> None:
+    [rule] = [r for r in alert_rules() if r["alert"] == "TesseraServiceDown"]
+    [matcher] = re.findall(r'service=~"([^"]+)"', rule["expr"])
+    assert set(matcher.split("|")) == set(SERVICES)
