@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from tessera.bus import Bus
@@ -71,6 +72,10 @@ async def test_every_metric_the_dashboard_and_alerts_query_has_samples_after_a_w
         if name != "gateway"
     }
     seen: set[str] = set()
+    counts = {
+        name: REGISTRY.get_sample_value(name, {"type": "synthetic"}) or 0.0
+        for name in ("tessera_job_latency_seconds_count", "tessera_job_queued_seconds_count")
+    }
 
     async def scrape_all() -> None:
         for client in (gateway, *ops.values()):
@@ -104,3 +109,5 @@ async def test_every_metric_the_dashboard_and_alerts_query_has_samples_after_a_w
         await client.aclose()
 
     assert not wanted - seen
+    for name, before in counts.items():  # each job observed once, however often it was scraped
+        assert REGISTRY.get_sample_value(name, {"type": "synthetic"}) == before + 2, name
