@@ -93,6 +93,7 @@ async def test_every_metric_the_dashboard_and_alerts_query_has_samples_after_a_w
     }  # fmt: skip
     async with deciders(bus):
         await dataplane.all(inference=1)
+        assert REGISTRY.get_sample_value("tessera_inference_workers") == 1  # the live worker
         submitted = await gateway.post("/v1/workflows", json=body, headers={"X-User-ID": tenant})
         assert submitted.status_code == 202, submitted.text
         url = f"/v1/workflows/{submitted.json()['workflow_id']}"
