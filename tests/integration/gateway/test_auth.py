@@ -219,6 +219,29 @@ async def test_token_migration_survives_a_replay_of_the_read_models(pool) -> Non
     assert await store.list(record.tenant_id) == [record]
 
 
+def test_the_cli_prints_a_token_once_lists_and_revokes_it(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from tessera.cli import app
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    tenant, cli = uuid.uuid4(), CliRunner()
+    created = cli.invoke(app, ["tenants", "token", "create", str(tenant), "--label", "ci"])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip()
+    token_id = token.split("_")[1]
+    assert token.startswith(f"tsr_{token_id}_")
+    listed = cli.invoke(app, ["tenants", "token", "list", "--tenant", str(tenant)])
+    assert f"{token_id}  {tenant}" in listed.stdout and "active  ci" in listed.stdout
+    assert token.split("_", 2)[2] not in listed.stdout  # never the secret again
+    revoked = cli.invoke(app, ["tenants", "token", "revoke", token_id])
+    assert revoked.exit_code == 0 and "revoked" in revoked.stdout
+    assert cli.invoke(app, ["tenants", "token", "revoke", "nosuchtoken0"]).exit_code == 1
+    assert cli.invoke(app, ["tenants", "token", "create", "not-a-uuid"]).exit_code == 2
+
+
 # --- the live stream and the logs ---------------------------------------------------------------
 
 
