@@ -7,7 +7,10 @@
         ├── LimiterUnavailable   the shared rate-limit store did not answer
         ├── TooManyStreams       a tenant or the process has too many live streams open
         ├── SlowConsumer         a live-stream client fell too far behind
-        └── UploadTooLarge       an upload passed the size limit (fields: limit)
+        ├── UploadTooLarge       an upload passed the size limit (fields: limit)
+        ├── Unauthenticated      no credential, or one that is not valid (token and jwt modes)
+        ├── WrongTenant          X-User-ID names another tenant than the credential's
+        └── IssuerUnavailable    the JWKS of the token issuer could not be fetched
 
 `tessera.gateway.api.errors` maps them to HTTP answers and WebSocket close codes.
 """
@@ -64,3 +67,19 @@ class UploadTooLarge(GatewayError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"upload too large: at most {limit} bytes are accepted")
         self.limit = limit
+
+
+class Unauthenticated(GatewayError):
+    """The message says what was wrong and never repeats the credential."""
+
+
+class WrongTenant(GatewayError):
+    def __init__(self) -> None:
+        super().__init__(
+            "X-User-ID names another tenant than your credential; send your own tenant's id "
+            "or leave the header out"
+        )
+
+
+class IssuerUnavailable(GatewayError):
+    """The credential could not be checked (the JWKS did not answer); not the client's fault."""

@@ -540,3 +540,43 @@ class CancelResult(_Out):
     workflow_id: UUID
     job_id: str | None
     cancelled: list[str]
+
+
+class AuthDescriptor(_Out):
+    """What credential this gateway wants, so that a client knows what to ask its user for."""
+
+    model_config = _examples(
+        {"mode": "header", "tenant_header": "X-User-ID", "tenant": None, "jwt": None},
+        {
+            "mode": "jwt",
+            "tenant_header": "X-User-ID",
+            "tenant": _WID,
+            "jwt": {
+                "issuer": "https://login.example.org/realms/lab",
+                "audience": "tessera",
+                "tenant_claim": "tenant_id",
+            },
+        },
+    )
+
+    mode: Literal["header", "token", "jwt"] = Field(
+        description="`header`: send your tenant's UUID as X-User-ID, nothing is checked; "
+        "`token`: `Authorization: Bearer` with an API token (`tessera tenants token create`); "
+        "`jwt`: `Authorization: Bearer` with an access token of the issuer below"
+    )
+    tenant_header: str = Field(description="the header that names the tenant")
+    tenant: UUID | None = Field(
+        default=None,
+        description="token and jwt modes: the tenant of the credential this request carried, "
+        "if it carried a valid one",
+    )
+    jwt: JwtHints | None = Field(default=None, description="jwt mode: where tokens come from")
+
+
+class JwtHints(_Out):
+    issuer: str
+    audience: str
+    tenant_claim: str = Field(description="the claim that must name the tenant's UUID")
+
+
+AuthDescriptor.model_rebuild()

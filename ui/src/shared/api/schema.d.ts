@@ -4,6 +4,30 @@
  */
 
 export interface paths {
+    "/v1/auth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Describe Auth
+         * @description The authentication mode, and for `jwt` the issuer and audience tokens must carry.
+         *
+         *     Needs no credential. One that is sent is checked (token and jwt modes): its tenant is in
+         *     `tenant`, and an invalid one is refused with 401 like on every other route, counting towards
+         *     the address's failed-authentication limit. A client can so check a token before keeping it.
+         */
+        get: operations["describe_auth_v1_auth_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workflows": {
         parameters: {
             query?: never;
@@ -554,6 +578,44 @@ export interface components {
             since: string | null;
         };
         /**
+         * AuthDescriptor
+         * @description What credential this gateway wants, so that a client knows what to ask its user for.
+         * @example {
+         *       "mode": "header",
+         *       "tenant_header": "X-User-ID"
+         *     }
+         * @example {
+         *       "jwt": {
+         *         "audience": "tessera",
+         *         "issuer": "https://login.example.org/realms/lab",
+         *         "tenant_claim": "tenant_id"
+         *       },
+         *       "mode": "jwt",
+         *       "tenant": "0b7e4f7e-5c1a-4d6b-9a53-6f2f0d3c1a11",
+         *       "tenant_header": "X-User-ID"
+         *     }
+         */
+        AuthDescriptor: {
+            /**
+             * Mode
+             * @description `header`: send your tenant's UUID as X-User-ID, nothing is checked; `token`: `Authorization: Bearer` with an API token (`tessera tenants token create`); `jwt`: `Authorization: Bearer` with an access token of the issuer below
+             * @enum {string}
+             */
+            mode: "header" | "token" | "jwt";
+            /**
+             * Tenant Header
+             * @description the header that names the tenant
+             */
+            tenant_header: string;
+            /**
+             * Tenant
+             * @description token and jwt modes: the tenant of the credential this request carried, if it carried a valid one
+             */
+            tenant?: string | null;
+            /** @description jwt mode: where tokens come from */
+            jwt?: components["schemas"]["JwtHints"] | null;
+        };
+        /**
          * CancelResult
          * @description What a cancel request did: the jobs it moved to CANCELLED (already in the log).
          * @example {
@@ -1077,6 +1139,18 @@ export interface components {
              */
             last_seq: number;
         };
+        /** JwtHints */
+        JwtHints: {
+            /** Issuer */
+            issuer: string;
+            /** Audience */
+            audience: string;
+            /**
+             * Tenant Claim
+             * @description the claim that must name the tenant's UUID
+             */
+            tenant_claim: string;
+        };
         /** Progress */
         Progress: {
             /** Tiles Done */
@@ -1532,6 +1606,92 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    describe_auth_v1_auth_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthDescriptor"];
+                };
+            };
+            /** @description malformed X-User-ID (not a UUID), or a malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request body larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    /** @description requests the deciding bucket holds */
+                    "RateLimit-Limit"?: string;
+                    /** @description requests left in it now */
+                    "RateLimit-Remaining"?: string;
+                    /** @description seconds until it is full again */
+                    "RateLimit-Reset"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_workflows_v1_workflows_get: {
         parameters: {
             query?: {
@@ -1565,8 +1725,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1592,7 +1763,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -1653,8 +1824,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1680,7 +1862,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -1739,8 +1921,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1775,7 +1968,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -1834,8 +2027,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1879,7 +2083,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -1940,8 +2144,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1976,7 +2191,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2037,8 +2252,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2082,7 +2308,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2145,8 +2371,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2190,7 +2427,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2251,8 +2488,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2296,7 +2544,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2357,8 +2605,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2402,7 +2661,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2463,8 +2722,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2508,7 +2778,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2569,8 +2839,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2614,7 +2895,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2675,8 +2956,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2720,7 +3012,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2787,8 +3079,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2832,7 +3135,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2893,8 +3196,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2920,7 +3234,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2985,8 +3299,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3021,7 +3346,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3081,8 +3406,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3117,7 +3453,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3180,8 +3516,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3216,7 +3563,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3276,8 +3623,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3312,7 +3670,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3372,8 +3730,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3408,7 +3777,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3474,8 +3843,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3510,7 +3890,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3570,8 +3950,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3615,7 +4006,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3672,8 +4063,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3690,7 +4092,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
