@@ -276,7 +276,12 @@ def encode_event(event: Event) -> bytes:
 
 def subject_for(event: Event, ns: str) -> str:
     """The subject an event is appended on."""
-    return f"{ns}.evt.{event.tenant_id}.{event.aggregate}.{event.type}"
+    return event_subject(ns, event.tenant_id, event.aggregate, event.type)
+
+
+def event_subject(ns: str, tenant_id: UUID | str, aggregate: object, event_type: str) -> str:
+    """The subject of the events of one type of one aggregate."""
+    return f"{ns}.evt.{tenant_id}.{aggregate}.{event_type}"
 
 
 def aggregate_subjects(ns: str, tenant_id: UUID | str, aggregate: str) -> str:

@@ -18,9 +18,17 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from tessera.errors import Conflict
-from tessera.gateway.api.deps import CatalogDep, DeepZoomDep, ReadDbDep, SettingsDep, TenantDep
-from tessera.gateway.api.errors import INVALID, NOT_FOUND, ErrorBody, media_responses
-from tessera.gateway.api.models import DeepZoomDescriptor, SlidePage, SlideView
+from tessera.gateway.api.deps import (
+    BusDep,
+    CatalogDep,
+    DeepZoomDep,
+    ReadDbDep,
+    SettingsDep,
+    TenantDep,
+)
+from tessera.gateway.api.errors import INVALID, NOT_FOUND, WRITTEN, ErrorBody, media_responses
+from tessera.gateway.api.models import DeepZoomDescriptor, SlidePage, SlideUploaded, SlideView
+from tessera.gateway.consistency import give_token, log_position
 from tessera.gateway.slides import UPLOADS
 from tessera.gateway.uploads import UPLOAD_SUFFIXES, delete_upload, store_upload, upload_path
 from tessera.readmodel import queries
@@ -84,8 +92,9 @@ async def list_slides(
 @router.post(
     "",
     status_code=201,
-    response_model=SlideView,
+    response_model=SlideUploaded,
     responses={
+        201: WRITTEN,
         409: {"model": ErrorBody, "description": "this tenant already has an upload of that name"},
         **INVALID,
     },
@@ -105,18 +114,22 @@ async def upload_slide(
     tenant: TenantDep,
     settings: SettingsDep,
     catalog: CatalogDep,
-) -> SlideView:
+    bus: BusDep,
+    response: Response,
+) -> SlideUploaded:
     """Upload a slide (raw body, `application/octet-stream`) as `uploads/<tenant>/<name>`.
 
     The body is streamed to disk and refused with 413 as soon as it passes the upload limit;
     the file must then open in OpenSlide (422 with the reason otherwise). Nothing is kept from a
     refused upload. The answer's `slide` is the reference to name in a workflow; only this
-    tenant sees it.
+    tenant sees it. `seq` (also `X-Tessera-Seq`) is the upload's consistency token.
     """
+    seq = give_token(response, await log_position(bus))  # before: a failure stores nothing
     reference = await store_upload(
         request.stream(), settings.data_root, tenant, name, settings.max_upload_bytes
     )
-    return SlideView.of(await asyncio.to_thread(catalog.describe, reference, tenant))
+    view = SlideView.of(await asyncio.to_thread(catalog.describe, reference, tenant))
+    return SlideUploaded(**view.model_dump(), seq=seq)
 
 
 @router.get("/{slide:path}/info", response_model=SlideView, responses=ERRORS)
@@ -209,6 +222,7 @@ async def get_tile(
     status_code=204,
     response_class=Response,
     responses={
+        204: WRITTEN,
         409: {"model": ErrorBody, "description": "a pending or running job names the slide"},
         **ERRORS,
     },
@@ -220,13 +234,16 @@ async def delete_upload_route(
     settings: SettingsDep,
     deepzoom: DeepZoomDep,
     db: ReadDbDep,
+    bus: BusDep,
 ) -> Response:
     """Delete one of this tenant's uploads: the slide `uploads/{owner}/{name}`.
 
     Refused (409, `state` in_use) while a PENDING or RUNNING job of the tenant names it: cancel
     the job or let it end first. Another tenant's upload answers 404 like a missing file; shared
     slides are the operators' to manage and have no such route. Results of finished jobs on the
-    slide stay; their overlays no longer have a slide to be drawn on.
+    slide stay; their overlays no longer have a slide to be drawn on. `X-Tessera-Seq` is the
+    log's last sequence at the delete (a delete appends no event); sent with the delete itself,
+    a token makes the in-use check see the jobs that write submitted.
     """
     slide = f"{UPLOADS}/{owner}/{name}"
     path = await asyncio.to_thread(upload_path, settings.data_root, tenant, slide)
@@ -236,6 +253,9 @@ async def delete_upload_route(
             "before deleting the slide",
             state="in_use",
         )
+    seq = await log_position(bus)  # before: a failure deletes nothing
     await asyncio.to_thread(delete_upload, path, slide)
     deepzoom.forget(path)
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    give_token(response, seq)
+    return response

@@ -23,9 +23,9 @@ export interface paths {
          *
          *     A slide must be shared lab data or one of this tenant's uploads; another tenant's upload is
          *     refused like a missing file. Nothing is appended when any check fails; a 202 means the event
-         *     is in the log. The workflow then shows up in `GET /v1/workflows/{id}` as soon as the
-         *     projector has applied the event (milliseconds). Submissions have their own, stricter rate
-         *     limit.
+         *     is in the log, and `event_seq` (also the `X-Tessera-Seq` header) is its consistency token:
+         *     reads that send it back see the workflow. `GET /v1/workflows/{id}` sees it even without the
+         *     token. Submissions have their own, stricter rate limit.
          */
         post: operations["submit_workflow_v1_workflows_post"];
         delete?: never;
@@ -44,6 +44,9 @@ export interface paths {
         /**
          * Get Workflow
          * @description One workflow with its jobs, lanes and progress.
+         *
+         *     A workflow submitted a moment ago is answered, not 404, even without a consistency token:
+         *     the gateway finds its submission in the log and waits for the read models to hold it.
          */
         get: operations["get_workflow_v1_workflows__workflow_id__get"];
         put?: never;
@@ -67,7 +70,7 @@ export interface paths {
          * Cancel Workflow
          * @description Cancel every job of the workflow that has not ended, running ones included.
          *
-         *     409 once the workflow has finished.
+         *     409 once the workflow has finished. `seq` (also `X-Tessera-Seq`) is the consistency token.
          */
         post: operations["cancel_workflow_v1_workflows__workflow_id__cancel_post"];
         delete?: never;
@@ -85,7 +88,8 @@ export interface paths {
         };
         /**
          * Get Job
-         * @description One job: state, progress, its state history from the log, attempts and timings.
+         * @description One job: state, progress, its state history from the log, attempts and timings (a job of
+         *     a workflow submitted a moment ago is answered like the workflow: not 404).
          */
         get: operations["get_job_v1_workflows__workflow_id__jobs__job_id__get"];
         put?: never;
@@ -285,7 +289,7 @@ export interface paths {
          *     The body is streamed to disk and refused with 413 as soon as it passes the upload limit;
          *     the file must then open in OpenSlide (422 with the reason otherwise). Nothing is kept from a
          *     refused upload. The answer's `slide` is the reference to name in a workflow; only this
-         *     tenant sees it.
+         *     tenant sees it. `seq` (also `X-Tessera-Seq`) is the upload's consistency token.
          */
         post: operations["upload_slide_v1_slides_post"];
         delete?: never;
@@ -414,7 +418,9 @@ export interface paths {
          *     Refused (409, `state` in_use) while a PENDING or RUNNING job of the tenant names it: cancel
          *     the job or let it end first. Another tenant's upload answers 404 like a missing file; shared
          *     slides are the operators' to manage and have no such route. Results of finished jobs on the
-         *     slide stay; their overlays no longer have a slide to be drawn on.
+         *     slide stay; their overlays no longer have a slide to be drawn on. `X-Tessera-Seq` is the
+         *     log's last sequence at the delete (a delete appends no event); sent with the delete itself,
+         *     a token makes the in-use check see the jobs that write submitted.
          */
         delete: operations["delete_upload_route_v1_slides_uploads__owner___name__delete"];
         options?: never;
@@ -561,6 +567,7 @@ export interface components {
          *         "cells"
          *       ],
          *       "job_id": "cells",
+         *       "seq": 57,
          *       "workflow_id": "0b7f3a52-4f1e-4a7e-9d8c-2f6a1c3e5d7b"
          *     }
          */
@@ -574,6 +581,11 @@ export interface components {
             job_id: string | null;
             /** Cancelled */
             cancelled: string[];
+            /**
+             * Seq
+             * @description the log position after the cancellation: the consistency token (also the X-Tessera-Seq header) that reads send back to see it
+             */
+            seq: number;
         };
         /**
          * DeepZoomDescriptor
@@ -770,6 +782,11 @@ export interface components {
             problems?: string[] | null;
         } & {
             [key: string]: unknown;
+        };
+        /** HTTPValidationError */
+        HTTPValidationError: {
+            /** Detail */
+            detail?: components["schemas"]["ValidationError"][];
         };
         /**
          * Health
@@ -1150,6 +1167,102 @@ export interface components {
             next_cursor: string | null;
         };
         /**
+         * SlideUploaded
+         * @description The uploaded slide, with the consistency token of the upload.
+         * @example {
+         *       "height": 2967,
+         *       "level_dimensions": [
+         *         [
+         *           2220,
+         *           2967
+         *         ]
+         *       ],
+         *       "levels": 1,
+         *       "mpp": 0.499,
+         *       "name": "CMU-1-Small-Region.svs",
+         *       "objective_power": 20,
+         *       "size_bytes": 1938955,
+         *       "slide": "CMU-1-Small-Region.svs",
+         *       "uploaded": false,
+         *       "vendor": "aperio",
+         *       "width": 2220
+         *     }
+         * @example {
+         *       "height": 2967,
+         *       "level_dimensions": [
+         *         [
+         *           2220,
+         *           2967
+         *         ]
+         *       ],
+         *       "levels": 1,
+         *       "mpp": 0.499,
+         *       "name": "biopsy-17.svs",
+         *       "objective_power": 20,
+         *       "size_bytes": 1938955,
+         *       "slide": "uploads/7c0a4b8e-1111-4a4a-9a9a-000000000001/biopsy-17.svs",
+         *       "uploaded": true,
+         *       "vendor": "aperio",
+         *       "width": 2220
+         *     }
+         */
+        SlideUploaded: {
+            /**
+             * Slide
+             * @description the reference a workflow's job names (path in the data root)
+             */
+            slide: string;
+            /**
+             * Name
+             * @description the file name
+             */
+            name: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /**
+             * Width
+             * @description level-0 width in pixels
+             */
+            width: number;
+            /**
+             * Height
+             * @description level-0 height in pixels
+             */
+            height: number;
+            /**
+             * Levels
+             * @description pyramid levels in the file
+             */
+            levels: number;
+            /**
+             * Level Dimensions
+             * @description [width, height] of each level
+             */
+            level_dimensions: number[][];
+            /**
+             * Mpp
+             * @description µm per level-0 pixel, when the file says
+             */
+            mpp: number | null;
+            /**
+             * Vendor
+             * @example aperio
+             */
+            vendor: string | null;
+            /** Objective Power */
+            objective_power: number | null;
+            /**
+             * Uploaded
+             * @description an upload of this tenant (else shared lab data)
+             */
+            uploaded: boolean;
+            /**
+             * Seq
+             * @description the log's last sequence when the file was stored (also X-Tessera-Seq): an upload appends no event and is readable at once (slides are read from disk); a read that sends the token back sees at least what the log held at the upload
+             */
+            seq: number;
+        };
+        /**
          * SlideView
          * @description A slide in the data root that OpenSlide can open.
          * @example {
@@ -1240,6 +1353,19 @@ export interface components {
              */
             uploaded: boolean;
         };
+        /** ValidationError */
+        ValidationError: {
+            /** Location */
+            loc: (string | number)[];
+            /** Message */
+            msg: string;
+            /** Error Type */
+            type: string;
+            /** Input */
+            input?: unknown;
+            /** Context */
+            ctx?: Record<string, never>;
+        };
         /**
          * WorkflowAccepted
          * @example {
@@ -1261,7 +1387,7 @@ export interface components {
             state: string;
             /**
              * Event Seq
-             * @description sequence of WorkflowSubmitted in the event log
+             * @description sequence of WorkflowSubmitted in the event log: the consistency token (also the X-Tessera-Seq header) that reads send back to see this workflow
              */
             event_seq: number;
         };
@@ -1540,8 +1666,13 @@ export interface operations {
                 limit?: number;
                 /** @description next_cursor of a page */
                 cursor?: string | null;
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
             };
-            header?: never;
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1609,7 +1740,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -1638,6 +1769,8 @@ export interface operations {
             /** @description Successful Response */
             202: {
                 headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1697,7 +1830,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -1712,8 +1845,14 @@ export interface operations {
     };
     get_workflow_v1_workflows__workflow_id__get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
             };
@@ -1792,7 +1931,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -1807,8 +1946,14 @@ export interface operations {
     };
     cancel_workflow_v1_workflows__workflow_id__cancel_post: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
             };
@@ -1819,6 +1964,8 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1896,7 +2043,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -1911,8 +2058,14 @@ export interface operations {
     };
     get_job_v1_workflows__workflow_id__jobs__job_id__get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -1993,7 +2146,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2008,8 +2161,14 @@ export interface operations {
     };
     cancel_job_v1_workflows__workflow_id__jobs__job_id__cancel_post: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2022,6 +2181,8 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2099,7 +2260,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2114,8 +2275,14 @@ export interface operations {
     };
     get_summary_v1_workflows__workflow_id__jobs__job_id__results_summary_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2207,7 +2374,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2222,8 +2389,14 @@ export interface operations {
     };
     get_cells_geojson_v1_workflows__workflow_id__jobs__job_id__results_cells_geojson_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2313,7 +2486,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2328,8 +2501,14 @@ export interface operations {
     };
     get_cells_parquet_v1_workflows__workflow_id__jobs__job_id__results_cells_parquet_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2419,7 +2598,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2434,8 +2613,14 @@ export interface operations {
     };
     get_mask_preview_v1_workflows__workflow_id__jobs__job_id__results_mask_png_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2525,7 +2710,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2540,8 +2725,14 @@ export interface operations {
     };
     get_overlay_dzi_v1_workflows__workflow_id__jobs__job_id__results_overlay_dzi_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2631,7 +2822,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2646,8 +2837,14 @@ export interface operations {
     };
     get_overlay_json_v1_workflows__workflow_id__jobs__job_id__results_overlay_json_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2737,7 +2934,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2752,8 +2949,14 @@ export interface operations {
     };
     get_overlay_tile_v1_workflows__workflow_id__jobs__job_id__results_overlay_files__level___col___row__png_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2849,7 +3052,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2937,7 +3140,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2970,10 +3173,12 @@ export interface operations {
             /** @description Successful Response */
             201: {
                 headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SlideView"];
+                    "application/json": components["schemas"]["SlideUploaded"];
                 };
             };
             /** @description malformed X-User-ID (not a UUID), or a malformed request */
@@ -3038,7 +3243,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3134,7 +3339,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3233,7 +3438,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3329,7 +3534,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3425,7 +3630,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3527,7 +3732,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3542,8 +3747,14 @@ export interface operations {
     };
     delete_upload_route_v1_slides_uploads__owner___name__delete: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 /** @description the uploading tenant (the caller) */
                 owner: string;
@@ -3557,6 +3768,8 @@ export interface operations {
             /** @description Successful Response */
             204: {
                 headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3632,7 +3845,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3647,8 +3860,14 @@ export interface operations {
     };
     admission_status_v1_admission_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3690,6 +3909,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
             /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
             429: {
                 headers: {
@@ -3707,7 +3935,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
