@@ -50,6 +50,12 @@ class GatewaySettings(Settings):
         description="a read with a consistency token waits this long for the read models, then 503",
     )
 
+    idempotency_retention_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="an Idempotency-Key answers its original request for this long",
+    )
+
     # --- load shedding ----------------------------------------------------------------------
     max_in_flight: int = Field(
         default=128, ge=1, description="HTTP requests in progress at once; past it: 503"

@@ -137,6 +137,12 @@ async def read_pool(request: Request, _: Annotated[None, Depends(consistent)]) -
     return pool
 
 
+async def own_pool(request: Request) -> asyncpg.Pool:
+    """The database pool for the gateway's own table (idempotency keys): no token to wait for."""
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
 async def projection(request: Request) -> Projection:
     return request.app.state.projection  # type: ignore[no-any-return]
 
@@ -165,6 +171,7 @@ SettingsDep = Annotated[GatewaySettings, Depends(settings)]
 BusDep = Annotated[Bus, Depends(bus)]
 ReadDbDep = Annotated[asyncpg.Connection, Depends(read_db)]
 ReadPoolDep = Annotated[asyncpg.Pool, Depends(read_pool)]
+PoolDep = Annotated[asyncpg.Pool, Depends(own_pool)]
 HubDep = Annotated[ViewHub, Depends(hub)]
 ProjectionDep = Annotated[Projection, Depends(projection)]
 CatalogDep = Annotated[SlideCatalog, Depends(catalog)]

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Annotated
 from uuid import UUID, uuid4
 
+import asyncpg
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 
+from tessera.bus import Bus
 from tessera.errors import NotFound
-from tessera.events import WorkflowSubmitted
+from tessera.events import WorkflowSubmitted, event_subject
+from tessera.gateway import idempotency
 from tessera.gateway.api.deps import (
     BusDep,
+    PoolDep,
     ProjectionDep,
     ReadDbDep,
     ReadPoolDep,
     SettingsDep,
     TenantDep,
 )
-from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND, WRITTEN
+from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND, WRITTEN, ErrorBody
 from tessera.gateway.api.models import (
     CancelResult,
     WorkflowAccepted,
@@ -28,6 +33,8 @@ from tessera.gateway.api.models import (
 )
 from tessera.gateway.cancellation import request_cancel
 from tessera.gateway.consistency import give_token
+from tessera.gateway.idempotency import IdempotencyKey
+from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.slides import check_slides
 from tessera.readmodel import queries
 from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
@@ -36,14 +43,28 @@ router = APIRouter(prefix="/workflows", tags=["workflows"])
 
 
 @router.post(
-    "", status_code=202, response_model=WorkflowAccepted, responses={202: WRITTEN, **INVALID}
+    "",
+    status_code=202,
+    response_model=WorkflowAccepted,
+    responses={
+        202: WRITTEN,
+        200: {**WRITTEN, "description": "a retry (same Idempotency-Key and body): the original"},
+        409: {
+            "model": ErrorBody,
+            "description": "the Idempotency-Key was used for another request body",
+        },
+        **INVALID,
+    },
 )
 async def submit_workflow(
     spec: Annotated[WorkflowSpec, Body()],
     tenant: TenantDep,
     settings: SettingsDep,
     bus: BusDep,
+    pool: PoolDep,
     response: Response,
+    at: idempotency.Now,
+    key: IdempotencyKey = None,
 ) -> WorkflowAccepted:
     """Validate a workflow (DAG, job types, parameters, slides) and append `WorkflowSubmitted`.
 
@@ -52,14 +73,61 @@ async def submit_workflow(
     is in the log, and `event_seq` (also the `X-Tessera-Seq` header) is its consistency token:
     reads that send it back see the workflow. `GET /v1/workflows/{id}` sees it even without the
     token. Submissions have their own, stricter rate limit.
+
+    With an `Idempotency-Key`, a retry of the same body within the retention answers the
+    original workflow with 200 (and appends nothing); the same key with another body is 409.
+    Keys are per tenant.
     """
     spec = validate_workflow(spec)
     await asyncio.to_thread(check_slides, spec, settings.data_root, tenant)
-    event = WorkflowSubmitted(tenant_id=tenant, workflow_id=uuid4(), spec=spec)
-    seq = give_token(response, await bus.append(event))
+    if key is None:
+        event = WorkflowSubmitted(tenant_id=tenant, workflow_id=uuid4(), spec=spec)
+        seq = await bus.append(event)
+        workflow_id = event.workflow_id
+    else:
+        workflow_id, seq, first = await submit_once(spec, tenant, key, at, settings, bus, pool)
+        if not first:
+            response.status_code = 200
     return WorkflowAccepted(
-        workflow_id=event.workflow_id, state=WorkflowState.QUEUED.value, event_seq=seq
+        workflow_id=workflow_id,
+        state=WorkflowState.QUEUED.value,
+        event_seq=give_token(response, seq),
     )
+
+
+async def submit_once(
+    spec: WorkflowSpec,
+    tenant: UUID,
+    key: str,
+    at: datetime,
+    settings: GatewaySettings,
+    bus: Bus,
+    pool: asyncpg.Pool,
+) -> tuple[UUID, int, bool]:
+    """The workflow a key stands for, its submission's sequence, and whether this request made
+    it; appends WorkflowSubmitted unless the log has it already (tessera.gateway.idempotency)."""
+    digest = idempotency.request_hash("POST /v1/workflows", spec.model_dump(mode="json"))
+    retention = timedelta(seconds=settings.idempotency_retention_s)
+    async with pool.acquire() as conn:
+        claim = await idempotency.claim(
+            conn, tenant, key, digest, str(uuid4()), at=at, retention=retention
+        )
+    workflow_id, seq = UUID(claim.resource), claim.seq
+    if seq is None and not claim.first:  # the first try is in flight, or went before recording
+        subject = event_subject(bus.names.ns, tenant, workflow_id, "WorkflowSubmitted")
+        seq = await bus.last_sequence_of(subject)
+    if seq is None:
+        event = WorkflowSubmitted(
+            event_id=idempotency.event_id(tenant, key, claim.resource),
+            tenant_id=tenant,
+            workflow_id=workflow_id,
+            spec=spec,
+        )
+        seq = await bus.append(event)  # a retry racing the first try: JetStream keeps one
+    if claim.seq is None:
+        async with pool.acquire() as conn:
+            await idempotency.record(conn, tenant, key, seq)
+    return workflow_id, seq, claim.first
 
 
 @router.get("", response_model=WorkflowPage, responses=INVALID)

@@ -26,6 +26,10 @@ export interface paths {
          *     is in the log, and `event_seq` (also the `X-Tessera-Seq` header) is its consistency token:
          *     reads that send it back see the workflow. `GET /v1/workflows/{id}` sees it even without the
          *     token. Submissions have their own, stricter rate limit.
+         *
+         *     With an `Idempotency-Key`, a retry of the same body within the retention answers the
+         *     original workflow with 200 (and appends nothing); the same key with another body is 409.
+         *     Keys are per tenant.
          */
         post: operations["submit_workflow_v1_workflows_post"];
         delete?: never;
@@ -1756,7 +1760,10 @@ export interface operations {
     submit_workflow_v1_workflows_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description make the request safe to retry: the same key with the same body within the retention (24 h) answers the original workflow (200), with another body 409 */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1766,6 +1773,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description a retry (same Idempotency-Key and body): the original */
+            200: {
+                headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Successful Response */
             202: {
                 headers: {
@@ -1788,6 +1804,15 @@ export interface operations {
             };
             /** @description missing X-User-ID */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the Idempotency-Key was used for another request body */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
