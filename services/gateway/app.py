@@ -65,9 +65,9 @@ consistency token (also in the body where there is one). Send it back on a read,
 write: after a short wait, else 503 with `Retry-After`. A workflow just submitted is never a 404,
 token or not.
 
-Idempotent submissions: `POST /v1/workflows` with an `Idempotency-Key` header (per tenant) is
-safe to retry: the same key with the same body within 24 h answers the original workflow with
-200 and appends nothing; the same key with another body is 409.
+Idempotent writes: `POST /v1/workflows` and `POST /v1/slides` with an `Idempotency-Key` header
+(per tenant) are safe to retry: the same key with the same body within 24 h answers the original
+with 200 and records nothing new; the same key with another body is 409.
 
 Live updates: `WS /v1/stream` (tenant as header, `?tenant=<uuid>` or subprotocol
 `tenant.<uuid>`; resume with `?cursor=<seq>`, or `?cursor=now` for no backlog).

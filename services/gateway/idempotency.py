@@ -1,5 +1,6 @@
-"""Idempotent submissions: the first request with a tenant's `Idempotency-Key` makes the
-workflow, a retry with the same key and body gets that workflow back, another body a conflict.
+"""Idempotent submissions and uploads: the first request with a tenant's `Idempotency-Key`
+makes the workflow (or the upload), a retry with the same key and body gets it back, another
+body is a conflict.
 
 Two mechanisms, each where it fits:
 
@@ -47,7 +48,7 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=200,
         description="make the request safe to retry: the same key with the same body within "
-        "the retention (24 h) answers the original workflow (200), with another body 409",
+        "the retention (24 h) answers the original (200), with another body 409",
     ),
 ]
 
@@ -133,4 +134,11 @@ async def record(conn: asyncpg.Connection, tenant: UUID, key: str, seq: int) -> 
         tenant,
         key,
         seq,
+    )
+
+
+async def release(conn: asyncpg.Connection, tenant: UUID, key: str) -> None:
+    """Give a key up after its first request was refused: nothing is kept of a refused write."""
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2", tenant, key
     )

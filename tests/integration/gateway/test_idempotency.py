@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from tessera.bus import Bus
 from tessera.gateway.idempotency import now
 from tessera.readmodel.schema import drop_read_models, migrate
-from tests.integration.gateway.conftest import SYNTHETIC, headers
+from tests.integration.gateway.conftest import CMU, SMALL, SYNTHETIC, headers
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +121,42 @@ async def test_a_malformed_key_is_refused_with_nothing_appended(make_gateway, bu
         long = await gw.post("/v1/workflows", json=SYNTHETIC, headers=keyed(tenant, "k" * 201))
     assert long.status_code == 422 and "Idempotency-Key" in long.text
     assert await submissions(bus, tenant) == []
+
+
+async def test_a_keyed_upload_retried_answers_the_stored_slide(
+    make_gateway, bus: Bus, slide_root: Path
+) -> None:
+    tenant = uuid.uuid4()
+    body, other = (slide_root / SMALL).read_bytes(), (slide_root / CMU).read_bytes()
+    folder = slide_root / "uploads" / str(tenant)
+
+    async def put(name: str, data: bytes, key: str) -> httpx.Response:
+        return await gw.post(
+            "/v1/slides",
+            params={"name": name},
+            content=data,
+            headers={**keyed(tenant, key), "content-type": "application/octet-stream"},
+        )
+
+    async with make_gateway(data_root=slide_root, **UNLIMITED) as gw:
+        first = await put("a.svs", body, "up-1")
+        retried = await put("a.svs", body, "up-1")
+        other_file = await put("a.svs", other, "up-1")
+        other_name = await put("b.svs", body, "up-1")
+        corrupt = await put("c.svs", b"II*\x00" + bytes(64), "up-2")
+        fixed = await put("c.svs", body, "up-2")  # a refused upload keeps nothing, its key neither
+        unkeyed = await gw.post(
+            "/v1/slides",
+            params={"name": "a.svs"},
+            content=body,
+            headers={**headers(tenant), "content-type": "application/octet-stream"},
+        )
+    assert (first.status_code, retried.status_code) == (201, 200), retried.text
+    assert retried.json() == first.json()
+    assert retried.headers["X-Tessera-Seq"] == str(first.json()["seq"])
+    assert other_file.status_code == other_name.status_code == 409
+    assert "'up-1' was used for another request" in other_file.json()["error"]["message"]
+    assert (corrupt.status_code, fixed.status_code) == (422, 201)
+    assert unkeyed.status_code == 409  # without a key, a taken name is a conflict as before
+    assert sorted(p.name for p in folder.iterdir()) == ["a.svs", "c.svs"]  # no temporary file
+    assert (folder / "a.svs").read_bytes() == body

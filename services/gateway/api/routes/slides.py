@@ -12,16 +12,23 @@ removes an upload of the caller's. OpenSlide blocks, so every read runs in a wor
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
+from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from tessera.errors import Conflict
+from tessera.gateway import idempotency
 from tessera.gateway.api.deps import (
     BusDep,
     CatalogDep,
     DeepZoomDep,
+    PoolDep,
     ReadDbDep,
     SettingsDep,
     TenantDep,
@@ -29,8 +36,18 @@ from tessera.gateway.api.deps import (
 from tessera.gateway.api.errors import INVALID, NOT_FOUND, WRITTEN, ErrorBody, media_responses
 from tessera.gateway.api.models import DeepZoomDescriptor, SlidePage, SlideUploaded, SlideView
 from tessera.gateway.consistency import give_token, log_position
+from tessera.gateway.idempotency import IdempotencyKey
+from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.slides import UPLOADS
-from tessera.gateway.uploads import UPLOAD_SUFFIXES, delete_upload, store_upload, upload_path
+from tessera.gateway.uploads import (
+    UPLOAD_SUFFIXES,
+    Received,
+    delete_upload,
+    place_upload,
+    received_upload,
+    store_upload,
+    upload_path,
+)
 from tessera.readmodel import queries
 from tessera.slides.deepzoom import DeepZoomGeometry
 
@@ -95,7 +112,12 @@ async def list_slides(
     response_model=SlideUploaded,
     responses={
         201: WRITTEN,
-        409: {"model": ErrorBody, "description": "this tenant already has an upload of that name"},
+        200: {**WRITTEN, "description": "a retry (same Idempotency-Key, name and file)"},
+        409: {
+            "model": ErrorBody,
+            "description": "this tenant already has an upload of that name, or the "
+            "Idempotency-Key was used for another request",
+        },
         **INVALID,
     },
     openapi_extra=UPLOAD_BODY,
@@ -115,7 +137,10 @@ async def upload_slide(
     settings: SettingsDep,
     catalog: CatalogDep,
     bus: BusDep,
+    pool: PoolDep,
     response: Response,
+    at: idempotency.Now,
+    key: IdempotencyKey = None,
 ) -> SlideUploaded:
     """Upload a slide (raw body, `application/octet-stream`) as `uploads/<tenant>/<name>`.
 
@@ -123,13 +148,67 @@ async def upload_slide(
     the file must then open in OpenSlide (422 with the reason otherwise). Nothing is kept from a
     refused upload. The answer's `slide` is the reference to name in a workflow; only this
     tenant sees it. `seq` (also `X-Tessera-Seq`) is the upload's consistency token.
+
+    With an `Idempotency-Key`, a retry of the same name and file within the retention answers
+    the stored upload with 200; the key with another name or file is 409 (a keyed upload is
+    received in full before its name is checked, since it may be a retry).
     """
-    seq = give_token(response, await log_position(bus))  # before: a failure stores nothing
-    reference = await store_upload(
-        request.stream(), settings.data_root, tenant, name, settings.max_upload_bytes
-    )
+    seq = await log_position(bus)  # before: a failure stores nothing
+    if key is None:
+        reference = await store_upload(
+            request.stream(), settings.data_root, tenant, name, settings.max_upload_bytes
+        )
+    else:
+        async with received_upload(
+            request.stream(),
+            settings.data_root,
+            tenant,
+            name,
+            settings.max_upload_bytes,
+            name_taken_ok=True,
+        ) as received:
+            claim = await upload_once(received, name, tenant, key, at, seq, settings, pool)
+        reference, seq = received.reference, claim.seq or seq
+        if not claim.first:
+            response.status_code = 200
+    give_token(response, seq)
     view = SlideView.of(await asyncio.to_thread(catalog.describe, reference, tenant))
     return SlideUploaded(**view.model_dump(), seq=seq)
+
+
+async def upload_once(
+    received: Received,
+    name: str,
+    tenant: UUID,
+    key: str,
+    at: datetime,
+    seq: int,
+    settings: GatewaySettings,
+    pool: asyncpg.Pool,
+) -> idempotency.Claim:
+    """Place a received upload unless its key says it is a retry of one already placed."""
+    digest = idempotency.request_hash("POST /v1/slides", {"name": name, "sha256": received.digest})
+    retention = timedelta(seconds=settings.idempotency_retention_s)
+    async with pool.acquire() as conn:
+        claim = await idempotency.claim(
+            conn, tenant, key, digest, received.reference, at=at, retention=retention
+        )
+    if claim.first:
+        try:
+            await place_upload(received)
+        except BaseException:
+            async with pool.acquire() as conn:
+                await idempotency.release(conn, tenant, key)
+            raise
+    elif not await asyncio.to_thread(os.path.lexists, received.target):
+        # the first try has not placed it (in flight, or gone): place it; if the first try wins
+        # the race, its file is this very file
+        with contextlib.suppress(Conflict):
+            await place_upload(received)
+    if claim.seq is None:
+        async with pool.acquire() as conn:
+            await idempotency.record(conn, tenant, key, seq)
+    return claim
 
 
 @router.get("/{slide:path}/info", response_model=SlideView, responses=ERRORS)

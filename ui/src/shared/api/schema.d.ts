@@ -294,6 +294,10 @@ export interface paths {
          *     the file must then open in OpenSlide (422 with the reason otherwise). Nothing is kept from a
          *     refused upload. The answer's `slide` is the reference to name in a workflow; only this
          *     tenant sees it. `seq` (also `X-Tessera-Seq`) is the upload's consistency token.
+         *
+         *     With an `Idempotency-Key`, a retry of the same name and file within the retention answers
+         *     the stored upload with 200; the key with another name or file is 409 (a keyed upload is
+         *     received in full before its name is checked, since it may be a retry).
          */
         post: operations["upload_slide_v1_slides_post"];
         delete?: never;
@@ -1761,7 +1765,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description make the request safe to retry: the same key with the same body within the retention (24 h) answers the original workflow (200), with another body 409 */
+                /** @description make the request safe to retry: the same key with the same body within the retention (24 h) answers the original (200), with another body 409 */
                 "Idempotency-Key"?: string | null;
             };
             path?: never;
@@ -3184,7 +3188,10 @@ export interface operations {
                 /** @description file name to store it under; one of .svs, .tif, .tiff, .ndpi, .scn, .bif, .svslide */
                 name: string;
             };
-            header?: never;
+            header?: {
+                /** @description make the request safe to retry: the same key with the same body within the retention (24 h) answers the original (200), with another body 409 */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3195,6 +3202,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description a retry (same Idempotency-Key, name and file) */
+            200: {
+                headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Successful Response */
             201: {
                 headers: {
@@ -3224,7 +3240,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description this tenant already has an upload of that name */
+            /** @description this tenant already has an upload of that name, or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
