@@ -70,6 +70,11 @@ class Names:
     def results(self, suffix: str = ">") -> str:
         return f"{self.ns}.results.{suffix}"
 
+    @property
+    def projected(self) -> str:
+        """Core-NATS subject on which the projector announces its checkpoint after each batch."""
+        return f"{self.ns}.projected"
+
     def view(self, tenant_id: object) -> str:
         """Core-NATS subject on which the projector announces read-model changes of a tenant."""
         return f"{self.ns}.view.{tenant_id}"
@@ -163,6 +168,16 @@ class Bus:
     async def last_sequence(self, stream: str | None = None) -> int:
         info = await self.js.stream_info(stream or self.names.events_stream)
         return int(info.state.last_seq)
+
+    async def last_sequence_of(self, subject: str) -> int | None:
+        """The sequence of the last event on one subject of the log, None when it has none."""
+        try:
+            msg = await self.js.get_last_msg(self.names.events_stream, subject)
+        except NotFoundError:
+            return None
+        except (APIError, TimeoutError, nats.errors.Error) as exc:
+            raise BusError(f"reading the last event of {subject} failed: {exc}") from exc
+        return int(msg.seq or 0) or None
 
     # --- the event log ------------------------------------------------------------------
 

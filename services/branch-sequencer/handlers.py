@@ -170,5 +170,5 @@ class Sequencer:
                 return CancelReply(outcome="refused", state=exc.state, message=str(exc))
             if await self.fold.append(decisions):
                 cancelled = [d.job_id for d in decisions if isinstance(d, JobCancelled)]
-                return CancelReply(outcome="accepted", cancelled=cancelled)
+                return CancelReply(outcome="accepted", cancelled=cancelled, seq=self.fold.last_seq)
         raise BusError("the log kept changing under the cancellation")

@@ -24,6 +24,7 @@ from tessera.gateway.api.routes import (
     workflows,
 )
 from tessera.gateway.auth import Authentication, Authenticator, JwtAuthenticator
+from tessera.gateway.consistency import Projection
 from tessera.gateway.deepzoom import DeepZoomSlides
 from tessera.gateway.middleware.auth import (
     Authenticate,
@@ -69,6 +70,16 @@ Slides (`/v1/slides`): those in the data root are shared lab data, visible to ev
 an upload (`POST /v1/slides?name=...`) is stored as `uploads/<tenant>/<name>` and visible to,
 and usable in workflows by, its tenant only. Slides and finished jobs' overlays are served as
 Deep Zoom images of the same geometry, for a viewer to stack.
+
+Read-your-writes: every write (submit, cancel, upload, delete) answers `X-Tessera-Seq`, its
+consistency token (also in the body where there is one). Send it back on a read, as the
+`X-Tessera-Seq` header or `?min_seq=`, and the read is served once the read models hold the
+write: after a short wait, else 503 with `Retry-After`. A workflow just submitted is never a 404,
+token or not.
+
+Idempotent writes: `POST /v1/workflows` and `POST /v1/slides` with an `Idempotency-Key` header
+(per tenant) are safe to retry: the same key with the same body within 24 h answers the original
+with 200 and records nothing new; the same key with another body is 409.
 
 Live updates: `WS /v1/stream` (tenant as header, `?tenant=<uuid>` or subprotocol
 `tenant.<uuid>`; a credential as header, subprotocol `bearer.<token>` or `?access_token=`; resume
@@ -130,10 +141,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             max_per_tenant=settings.ws_max_per_tenant,
         )
         await hub.start()
+        projection = Projection(bus, pool)
+        await projection.start()
         limiter, store = build_limiter(settings) or (None, None)
         app.state.auth = build_authentication(settings, pool, limiter)
         app.state.settings, app.state.bus, app.state.pool = settings, bus, pool
-        app.state.hub, app.state.rate_policy = hub, policy
+        app.state.hub, app.state.projection, app.state.rate_policy = hub, projection, policy
         app.state.limiter, app.state.limit_store = limiter, store
         app.state.catalog = SlideCatalog(settings.data_root)
         app.state.deepzoom, app.state.overlays = DeepZoomSlides(), JobOverlays()
@@ -141,6 +154,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await projection.stop()
             await hub.stop()
             if limiter is not None:
                 await limiter.close()

@@ -74,6 +74,19 @@ class GatewaySettings(Settings):
         default=2.0, gt=0, description="after a Redis failure, local buckets for this long"
     )
 
+    # --- read-your-writes (tessera.gateway.consistency) -----------------------------------------
+    read_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="a read with a consistency token waits this long for the read models, then 503",
+    )
+
+    idempotency_retention_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="an Idempotency-Key answers its original request for this long",
+    )
+
     # --- load shedding ----------------------------------------------------------------------
     max_in_flight: int = Field(
         default=128, ge=1, description="HTTP requests in progress at once; past it: 503"

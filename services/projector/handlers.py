@@ -59,10 +59,13 @@ class Projector:
         await self.announce(changed)
 
     async def announce(self, changed: dict[str, set[Any]]) -> None:
-        """Tell the gateway which workflows of which tenant changed (it reads the new rows)."""
+        """Tell the gateway which workflows of which tenant changed (it reads the new rows), and
+        how far the read models now reach (reads that carry a consistency token wait for it)."""
         for tenant, workflows in changed.items():
             payload = {"seq": self.last_seq, "workflow_ids": sorted(str(w) for w in workflows)}
             await self.bus.nc.publish(self.bus.names.view(tenant), json.dumps(payload).encode())
+        projected = json.dumps({"seq": self.last_seq}).encode()
+        await self.bus.nc.publish(self.bus.names.projected, projected)
 
     async def run(self, stop: asyncio.Event, *, until_seq: int | None = None) -> None:
         """Follow the log from the checkpoint until `stop` (or until `until_seq` is applied)."""

@@ -12,11 +12,12 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from fastapi import Depends, HTTPException, Path, Request, Security, WebSocket
+from fastapi import Depends, Header, HTTPException, Path, Query, Request, Security, WebSocket
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from tessera.bus import Bus
 from tessera.gateway.auth import Authentication, agree, bearer_token
+from tessera.gateway.consistency import SEQ_HEADER, SEQ_QUERY, Projection
 from tessera.gateway.deepzoom import DeepZoomSlides
 from tessera.gateway.errors import Unauthenticated
 from tessera.gateway.overlays import JobOverlays
@@ -163,15 +164,49 @@ async def bus(request: Request) -> Bus:
     return request.app.state.bus  # type: ignore[no-any-return]
 
 
-async def read_db(request: Request) -> AsyncIterator[asyncpg.Connection]:
+TOKEN_DOC = (
+    "a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the "
+    "read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After)"
+)
+
+
+async def consistent(
+    request: Request,
+    header_seq: Annotated[
+        int | None, Header(alias=SEQ_HEADER, ge=0, le=2**63 - 1, description=TOKEN_DOC)
+    ] = None,
+    query_seq: Annotated[
+        int | None, Query(alias=SEQ_QUERY, ge=0, le=2**63 - 1, description=TOKEN_DOC)
+    ] = None,
+) -> None:
+    """Read-your-writes: hold a read of the read models until they reach the request's token."""
+    seq = max(header_seq or 0, query_seq or 0)
+    if seq:
+        projection: Projection = request.app.state.projection
+        await projection.require(seq, request.app.state.settings.read_wait_s)
+
+
+async def read_db(
+    request: Request, _: Annotated[None, Depends(consistent)]
+) -> AsyncIterator[asyncpg.Connection]:
     async with request.app.state.pool.acquire() as conn:
         yield conn
 
 
-async def read_pool(request: Request) -> asyncpg.Pool:
+async def read_pool(request: Request, _: Annotated[None, Depends(consistent)]) -> asyncpg.Pool:
     """The read model's pool, for routes that need a connection only now and then."""
     pool: asyncpg.Pool = request.app.state.pool
     return pool
+
+
+async def own_pool(request: Request) -> asyncpg.Pool:
+    """The database pool for the gateway's own table (idempotency keys): no token to wait for."""
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+async def projection(request: Request) -> Projection:
+    return request.app.state.projection  # type: ignore[no-any-return]
 
 
 async def hub(websocket: WebSocket) -> ViewHub:
@@ -199,7 +234,9 @@ AuthDep = Annotated[Authentication, Depends(authentication)]
 BusDep = Annotated[Bus, Depends(bus)]
 ReadDbDep = Annotated[asyncpg.Connection, Depends(read_db)]
 ReadPoolDep = Annotated[asyncpg.Pool, Depends(read_pool)]
+PoolDep = Annotated[asyncpg.Pool, Depends(own_pool)]
 HubDep = Annotated[ViewHub, Depends(hub)]
+ProjectionDep = Annotated[Projection, Depends(projection)]
 CatalogDep = Annotated[SlideCatalog, Depends(catalog)]
 DeepZoomDep = Annotated[DeepZoomSlides, Depends(deepzoom)]
 OverlaysDep = Annotated[JobOverlays, Depends(overlays)]

@@ -26,11 +26,13 @@ from tessera.errors import BusError, Conflict, InvalidWorkflow, NotFound, SlideE
 from tessera.gateway.errors import (
     GatewayError,
     IssuerUnavailable,
+    NotProjected,
     Overloaded,
     RateLimited,
     SlowConsumer,
     TooManyStreams,
     Unauthenticated,
+    UnknownToken,
     UploadTooLarge,
     WrongTenant,
 )
@@ -88,11 +90,21 @@ LOAD_ERRORS: dict[int | str, dict[str, Any]] = {
         {"Retry-After": "seconds to wait", **RATE_LIMIT_HEADERS},
     ),
     503: _doc(
-        "the gateway sheds load or a backend is unavailable: nothing was recorded, retry later",
+        "the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; "
+        "or, for a read with a consistency token, the read models had not reached it in time",
         {"Retry-After": "seconds to wait"},
     ),
 }
 Responses = dict[int | str, dict[str, Any]]
+WRITTEN: dict[str, Any] = {
+    "headers": {
+        "X-Tessera-Seq": {
+            "description": "the consistency token: the log sequence this write produced; send it "
+            "back (header or `min_seq`) on reads that must see the write",
+            "schema": {"type": "integer"},
+        }
+    }
+}
 V1_ERRORS: Responses = {**TENANT_ERRORS, **LOAD_ERRORS}
 NOT_FOUND: Responses = {404: _doc("no such resource for this tenant (other tenants' ids included)")}
 INVALID: Responses = {422: _doc("invalid request: the message names every problem")}
@@ -268,6 +280,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IssuerUnavailable)
     async def issuer_unavailable_handler(_: Request, exc: IssuerUnavailable) -> JSONResponse:
         return issuer_unavailable(exc)
+
+    @app.exception_handler(NotProjected)
+    async def not_projected(_: Request, exc: NotProjected) -> JSONResponse:
+        response = problem(503, str(exc), seq=exc.seq, projected_seq=exc.projected)
+        response.headers["Retry-After"] = "1"
+        return response
+
+    @app.exception_handler(UnknownToken)
+    async def unknown_token(_: Request, exc: UnknownToken) -> JSONResponse:
+        return problem(400, str(exc), seq=exc.seq, last_seq=exc.last)
 
     @app.exception_handler(Overloaded)
     async def overloaded_handler(_: Request, exc: Overloaded) -> JSONResponse:

@@ -24,23 +24,17 @@ from tessera.events import (
     WorkflowSubmitted,
 )
 from tessera.projector.domain import JobTiming, job_state_after, job_timing, transition_detail
+from tessera.readmodel import queries
 from tessera.workflows import TERMINAL_JOB_STATES, WorkflowState
 
-PROJECTION = "read_models"
-
-
-async def checkpoint(conn: asyncpg.Connection) -> int:
-    row = await conn.fetchval(
-        "SELECT last_seq FROM projector_checkpoint WHERE projection = $1", PROJECTION
-    )
-    return int(row or 0)
+checkpoint = queries.projected_seq
 
 
 async def set_checkpoint(conn: asyncpg.Connection, seq: int) -> None:
     await conn.execute(
         "INSERT INTO projector_checkpoint (projection, last_seq) VALUES ($1, $2) "
         "ON CONFLICT (projection) DO UPDATE SET last_seq = EXCLUDED.last_seq",
-        PROJECTION,
+        queries.PROJECTION,
         seq,
     )
 

@@ -24,12 +24,41 @@ function forgetRefusedToken(response: Response): void {
   if (response.status === 401 && getToken() !== null) signOut();
 }
 
-/** The typed client of the gateway's REST API; every request carries the current tenant. */
+/** The consistency token: a write answers the log sequence it produced, and a read that sends
+ * it back is served once the gateway's read models hold that write (read-your-writes). */
+export const TOKEN_HEADER = "X-Tessera-Seq";
+
+let lastWrite = 0;
+
+/** Remember a write's token; the reads made after it send the newest one back. */
+export function rememberToken(value: string | null): void {
+  const seq = Number(value);
+  if (value && Number.isSafeInteger(seq) && seq > lastWrite) lastWrite = seq;
+}
+
+/** The newest token of this tab's writes (0: none yet). */
+export function lastToken(): number {
+  return lastWrite;
+}
+
+const consistency: Middleware = {
+  onRequest({ request }) {
+    if (request.method === "GET" && lastWrite > 0) request.headers.set(TOKEN_HEADER, String(lastWrite));
+    return request;
+  },
+  onResponse({ request, response }) {
+    if (request.method !== "GET") rememberToken(response.headers.get(TOKEN_HEADER));
+    return response;
+  },
+};
+
+/** The typed client of the gateway's REST API; every request carries the current tenant, and
+ * every read the token of the tab's last write. */
 export const api = createClient<paths>({
   baseUrl: globalThis.location?.origin ?? "",
   fetch: (request) => globalThis.fetch(request), // looked up per call (tests replace it)
 });
-api.use(tenantHeader);
+api.use(tenantHeader, consistency);
 
 type Answer<T> = { data?: T; error?: unknown; response: Response };
 
