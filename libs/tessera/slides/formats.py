@@ -374,15 +374,28 @@ def _open_tiffslide(path: Path, name: str) -> Slide:
         ) from None
 
 
+def _wsidicom_errors() -> tuple[type[BaseException], ...]:
+    from wsidicom import errors
+
+    # its errors do not share a base class
+    found = tuple(
+        e for e in vars(errors).values() if isinstance(e, type) and issubclass(e, Exception)
+    )
+    return (OSError, ValueError, KeyError, IndexError, RuntimeError, *found)
+
+
 def _open_wsidicom(folder: Path, name: str) -> Slide:
     from wsidicom import WsiDicom
-    from wsidicom.errors import WsiDicomError
 
-    errors = (OSError, ValueError, KeyError, IndexError, RuntimeError, WsiDicomError)
+    errors = _wsidicom_errors()
     try:
         wsi = WsiDicom.open(folder)
     except errors as exc:
-        raise SlideError(name, f"unreadable DICOM series ({exc})") from None
+        raise SlideError(
+            name,
+            "not a slide format any reader here opens: a DICOM file that is not a readable "
+            f"whole-slide image ({exc})",
+        ) from None
     try:
         level = _WsiDicomLevels(wsi, list(wsi.levels))
         mpp = wsi.mpp  # µm per level-0 pixel, despite the type's name
