@@ -90,11 +90,13 @@ class Slide(openslide.AbstractSlide):
         self._errors = errors
         self._read = read if read is not None else inner.read_region
         self._close = close if close is not None else inner.close
+        self._closed = True  # until whole: a failed __init__ leaves closing to its caller
         self._associated = _LazyImages(name, associated, errors)
         self._level_dimensions: tuple[tuple[int, int], ...] = tuple(
             (int(w), int(h)) for w, h in inner.level_dimensions
         )
         self._level_downsamples = tuple(float(d) for d in inner.level_downsamples)
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"Slide({self.name!r}, format={self.format!r}, backend={self.backend!r})"
@@ -104,7 +106,15 @@ class Slide(openslide.AbstractSlide):
         return detect_format(Path(os.fsdecode(filename)))
 
     def close(self) -> None:
-        self._close()
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def __del__(self) -> None:
+        # An open slide dropped without close() (the gateway's Deep Zoom LRU lets the last
+        # request holding one finish) closes its files here; OpenSlide's would do it anyway.
+        if not getattr(self, "_closed", True):
+            self.close()
 
     @property
     def level_count(self) -> int:

@@ -1120,6 +1120,12 @@ export interface components {
          * @example {
          *       "items": [
          *         {
+         *           "associated_images": [
+         *             "label",
+         *             "macro",
+         *             "thumbnail"
+         *           ],
+         *           "format": "aperio",
          *           "height": 2967,
          *           "level_dimensions": [
          *             [
@@ -1151,8 +1157,14 @@ export interface components {
         };
         /**
          * SlideView
-         * @description A slide in the data root that OpenSlide can open.
+         * @description A slide in the data root that a slide reader opens (any format of `GET /v1/slides`).
          * @example {
+         *       "associated_images": [
+         *         "label",
+         *         "macro",
+         *         "thumbnail"
+         *       ],
+         *       "format": "aperio",
          *       "height": 2967,
          *       "level_dimensions": [
          *         [
@@ -1171,6 +1183,12 @@ export interface components {
          *       "width": 2220
          *     }
          * @example {
+         *       "associated_images": [
+         *         "label",
+         *         "macro",
+         *         "thumbnail"
+         *       ],
+         *       "format": "aperio",
          *       "height": 2967,
          *       "level_dimensions": [
          *         [
@@ -1232,6 +1250,23 @@ export interface components {
              * @example aperio
              */
             vendor: string | null;
+            /**
+             * Format
+             * @description what the slide is, as its reader names it
+             * @example aperio
+             * @example dicom
+             * @example ome-tiff
+             */
+            format: string | null;
+            /**
+             * Associated Images
+             * @description images the file holds beside the slide
+             * @example [
+             *       "label",
+             *       "thumbnail"
+             *     ]
+             */
+            associated_images: string[];
             /** Objective Power */
             objective_power: number | null;
             /**
@@ -2953,7 +2988,7 @@ export interface operations {
     upload_slide_v1_slides_post: {
         parameters: {
             query: {
-                /** @description file name to store it under; one of .svs, .tif, .tiff, .ndpi, .scn, .bif, .svslide */
+                /** @description file name to store it under; one of .svs, .tif, .tiff, .ndpi, .scn, .bif, .svslide, .zip */
                 name: string;
             };
             header?: never;
