@@ -189,10 +189,12 @@ class _LazyImages(Mapping[str, Image.Image]):
         return len(self._readers)
 
 
-def open_slide(path: str | os.PathLike[str], slide: str | None = None) -> Slide:
+def open_slide(
+    path: str | os.PathLike[str], slide: str | None = None, *, backend: Backend | None = None
+) -> Slide:
     """Open a slide file or DICOM folder with the first backend that reads it, or SlideError.
 
-    `slide` names it in errors (the path by default).
+    `slide` names it in errors (the path by default); `backend` forces one (to compare them).
     """
     path = Path(path)
     name = slide if slide is not None else str(path)
@@ -202,6 +204,12 @@ def open_slide(path: str | os.PathLike[str], slide: str | None = None) -> Slide:
         raise SlideError(name, f"cannot be opened ({exc.strerror or exc})") from None
     if target is None:
         raise SlideError(name, "is a folder without DICOM instances, not a slide")
+    if backend == "openslide":
+        return _open_openslide(target, name, str(openslide.OpenSlide.detect_format(target)))
+    if backend == "tiffslide":
+        return _open_tiffslide(target, name)
+    if backend == "wsidicom":
+        return _open_wsidicom(path if path.is_dir() else path.parent, name)
     vendor = openslide.OpenSlide.detect_format(os.fspath(target))
     if vendor is not None and not _pyramid_hidden_from_openslide(target, vendor):
         try:
