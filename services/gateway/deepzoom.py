@@ -20,6 +20,7 @@ from pathlib import Path
 from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
+from tessera.errors import NotFound
 from tessera.gateway.slides import SlideEntry
 from tessera.slides.deepzoom import OVERLAP, TILE_SIZE, DeepZoomGeometry
 from tessera.slides.formats import Slide, open_slide
@@ -45,6 +46,15 @@ class DeepZoomSlide:
     def thumbnail_jpeg(self, max_size: int) -> bytes:
         """The whole slide, its longer side at most `max_size` pixels."""
         return _jpeg(self.handle.get_thumbnail((max_size, max_size)), THUMBNAIL_QUALITY)
+
+    def associated_jpeg(self, name: str) -> bytes:
+        """One of the file's associated images (label, macro, ...); NotFound without it."""
+        if name not in self.handle.associated_images:
+            held = ", ".join(self.handle.associated_images) or "none"
+            raise NotFound(
+                "associated image", name, f"slide {self.slide!r} has no {name!r} image ({held})"
+            )
+        return _jpeg(self.handle.associated_images[name], THUMBNAIL_QUALITY)
 
 
 class DeepZoomSlides:

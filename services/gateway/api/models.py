@@ -423,7 +423,8 @@ class SlideView(_Out):
         examples=["aperio", "dicom", "ome-tiff"],
     )
     associated_images: list[str] = Field(
-        description="images the file holds beside the slide", examples=[["label", "thumbnail"]]
+        description="images the file holds beside the slide, at `.../associated/{name}` (JPEG)",
+        examples=[["label", "thumbnail"]],
     )
     objective_power: float | None
     uploaded: bool = Field(description="an upload of this tenant (else shared lab data)")

@@ -18,6 +18,7 @@ from PIL import Image
 
 from tessera.bus import Bus
 from tessera.slides.convert import write_dicom, write_tiff
+from tessera.slides.formats import open_slide
 from tessera.slides.synth import write_synthetic_slide
 from tests.integration.gateway.conftest import headers
 
@@ -127,3 +128,13 @@ async def test_a_zipped_dicom_series_uploads_lists_and_deletes(
     assert (
         await gw.get(f"/v1/slides/{reference}/info", headers=headers(tenant))
     ).status_code == 404
+
+
+async def test_associated_images_are_served_by_name(gw: httpx.AsyncClient, made: Path) -> None:
+    tenant = headers(uuid.uuid4())
+    got = image(await gw.get("/v1/slides/slide.svs/associated/thumbnail", headers=tenant))
+    with open_slide(made / "slide.svs") as slide:
+        expected = np.asarray(slide.associated_images["thumbnail"].convert("RGB")).astype(int)
+    assert got.shape == expected.shape and np.abs(got - expected).mean() < 3
+    missing = await gw.get("/v1/slides/slide-dicom/associated/label", headers=tenant)
+    assert missing.status_code == 404 and "has no 'label' image" in missing.text

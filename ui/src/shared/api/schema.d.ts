@@ -334,6 +334,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/slides/{slide}/associated/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Associated Image
+         * @description An image the slide file holds beside the slide (label, macro, thumbnail), as a JPEG;
+         *     404 when it holds none of that name.
+         */
+        get: operations["get_associated_image_v1_slides__slide__associated__name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/slides/{slide}/dzi": {
         parameters: {
             query?: never;
@@ -1260,7 +1281,7 @@ export interface components {
             format: string | null;
             /**
              * Associated Images
-             * @description images the file holds beside the slide
+             * @description images the file holds beside the slide, at `.../associated/{name}` (JPEG)
              * @example [
              *       "label",
              *       "thumbnail"
@@ -3198,6 +3219,104 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description a thumbnail */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            /** @description malformed X-User-ID (not a UUID), or a malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing X-User-ID */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such resource for this tenant (other tenants' ids included) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request body larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid request: the message names every problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    /** @description requests the deciding bucket holds */
+                    "RateLimit-Limit"?: string;
+                    /** @description requests left in it now */
+                    "RateLimit-Remaining"?: string;
+                    /** @description seconds until it is full again */
+                    "RateLimit-Reset"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_associated_image_v1_slides__slide__associated__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the slide's reference: its path in the data root, `/` included */
+                slide: string;
+                /** @description one of the slide's `associated_images` */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the associated image */
             200: {
                 headers: {
                     [name: string]: unknown;
