@@ -429,7 +429,7 @@ def _open_wsidicom(folder: Path, name: str) -> Slide:
             format="dicom",
             vendor="dicom",
             mpp=(positive_float(mpp.width), positive_float(mpp.height)),
-            objective_power=None,
+            objective_power=_dicom_objective_power(wsi),
             associated=associated,
             errors=errors,
             read=level.read_region,
@@ -438,6 +438,13 @@ def _open_wsidicom(folder: Path, name: str) -> Slide:
     except errors as exc:
         wsi.close()
         raise SlideError(name, f"unreadable DICOM series ({exc})") from None
+
+
+def _dicom_objective_power(wsi: Any) -> float | None:
+    """The first optical path's objective power (Objective Lens Power), when the series says."""
+    paths = wsi.metadata.pyramid.optical_paths or []
+    objective = paths[0].objective if paths else None
+    return positive_float(objective.objective_power) if objective is not None else None
 
 
 class _WsiDicomLevels:
