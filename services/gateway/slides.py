@@ -23,7 +23,7 @@ from uuid import UUID
 
 from tessera.errors import NotFound, SlideError
 from tessera.slides.access import SlideInfo, open_slide, resolve_slide, slide_info
-from tessera.slides.formats import dicom_instance
+from tessera.slides.signatures import dicom_instance
 from tessera.workflows import WorkflowSpec
 
 UPLOADS = "uploads"

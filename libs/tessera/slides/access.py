@@ -16,7 +16,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from pydantic import BaseModel, ConfigDict
 
 from tessera.errors import SlideError
-from tessera.slides.formats import Slide, dicom_instance, open_slide
+from tessera.slides.formats import Slide, open_slide
+from tessera.slides.signatures import dicom_instance
 
 __all__ = ["SlideInfo", "open_slide", "read_slide_info", "require_mpp", "resolve_slide"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tessera.errors import SlideError
-from tessera.slides.formats import dicom_instance
+from tessera.slides.signatures import dicom_instance
 
 ZIP = ".zip"
 MAX_MEMBERS = 10_000  # an MRXS holds tens of files, a DICOM series a few per level

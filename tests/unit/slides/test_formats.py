@@ -14,11 +14,11 @@ import tifffile
 from PIL import Image
 
 from tessera.errors import SlideError
-from tessera.slides import formats
 from tessera.slides.access import read_slide_info, resolve_slide
 from tessera.slides.convert import write_dicom, write_tiff
 from tessera.slides.formats import Slide, detect_format, open_slide
 from tessera.slides.reader import read_region, read_scaled
+from tessera.slides.signatures import describe_file
 from tessera.slides.synth import SyntheticSlide
 
 
@@ -174,4 +174,4 @@ def test_slide_is_openslide_shaped(converted: Path) -> None:
         assert slide.read_region((0, 0), 1, (8, 8)).mode == "RGBA"
         assert slide.get_thumbnail((100, 100)).size == (100, 75)
         assert slide.get_best_level_for_downsample(5.0) == 1
-    assert formats.describe_file(converted / "small.tif") == "a TIFF file"
+    assert describe_file(converted / "small.tif") == "a TIFF file"
