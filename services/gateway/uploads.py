@@ -125,6 +125,7 @@ def _place_unpacked(
 ) -> str:
     """Unpack a zip upload, find its slide, validate it and give it its name (its reference)."""
     unpack_zip(archive, unpacked, max_bytes=max_bytes)
+    archive.unlink()  # its space back before the slide is validated
     found: MultiFileSlide = find_multi_file_slide(unpacked, upload_reference(tenant, stem + ZIP))
     if found.data is None:  # a DICOM folder: the folder is the slide
         reference = upload_reference(tenant, stem)

@@ -20,9 +20,11 @@ names what the file looks like, and every read failure is a `SlideError` too.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +43,9 @@ class Slide(openslide.AbstractSlide):
 
     `read_region` answers RGBA like OpenSlide's and raises `SlideError` on a failed read;
     `associated_images` maps names (label, macro, thumbnail) to images, read when asked for.
+    A slide may be read from several threads: OpenSlide is thread-safe, the Python backends
+    share one file handle and decoder state, so their reads take turns (the data plane opens a
+    slide per thread anyway; the gateway's Deep Zoom shares one).
     """
 
     def __init__(
@@ -67,10 +72,13 @@ class Slide(openslide.AbstractSlide):
         self.mpp_x, self.mpp_y = mpp
         self.objective_power = objective_power
         self._errors = errors
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext() if backend == "openslide" else threading.Lock()
+        )
         self._read = read if read is not None else inner.read_region
         self._close = close if close is not None else inner.close
         self._closed = True  # until whole: a failed __init__ leaves closing to its caller
-        self._associated = _LazyImages(name, associated, errors)
+        self._associated = _LazyImages(name, associated, errors, self._lock)
         self._level_dimensions: tuple[tuple[int, int], ...] = tuple(
             (int(w), int(h)) for w, h in inner.level_dimensions
         )
@@ -131,7 +139,8 @@ class Slide(openslide.AbstractSlide):
         self, location: tuple[int, int], level: int, size: tuple[int, int]
     ) -> Image.Image:
         try:
-            image = self._read(location, level, size)
+            with self._lock:
+                image = self._read(location, level, size)
         except self._errors as exc:
             raise SlideError(self.name, f"read failed ({exc})") from None
         return image if image.mode == "RGBA" else image.convert("RGBA")
@@ -149,13 +158,15 @@ class _LazyImages(Mapping[str, Image.Image]):
         slide: str,
         readers: Mapping[str, Callable[[], Image.Image]],
         errors: tuple[type[BaseException], ...],
+        lock: contextlib.AbstractContextManager[Any],
     ) -> None:
-        self._slide, self._readers, self._errors = slide, dict(readers), errors
+        self._slide, self._readers, self._errors, self._lock = slide, dict(readers), errors, lock
 
     def __getitem__(self, name: str) -> Image.Image:
         read = self._readers[name]
         try:
-            return read()
+            with self._lock:
+                return read()
         except self._errors as exc:
             raise SlideError(
                 self._slide, f"associated image {name!r}: read failed ({exc})"
