@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tessera.errors import Conflict, SlideError
+from tessera.gateway import uploads
 from tessera.gateway.uploads import delete_upload, store_upload, upload_path
 from tessera.slides.access import read_slide_info
 from tessera.slides.convert import write_dicom
@@ -84,4 +85,30 @@ async def test_a_zip_that_unpacks_past_the_limit_is_refused(tmp_path: Path) -> N
     assert len(body) < 200_000
     with pytest.raises(SlideError, match="at most 100000"):
         await store_upload(chunks(body), tmp_path, uuid.uuid4(), "a.zip", 100_000)
+    assert files_under(tmp_path) == []
+
+
+async def test_a_zipped_mrxs_is_placed_with_its_folder_under_the_upload_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No MRXS can be written here: the reader's verdict is stubbed, the placement is real."""
+    validated: list[Path] = []
+    monkeypatch.setattr(uploads, "_validate", lambda path, reference: validated.append(path))
+    tenant = uuid.uuid4()
+    body = zipped(
+        {"scan/s.mrxs": b"[GENERAL]\n", "scan/s/Slidedat.ini": b"x", "scan/s/Data0.dat": b"d"}
+    )
+
+    reference = await store_upload(chunks(body), tmp_path, tenant, "case.zip", 10**6)
+
+    own = tmp_path / "uploads" / str(tenant)
+    assert reference == f"uploads/{tenant}/case.mrxs" and validated[0].name == "s.mrxs"
+    assert files_under(tmp_path) == [
+        own / "case" / "Data0.dat",
+        own / "case" / "Slidedat.ini",
+        own / "case.mrxs",
+    ]
+    with pytest.raises(Conflict, match="already exists"):
+        await store_upload(chunks(body), tmp_path, tenant, "case.zip", 10**6)
+    delete_upload(own / "case.mrxs", reference)
     assert files_under(tmp_path) == []
