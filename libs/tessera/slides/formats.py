@@ -194,40 +194,44 @@ def open_slide(
         raise SlideError(name, f"cannot be opened ({exc.strerror or exc})") from None
     if target is None:
         raise SlideError(name, "is a folder without DICOM instances, not a slide")
-    if backend == "openslide":
-        return _open_openslide(target, name, str(openslide.OpenSlide.detect_format(target)))
-    if backend == "tiffslide":
-        return _open_tiffslide(target, name)
-    if backend == "wsidicom":
-        return _open_wsidicom(path if path.is_dir() else path.parent, name)
-    vendor = openslide.OpenSlide.detect_format(os.fspath(target))
-    if vendor is not None and not _pyramid_hidden_from_openslide(target, vendor):
+    route = _route(target)
+    if backend is not None:  # forced, to compare backends on one file
+        route = (backend, route[1] if route is not None else "unknown")
+    if route is None:
+        raise SlideError(name, f"not a slide format any reader here opens: {describe_file(target)}")
+    chosen, fmt = route
+    if chosen == "openslide":
         try:
-            return _open_openslide(target, name, vendor)
+            return _open_openslide(target, name, fmt)
         except SlideError:
-            if vendor != "dicom":
+            if fmt != "dicom" or backend is not None:
                 raise
-    if is_tiff(target):
+            chosen = "wsidicom"  # a DICOM series OpenSlide cannot read
+    if chosen == "tiffslide":
         return _open_tiffslide(target, name)
-    if is_dicom(target):
-        return _open_wsidicom(path if path.is_dir() else path.parent, name)
-    raise SlideError(name, f"not a slide format any reader here opens: {describe_file(target)}")
+    return _open_wsidicom(path if path.is_dir() else path.parent, name)
 
 
 def detect_format(path: Path) -> str | None:
-    """The format name `open_slide` would report for `path` without opening it fully, or None."""
+    """The format `open_slide` would report for `path`, from its first bytes, or None."""
     try:
         target = dicom_instance(path) if path.is_dir() else path
     except OSError:
         return None
-    if target is None:
-        return None
+    route = _route(target) if target is not None else None
+    return route[1] if route is not None else None
+
+
+def _route(target: Path) -> tuple[Backend, str] | None:
+    """The backend that reads `target` whole, and the format it names; None when none would."""
     vendor = openslide.OpenSlide.detect_format(os.fspath(target))
     if vendor is not None and not _pyramid_hidden_from_openslide(target, vendor):
-        return str(vendor)
+        return "openslide", vendor
     if is_tiff(target):
-        return "ome-tiff" if _is_ome(target) else "generic-tiff"
-    return "dicom" if is_dicom(target) else None
+        return "tiffslide", "ome-tiff" if _is_ome(target) else "generic-tiff"
+    if is_dicom(target):
+        return "wsidicom", "dicom"
+    return None
 
 
 def _is_ome(path: Path) -> bool:
