@@ -80,7 +80,7 @@ function SlideCard({ slide, onOpen }: { slide: Slide; onOpen: () => void }) {
         </div>
         <div className="slide-card__foot">
           <span className="muted small">
-            {slide.vendor ?? "unknown vendor"}
+            {slide.format ?? slide.vendor ?? "unknown format"}
             {slide.objective_power ? ` · ${slide.objective_power}×` : ""}
           </span>
           <span className={`chip${slide.uploaded ? " chip--mine" : ""}`}>{slide.uploaded ? "your upload" : "shared"}</span>
