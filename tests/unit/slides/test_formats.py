@@ -79,18 +79,17 @@ def test_wsidicom_reads_a_series_openslide_refuses(
         expected = read_region(by_openslide, 0, (800, 600), (300, 200))
         edge = read_region(by_openslide, 1, (1500, 1100), (64, 64))
 
-    def refuse(path: str) -> None:
-        raise openslide.OpenSlideError(f"unsupported DICOM in {path}")
+    class RefusingOpenSlide:
+        """Recognises the series as DICOM, then fails to open it."""
 
-    monkeypatch.setattr(
-        openslide,
-        "OpenSlide",
-        type(
-            "Refusing",
-            (),
-            {"__init__": lambda s, p: refuse(p), "detect_format": staticmethod(lambda p: "dicom")},
-        ),
-    )
+        @staticmethod
+        def detect_format(path: str) -> str:
+            return "dicom"
+
+        def __init__(self, path: str) -> None:
+            raise openslide.OpenSlideError(f"unsupported DICOM in {path}")
+
+    monkeypatch.setattr(openslide, "OpenSlide", RefusingOpenSlide)
     with open_slide(converted / "small-dicom", "small-dicom") as slide:
         assert (slide.backend, slide.format) == ("wsidicom", "dicom")
         assert slide.level_dimensions == ((1600, 1200), (400, 300))
