@@ -12,7 +12,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["scheduler", "restart", "seams", "gateway_load", "model_quality", "throughput"]
+ORDER = [
+    "scheduler",
+    "restart",
+    "seams",
+    "slide_read",
+    "gateway_load",
+    "model_quality",
+    "throughput",
+]
 
 
 def main() -> int:

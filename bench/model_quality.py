@@ -63,10 +63,11 @@ def time_per_tile(
 
 def cmu1_tiles() -> tuple[list[np.ndarray], NormalisationStats]:
     """Three tissue tiles of the demo slide and the slide's statistics (as the tiler computes)."""
-    import openslide
+    from tessera.slides.formats import open_slide
+    from tessera.slides.reader import read_region
 
-    slide = openslide.OpenSlide(str(SLIDE))
-    region = np.asarray(slide.read_region((0, 0), 0, slide.dimensions).convert("RGB"))
+    with open_slide(SLIDE) as slide:
+        region = read_region(slide, 0, (0, 0), slide.dimensions)
     tiles = [region[y : y + 512, x : x + 512] for x, y in TISSUE_TILES]
     return tiles, normalisation_stats(region[::4, ::4])
 

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import zarr
-from openslide import OpenSlide
 
 from tessera.slides.access import open_slide, require_mpp, slide_info
+from tessera.slides.formats import Slide
 from tessera.slides.reader import read_box, read_overview
 from tessera.slides.scene import Nuclei, Scene
 from tessera.slides.synth import load_scene, write_synthetic_slide
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     }
 
 
-def _alignment(handle: OpenSlide, grid: TileGrid, scene: Scene, tiles: list[int]) -> float | None:
+def _alignment(handle: Slide, grid: TileGrid, scene: Scene, tiles: list[int]) -> float | None:
     """Share of ground-truth nucleus pixels that are dark in the slide read at grid scale."""
     hits = total = 0
     for index in tiles:

@@ -1,10 +1,12 @@
 """Deep Zoom views of slides for a viewer: tiles and thumbnails as JPEG bytes.
 
-Opening a slide and building its generator costs milliseconds to seconds (OpenSlide indexes the
-file), a tile a few milliseconds: the most recently viewed slides stay open in a small LRU, keyed
-by (path, mtime, size) so that a replaced file is reopened. OpenSlide handles may be read from
-several threads at once. An evicted handle is not closed here: OpenSlide's finaliser closes it
-once the last request still reading from it lets go, never under a reader.
+Every slide format is served alike: the generator reads through `tessera.slides.formats.Slide`,
+whichever backend opened the file. Opening a slide and building its generator costs milliseconds
+to seconds (the backend indexes the file), a tile a few milliseconds: the most recently viewed
+slides stay open in a small LRU, keyed by (path, mtime, size) so that a replaced file is
+reopened. Open slides may be read from several threads at once. An evicted handle is not closed
+here: the backend's finaliser closes it once the last request still reading from it lets go,
+never under a reader.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-import openslide
 from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
-from tessera.errors import SlideError
+from tessera.errors import NotFound
 from tessera.gateway.slides import SlideEntry
-from tessera.slides.access import open_slide
 from tessera.slides.deepzoom import OVERLAP, TILE_SIZE, DeepZoomGeometry
+from tessera.slides.formats import Slide, open_slide
 
 TILE_QUALITY = 80
 THUMBNAIL_QUALITY = 85
@@ -33,26 +34,27 @@ class DeepZoomSlide:
     """One open slide with its Deep Zoom generator (tile_size 254, overlap 1, full bounds)."""
 
     slide: str
-    handle: openslide.OpenSlide
+    handle: Slide
     generator: DeepZoomGenerator
     geometry: DeepZoomGeometry
 
     def tile_jpeg(self, level: int, col: int, row: int) -> bytes:
         """Tile (col, row) of Deep Zoom `level`; NotFound outside the pyramid."""
         self.geometry.tile_box(level, col, row)  # the range check, with a message to act on
-        try:
-            tile = self.generator.get_tile(level, (col, row))
-        except openslide.OpenSlideError as exc:
-            raise SlideError(self.slide, f"read failed ({exc})") from None
-        return _jpeg(tile, TILE_QUALITY)
+        return _jpeg(self.generator.get_tile(level, (col, row)), TILE_QUALITY)
 
     def thumbnail_jpeg(self, max_size: int) -> bytes:
         """The whole slide, its longer side at most `max_size` pixels."""
-        try:
-            thumbnail = self.handle.get_thumbnail((max_size, max_size))
-        except openslide.OpenSlideError as exc:
-            raise SlideError(self.slide, f"read failed ({exc})") from None
-        return _jpeg(thumbnail, THUMBNAIL_QUALITY)
+        return _jpeg(self.handle.get_thumbnail((max_size, max_size)), THUMBNAIL_QUALITY)
+
+    def associated_jpeg(self, name: str) -> bytes:
+        """One of the file's associated images (label, macro, ...); NotFound without it."""
+        if name not in self.handle.associated_images:
+            held = ", ".join(self.handle.associated_images) or "none"
+            raise NotFound(
+                "associated image", name, f"slide {self.slide!r} has no {name!r} image ({held})"
+            )
+        return _jpeg(self.handle.associated_images[name], THUMBNAIL_QUALITY)
 
 
 class DeepZoomSlides:

@@ -5,8 +5,10 @@ Slides anywhere in the data root are shared lab data, visible to every tenant, e
 Another tenant's upload reads exactly like a missing file, so its existence does not leak. The
 rule is applied to the resolved path, so a symlink cannot lead into another tenant's folder.
 
-The data plane resolves references with `tessera.slides.access.resolve_slide` alone: a workflow
-reaches it only after `check_slides` accepted every slide for the submitting tenant.
+A slide is a file, or a folder of DICOM instances (a series); a listing shows such a folder as
+one slide and not its files. The data plane resolves references with
+`tessera.slides.access.resolve_slide` alone: a workflow reaches it only after `check_slides`
+accepted every slide for the submitting tenant.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from uuid import UUID
 
 from tessera.errors import NotFound, SlideError
 from tessera.slides.access import SlideInfo, open_slide, resolve_slide, slide_info
+from tessera.slides.signatures import dicom_instance
 from tessera.workflows import WorkflowSpec
 
 UPLOADS = "uploads"
 MISSING = "no such file under the data root"
-# What OpenSlide reads, by the name of the file it is opened by; a listing opens only these (a
-# lab mount holds much else). DICOM is left out: every file of a series would list as a slide.
+# Slide files by the name they are opened by; a listing opens only these (a lab mount holds much
+# else). DICOM instances are not listed one by one: their folder is the slide.
 SLIDE_SUFFIXES = frozenset(
     {".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif"}
 )
@@ -56,11 +59,8 @@ def check_slides(spec: WorkflowSpec, data_root: Path, tenant: UUID) -> None:
     """Raise `SlideError` for the first slide that escapes the data root, is not the tenant's
     to use or cannot be opened."""
     for slide in dict.fromkeys(job.slide for job in spec.jobs if job.slide is not None):
-        handle = open_slide(resolve_for(data_root, slide, tenant), slide)
-        try:
+        with open_slide(resolve_for(data_root, slide, tenant), slide) as handle:
             slide_info(handle, slide)
-        finally:
-            handle.close()
 
 
 @dataclass(frozen=True)
@@ -125,27 +125,17 @@ class SlideCatalog:
         return items, None
 
     def references(self, tenant: UUID) -> list[str]:
-        """Sorted references of every candidate file: shared ones and the tenant's uploads."""
+        """Sorted references of every candidate: shared ones and the tenant's uploads."""
         root = self.data_root.resolve()
-        found: list[str] = []
-        for folder, dirs, files in os.walk(root):
-            here = Path(folder).relative_to(root)
-            dirs[:] = sorted(
-                d for d in dirs if not d.startswith(".") and (here.parts or d != UPLOADS)
-            )
-            found.extend((here / f).as_posix() for f in files if _candidate(f))
+        found = _candidates(root, root, skip=root / UPLOADS)
         own = upload_folder(root, tenant)
         if own.is_dir():
-            found.extend(
-                upload_reference(tenant, e.name)
-                for e in os.scandir(own)
-                if _candidate(e.name) and e.is_file()
-            )
+            found.extend(_candidates(root, own))
         return sorted(found)
 
     def _entry(self, path: Path, slide: str) -> SlideEntry:
         try:
-            stat = path.stat()
+            stat = _version(path)
         except OSError:
             raise SlideError(slide, MISSING) from None
         with self._lock:
@@ -168,15 +158,39 @@ def _candidate(name: str) -> bool:
     return not name.startswith(".") and PurePosixPath(name).suffix.lower() in SLIDE_SUFFIXES
 
 
-def _read(path: Path, slide: str, stat: os.stat_result) -> _Cached:
+def _candidates(root: Path, top: Path, skip: Path | None = None) -> list[str]:
+    """References under `top` (relative to `root`): slide files, and DICOM folders as one each."""
+    found: list[str] = []
+    for folder, dirs, files in os.walk(top):
+        here = Path(folder)
+        if here != top and dicom_instance(here) is not None:
+            found.append(here.relative_to(root).as_posix())
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and here / d != skip)
+        found.extend((here / f).relative_to(root).as_posix() for f in files if _candidate(f))
+    return found
+
+
+@dataclass(frozen=True)
+class _Version:
+    st_mtime_ns: int
+    st_size: int
+
+
+def _version(path: Path) -> _Version | os.stat_result:
+    """A file's stat; for a DICOM folder its newest mtime and total size (a changed series
+    is read again)."""
+    if not path.is_dir():
+        return path.stat()
+    stats = [e.stat() for e in os.scandir(path) if e.is_file()]
+    return _Version(max((s.st_mtime_ns for s in stats), default=0), sum(s.st_size for s in stats))
+
+
+def _read(path: Path, slide: str, stat: _Version | os.stat_result) -> _Cached:
     try:
-        handle = open_slide(path, slide)
+        with open_slide(path, slide) as handle:
+            info = slide_info(handle, slide)
     except SlideError as exc:
         return _Cached(stat.st_mtime_ns, stat.st_size, None, exc.reason)
-    try:
-        info = slide_info(handle, slide)
-    except SlideError as exc:
-        return _Cached(stat.st_mtime_ns, stat.st_size, None, exc.reason)
-    finally:
-        handle.close()
     return _Cached(stat.st_mtime_ns, stat.st_size, info, "")

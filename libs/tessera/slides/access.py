@@ -2,7 +2,8 @@
 
 A slide reference is a path relative to the data root, as a user typed it in a workflow. It is
 untrusted: absolute paths, `..` and symlinks that lead out of the root are refused, so a
-submission cannot make a worker read `/etc/shadow` or another tenant's mount. Every failure is a
+submission cannot make a worker read `/etc/shadow` or another tenant's mount. A reference names a
+file, or a folder of DICOM instances (one slide as a series). Every failure is a
 `SlideError(slide, reason)` whose reason a user can act on.
 """
 
@@ -12,10 +13,13 @@ import math
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-import openslide
 from pydantic import BaseModel, ConfigDict
 
 from tessera.errors import SlideError
+from tessera.slides.formats import Slide, open_slide
+from tessera.slides.signatures import dicom_instance
+
+__all__ = ["SlideInfo", "open_slide", "read_slide_info", "require_mpp", "resolve_slide"]
 
 # Scanners write pixel sizes from ~0.1 µm (100x oil) to a few µm (low-power overviews); a
 # value outside this range is a unit mix-up or a placeholder, not a calibration.
@@ -37,6 +41,8 @@ class SlideInfo(BaseModel):
     mpp_x: float | None
     mpp_y: float | None
     objective_power: float | None = None
+    format: str | None = None  # e.g. aperio, dicom, ome-tiff, generic-tiff (formats.py)
+    associated_images: tuple[str, ...] = ()  # label, macro, thumbnail: those the file has
 
     @property
     def level_count(self) -> int:
@@ -48,7 +54,7 @@ class SlideInfo(BaseModel):
 
 
 def resolve_slide(data_root: str | os.PathLike[str], slide: str) -> Path:
-    """Resolve a slide reference to a file inside `data_root`, or raise SlideError."""
+    """Resolve a slide reference to a file (or DICOM folder) inside `data_root`, or SlideError."""
     if not slide or not slide.strip():
         raise SlideError(slide, "empty slide reference")
     if "\x00" in slide:
@@ -69,41 +75,29 @@ def resolve_slide(data_root: str | os.PathLike[str], slide: str) -> Path:
         raise SlideError(slide, f"cannot be resolved ({exc.__class__.__name__})") from None
     if not resolved.is_relative_to(root):
         raise SlideError(slide, "resolves to a location outside the data root")
-    if not resolved.is_file():
+    if resolved.is_dir():
+        if dicom_instance(resolved) is None:
+            raise SlideError(slide, "is a folder without DICOM instances, not a slide")
+    elif not resolved.is_file():
         raise SlideError(slide, "is not a regular file")
     return resolved
 
 
-def open_slide(path: str | os.PathLike[str], slide: str | None = None) -> openslide.OpenSlide:
-    """Open a slide file with OpenSlide, turning its failures into SlideError."""
-    name = slide if slide is not None else str(path)
-    try:
-        return openslide.OpenSlide(os.fspath(path))
-    except openslide.OpenSlideUnsupportedFormatError:
-        raise SlideError(name, "not a slide format OpenSlide can read") from None
-    except openslide.OpenSlideError as exc:
-        raise SlideError(name, f"unreadable or corrupt slide ({exc})") from None
-    except OSError as exc:
-        raise SlideError(name, f"cannot be opened ({exc.strerror or exc})") from None
-
-
-def slide_info(handle: openslide.OpenSlide, slide: str) -> SlideInfo:
+def slide_info(handle: Slide, slide: str) -> SlideInfo:
     """Read the metadata of an open slide."""
-    props = handle.properties
-    try:
-        return SlideInfo(
-            slide=slide,
-            vendor=props.get(openslide.PROPERTY_NAME_VENDOR),
-            width=handle.dimensions[0],
-            height=handle.dimensions[1],
-            level_dimensions=tuple(tuple(d) for d in handle.level_dimensions),
-            level_downsamples=tuple(float(d) for d in handle.level_downsamples),
-            mpp_x=_positive_float(props.get(openslide.PROPERTY_NAME_MPP_X)),
-            mpp_y=_positive_float(props.get(openslide.PROPERTY_NAME_MPP_Y)),
-            objective_power=_positive_float(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),
-        )
-    except openslide.OpenSlideError as exc:
-        raise SlideError(slide, f"unreadable or corrupt slide ({exc})") from None
+    return SlideInfo(
+        slide=slide,
+        vendor=handle.vendor,
+        width=handle.dimensions[0],
+        height=handle.dimensions[1],
+        level_dimensions=handle.level_dimensions,
+        level_downsamples=handle.level_downsamples,
+        mpp_x=handle.mpp_x,
+        mpp_y=handle.mpp_y,
+        objective_power=handle.objective_power,
+        format=handle.format,
+        associated_images=tuple(handle.associated_images),
+    )
 
 
 def read_slide_info(data_root: str | os.PathLike[str], slide: str) -> SlideInfo:
@@ -126,7 +120,7 @@ def require_mpp(info: SlideInfo, override: float | None = None) -> float:
         return float(override)
     if info.mpp_x is None:
         raise SlideError(
-            info.slide, "has no pixel size (openslide.mpp-x); give the job an mpp parameter"
+            info.slide, "has no pixel size in its metadata; give the job an mpp parameter"
         )
     if not _plausible(info.mpp_x):
         raise SlideError(
@@ -138,16 +132,6 @@ def require_mpp(info: SlideInfo, override: float | None = None) -> float:
             f"non-square pixels ({info.mpp_x} x {info.mpp_y} µm) are not supported",
         )
     return info.mpp_x
-
-
-def _positive_float(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) and number > 0 else None
 
 
 def _plausible(mpp: float) -> bool:

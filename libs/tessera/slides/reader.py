@@ -1,8 +1,9 @@
 """Reading slide regions as RGB arrays, at a pyramid level or at any pixel size.
 
-Regions come back as `uint8` arrays of shape (height, width, 3). OpenSlide marks areas outside
-the scanned region (and past the slide's edge) as transparent; they are composited onto white so
-they look like glass, which is what tissue detection and the models expect.
+Regions come back as `uint8` arrays of shape (height, width, 3), whichever backend reads the
+slide (`tessera.slides.formats`). Backends mark areas outside the scanned region (and past the
+slide's edge) as transparent; they are composited onto white so they look like glass, which is
+what tissue detection and the models expect.
 
 Reading at a pixel size picks the coarsest level that is still at least as fine as the target
 and resamples down from it: resampling down keeps detail, resampling up from a coarser level
@@ -20,11 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import openslide
 from PIL import Image
 
-from tessera.errors import SlideError
-from tessera.slides.access import open_slide
+from tessera.slides.formats import Slide, open_slide
 from tessera.tiling.grid import Box, TileGrid
 
 # A level whose downsample is within 1 % of the target is used as is (Aperio writes 4.0003).
@@ -32,7 +31,7 @@ LEVEL_TOLERANCE = 0.01
 
 
 def read_region(
-    handle: openslide.OpenSlide, level: int, location: tuple[int, int], size: tuple[int, int]
+    handle: Slide, level: int, location: tuple[int, int], size: tuple[int, int]
 ) -> np.ndarray:
     """Read `size` (w, h) pixels of `level` at level-0 `location`, as RGB on white."""
     w, h = size
@@ -50,11 +49,7 @@ def read_region(
         if keep_w and keep_h:
             out[:keep_h, :keep_w] = read_region(handle, level, location, (keep_w, keep_h))
         return out
-    try:
-        rgba = np.asarray(handle.read_region(location, level, size))
-    except openslide.OpenSlideError as exc:
-        raise SlideError(str(getattr(handle, "_filename", "?")), f"read failed ({exc})") from None
-    return composite_on_white(rgba)
+    return composite_on_white(np.asarray(handle.read_region(location, level, size)))
 
 
 def composite_on_white(rgba: np.ndarray) -> np.ndarray:
@@ -77,7 +72,7 @@ def best_level(downsamples: Sequence[float], level0_per_px: float) -> int:
 
 
 def read_scaled(
-    handle: openslide.OpenSlide,
+    handle: Slide,
     origin: tuple[float, float],
     level0_per_px: float,
     size: tuple[int, int],
@@ -129,7 +124,7 @@ def _read_start(origin: float, d: float) -> tuple[int, float, int]:
     return x0, x0 / d, 0
 
 
-def read_box(handle: openslide.OpenSlide, grid: TileGrid, box: Box) -> np.ndarray:
+def read_box(handle: Slide, grid: TileGrid, box: Box) -> np.ndarray:
     """Read a box of the grid's pixel space (e.g. a tile's `read` box) at the grid's scale."""
     return read_scaled(
         handle,
@@ -139,9 +134,7 @@ def read_box(handle: openslide.OpenSlide, grid: TileGrid, box: Box) -> np.ndarra
     )
 
 
-def read_overview(
-    handle: openslide.OpenSlide, level0_per_px: float, *, band_rows: int = 256
-) -> np.ndarray:
+def read_overview(handle: Slide, level0_per_px: float, *, band_rows: int = 256) -> np.ndarray:
     """The whole slide at a coarse scale (for tissue detection and slide statistics).
 
     Read in bands of `band_rows` output rows: the pyramid level read from can be several times
@@ -158,7 +151,7 @@ def read_overview(
 
 
 class SlideHandles:
-    """One OpenSlide handle per (thread, slide), opened on first use and kept open.
+    """One open `Slide` per (thread, slide), opened on first use and kept open.
 
     Worker threads read in parallel without sharing a handle's internal cache and lock;
     `max_per_thread` bounds open files when a worker sees many slides (least recent closed).
@@ -167,12 +160,12 @@ class SlideHandles:
     def __init__(self, max_per_thread: int = 4) -> None:
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: dict[int, openslide.OpenSlide] = {}
+        self._open: dict[int, Slide] = {}
         self._max = max_per_thread
 
-    def get(self, path: str | os.PathLike[str], slide: str | None = None) -> openslide.OpenSlide:
+    def get(self, path: str | os.PathLike[str], slide: str | None = None) -> Slide:
         """This thread's handle on `path` (`slide` names it in errors)."""
-        cache: OrderedDict[Path, openslide.OpenSlide] | None = getattr(self._local, "cache", None)
+        cache: OrderedDict[Path, Slide] | None = getattr(self._local, "cache", None)
         if cache is None:
             cache = self._local.cache = OrderedDict()
         key = Path(path)
@@ -202,7 +195,7 @@ class SlideHandles:
             handle.close()
         self._local = threading.local()
 
-    def _forget(self, handle: openslide.OpenSlide) -> None:
+    def _forget(self, handle: Slide) -> None:
         with self._lock:
             self._open.pop(id(handle), None)
         handle.close()

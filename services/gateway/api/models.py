@@ -392,13 +392,15 @@ _SLIDE_EXAMPLE: dict[str, Any] = {
     "level_dimensions": [[2220, 2967]],
     "mpp": 0.499,
     "vendor": "aperio",
+    "format": "aperio",
+    "associated_images": ["label", "macro", "thumbnail"],
     "objective_power": 20.0,
     "uploaded": False,
 }
 
 
 class SlideView(_Out):
-    """A slide in the data root that OpenSlide can open."""
+    """A slide in the data root that a slide reader opens (any format of `GET /v1/slides`)."""
 
     model_config = _examples(
         _SLIDE_EXAMPLE,
@@ -419,6 +421,14 @@ class SlideView(_Out):
     level_dimensions: list[list[int]] = Field(description="[width, height] of each level")
     mpp: float | None = Field(description="µm per level-0 pixel, when the file says")
     vendor: str | None = Field(examples=["aperio"])
+    format: str | None = Field(
+        description="what the slide is, as its reader names it",
+        examples=["aperio", "dicom", "ome-tiff"],
+    )
+    associated_images: list[str] = Field(
+        description="images the file holds beside the slide, at `.../associated/{name}` (JPEG)",
+        examples=[["label", "thumbnail"]],
+    )
     objective_power: float | None
     uploaded: bool = Field(description="an upload of this tenant (else shared lab data)")
 
@@ -435,6 +445,8 @@ class SlideView(_Out):
             level_dimensions=[[w, h] for w, h in info.level_dimensions],
             mpp=info.mpp_x,
             vendor=info.vendor,
+            format=info.format,
+            associated_images=list(info.associated_images),
             objective_power=info.objective_power,
             uploaded=entry.uploaded,
         )

@@ -1,6 +1,6 @@
 """Planning a job attempt: open the slide, lay the grid, find tissue, compute per-slide stats.
 
-Blocking (OpenSlide reads, numpy); the handler runs these in a worker thread. Everything a
+Blocking (slide reads, numpy); the handler runs these in a worker thread. Everything a
 tile needs to agree with its neighbours is computed here once per slide: the normalisation
 statistics of a cell job (from a sample of tissue tiles read at the model's pixel size) and the
 saturation threshold of a tissue-mask job (Otsu on the slide's overview).
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import openslide
 
 from tessera.segmentation.normalisation import normalisation_stats
 from tessera.slides.access import open_slide, require_mpp, resolve_slide, slide_info
+from tessera.slides.formats import Slide
 from tessera.slides.reader import best_level, read_box, read_overview
 from tessera.stitching.mask_writer import read_mask
 from tessera.tiler.adapters.models import ModelInfo
@@ -94,7 +94,7 @@ def plan_tissue_mask(
     target: Target, data_root: str | os.PathLike[str], slide: str, params: TissueMaskParams
 ) -> Plan:
     started = time.perf_counter()
-    with _opened(data_root, slide) as handle:
+    with open_slide(resolve_slide(data_root, slide), slide) as handle:
         info = slide_info(handle, slide)
         mpp = require_mpp(info)
         grid = plan_grid(
@@ -136,7 +136,7 @@ def plan_cells(
     stats_tiles: int = 8,
 ) -> Plan:
     started = time.perf_counter()
-    with _opened(data_root, slide) as handle:
+    with open_slide(resolve_slide(data_root, slide), slide) as handle:
         info = slide_info(handle, slide)
         mpp = require_mpp(info, params.mpp)
         grid = plan_grid(
@@ -185,21 +185,8 @@ def plan_cells(
 # --- helpers -------------------------------------------------------------------------------
 
 
-class _opened:
-    """Resolve and open a slide for the length of a `with` block (SlideError on failure)."""
-
-    def __init__(self, data_root: str | os.PathLike[str], slide: str) -> None:
-        self.handle = open_slide(resolve_slide(data_root, slide), slide)
-
-    def __enter__(self) -> openslide.OpenSlide:
-        return self.handle
-
-    def __exit__(self, *exc: object) -> None:
-        self.handle.close()
-
-
 def _tissue(
-    handle: openslide.OpenSlide, width: int, height: int, mpp: float, source: MaskSource | None
+    handle: Slide, width: int, height: int, mpp: float, source: MaskSource | None
 ) -> tuple[np.ndarray, float, str | None]:
     """The tissue mask to select tiles with: a finished mask job's if given, else Otsu.
 
@@ -212,7 +199,7 @@ def _tissue(
     return tissue_mask(read_overview(handle, scale)), scale, None
 
 
-def _stats_patch(handle: openslide.OpenSlide, grid: TileGrid, index: int) -> np.ndarray:
+def _stats_patch(handle: Slide, grid: TileGrid, index: int) -> np.ndarray:
     core = grid.tile(index).core
     side = min(STATS_PATCH, core.width, core.height)
     box = Box(

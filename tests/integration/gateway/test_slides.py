@@ -72,6 +72,8 @@ async def test_the_list_shows_what_openslide_opens_a_page_at_a_time(
         "level_dimensions": [[2220, 2967]],
         "mpp": pytest.approx(0.499),
         "vendor": "aperio",
+        "format": "aperio",
+        "associated_images": ["label", "macro", "thumbnail"],
         "objective_power": 20.0,
         "uploaded": False,
     }

@@ -40,7 +40,7 @@ def test_resolves_a_relative_path_inside_the_root(root: Path) -> None:
         ("sub\\..\\..\\outside.svs", "'..'"),
         ("", "empty"),
         ("sub/missing.svs", "no such file"),
-        ("sub", "not a regular file"),
+        ("sub", "folder without DICOM instances"),
         ("a\x00b", "NUL"),
     ],
 )

@@ -1,12 +1,12 @@
 """/v1/slides: the slides a tenant may use, their Deep Zoom tiles, and uploads.
 
 A slide is named by its reference, its path in the data root, `/` included:
-`/v1/slides/{slide}/info`, `/thumbnail.jpg`, `/dzi`, `/dzi.json` and
+`/v1/slides/{slide}/info`, `/thumbnail.jpg`, `/associated/{name}`, `/dzi`, `/dzi.json` and
 `/dzi_files/{level}/{col}_{row}.jpeg`. `/dzi` and `/dzi_files/` sit side by side as a viewer
 expects them (OpenSeadragon finds the tiles of `x/dzi` under `x/dzi_files/`). Shared slides are
 visible to every tenant, uploads (`uploads/<tenant>/<name>`) only to their tenant; another
 tenant's upload answers 404 like a missing file. `DELETE /v1/slides/uploads/{tenant}/{name}`
-removes an upload of the caller's. OpenSlide blocks, so every read runs in a worker thread.
+removes an upload of the caller's. Slide reads block, so every read runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -235,6 +235,30 @@ async def get_thumbnail(
 
     def render() -> bytes:
         return deepzoom.open(catalog.describe(slide, tenant)).thumbnail_jpeg(max_size)
+
+    return Response(await asyncio.to_thread(render), media_type=JPEG, headers=SLIDE_CACHE)
+
+
+@router.get(
+    "/{slide:path}/associated/{name}",
+    response_class=Response,
+    responses=media_responses(JPEG, "the associated image", ERRORS),
+)
+async def get_associated_image(
+    slide: SlideRef,
+    name: Annotated[
+        str,
+        Path(max_length=64, description="one of the slide's `associated_images`"),
+    ],
+    tenant: TenantDep,
+    catalog: CatalogDep,
+    deepzoom: DeepZoomDep,
+) -> Response:
+    """An image the slide file holds beside the slide (label, macro, thumbnail), as a JPEG;
+    404 when it holds none of that name."""
+
+    def render() -> bytes:
+        return deepzoom.open(catalog.describe(slide, tenant)).associated_jpeg(name)
 
     return Response(await asyncio.to_thread(render), media_type=JPEG, headers=SLIDE_CACHE)
 

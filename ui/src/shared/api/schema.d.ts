@@ -370,6 +370,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/slides/{slide}/associated/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Associated Image
+         * @description An image the slide file holds beside the slide (label, macro, thumbnail), as a JPEG;
+         *     404 when it holds none of that name.
+         */
+        get: operations["get_associated_image_v1_slides__slide__associated__name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/slides/{slide}/dzi": {
         parameters: {
             query?: never;
@@ -1219,6 +1240,12 @@ export interface components {
          * @example {
          *       "items": [
          *         {
+         *           "associated_images": [
+         *             "label",
+         *             "macro",
+         *             "thumbnail"
+         *           ],
+         *           "format": "aperio",
          *           "height": 2967,
          *           "level_dimensions": [
          *             [
@@ -1252,6 +1279,12 @@ export interface components {
          * SlideUploaded
          * @description The uploaded slide, with the consistency token of the upload.
          * @example {
+         *       "associated_images": [
+         *         "label",
+         *         "macro",
+         *         "thumbnail"
+         *       ],
+         *       "format": "aperio",
          *       "height": 2967,
          *       "level_dimensions": [
          *         [
@@ -1270,6 +1303,12 @@ export interface components {
          *       "width": 2220
          *     }
          * @example {
+         *       "associated_images": [
+         *         "label",
+         *         "macro",
+         *         "thumbnail"
+         *       ],
+         *       "format": "aperio",
          *       "height": 2967,
          *       "level_dimensions": [
          *         [
@@ -1331,6 +1370,23 @@ export interface components {
              * @example aperio
              */
             vendor: string | null;
+            /**
+             * Format
+             * @description what the slide is, as its reader names it
+             * @example aperio
+             * @example dicom
+             * @example ome-tiff
+             */
+            format: string | null;
+            /**
+             * Associated Images
+             * @description images the file holds beside the slide, at `.../associated/{name}` (JPEG)
+             * @example [
+             *       "label",
+             *       "thumbnail"
+             *     ]
+             */
+            associated_images: string[];
             /** Objective Power */
             objective_power: number | null;
             /**
@@ -1346,8 +1402,14 @@ export interface components {
         };
         /**
          * SlideView
-         * @description A slide in the data root that OpenSlide can open.
+         * @description A slide in the data root that a slide reader opens (any format of `GET /v1/slides`).
          * @example {
+         *       "associated_images": [
+         *         "label",
+         *         "macro",
+         *         "thumbnail"
+         *       ],
+         *       "format": "aperio",
          *       "height": 2967,
          *       "level_dimensions": [
          *         [
@@ -1366,6 +1428,12 @@ export interface components {
          *       "width": 2220
          *     }
          * @example {
+         *       "associated_images": [
+         *         "label",
+         *         "macro",
+         *         "thumbnail"
+         *       ],
+         *       "format": "aperio",
          *       "height": 2967,
          *       "level_dimensions": [
          *         [
@@ -1427,6 +1495,23 @@ export interface components {
              * @example aperio
              */
             vendor: string | null;
+            /**
+             * Format
+             * @description what the slide is, as its reader names it
+             * @example aperio
+             * @example dicom
+             * @example ome-tiff
+             */
+            format: string | null;
+            /**
+             * Associated Images
+             * @description images the file holds beside the slide, at `.../associated/{name}` (JPEG)
+             * @example [
+             *       "label",
+             *       "thumbnail"
+             *     ]
+             */
+            associated_images: string[];
             /** Objective Power */
             objective_power: number | null;
             /**
@@ -3499,7 +3584,7 @@ export interface operations {
     upload_slide_v1_slides_post: {
         parameters: {
             query: {
-                /** @description file name to store it under; one of .svs, .tif, .tiff, .ndpi, .scn, .bif, .svslide */
+                /** @description file name to store it under; one of .svs, .tif, .tiff, .ndpi, .scn, .bif, .svslide, .zip */
                 name: string;
             };
             header?: {
@@ -3745,6 +3830,115 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description a thumbnail */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            /** @description malformed X-User-ID (not a UUID), or a malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such resource for this tenant (other tenants' ids included) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request body larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid request: the message names every problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    /** @description requests the deciding bucket holds */
+                    "RateLimit-Limit"?: string;
+                    /** @description requests left in it now */
+                    "RateLimit-Remaining"?: string;
+                    /** @description seconds until it is full again */
+                    "RateLimit-Reset"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_associated_image_v1_slides__slide__associated__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the slide's reference: its path in the data root, `/` included */
+                slide: string;
+                /** @description one of the slide's `associated_images` */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the associated image */
             200: {
                 headers: {
                     [name: string]: unknown;

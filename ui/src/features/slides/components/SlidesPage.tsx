@@ -80,7 +80,7 @@ function SlideCard({ slide, onOpen }: { slide: Slide; onOpen: () => void }) {
         </div>
         <div className="slide-card__foot">
           <span className="muted small">
-            {slide.vendor ?? "unknown vendor"}
+            {slide.format ?? slide.vendor ?? "unknown format"}
             {slide.objective_power ? ` · ${slide.objective_power}×` : ""}
           </span>
           <span className={`chip${slide.uploaded ? " chip--mine" : ""}`}>{slide.uploaded ? "your upload" : "shared"}</span>
@@ -174,7 +174,9 @@ function Uploader() {
         <UploadCloud size={28} className="uploader__icon" />
         <div>
           <div className="uploader__title">Drop a slide here</div>
-          <div className="muted small">It is streamed to the gateway as it is read; big slides are fine.</div>
+          <div className="muted small">
+            It is streamed to the gateway as it is read; big slides are fine. MRXS and DICOM series: one .zip.
+          </div>
         </div>
         <Button variant="secondary" onClick={() => input.current?.click()} disabled={upload.isPending}>
           Choose file
@@ -183,7 +185,7 @@ function Uploader() {
           ref={input}
           type="file"
           hidden
-          accept=".svs,.tif,.tiff,.ndpi,.scn,.bif,.svslide"
+          accept=".svs,.tif,.tiff,.ndpi,.scn,.bif,.svslide,.zip"
           onChange={(e) => {
             const f = e.target.files?.[0];
             if (f) start(f);
