@@ -11,7 +11,11 @@ crash loses nothing acknowledged and a redelivered result finds its tile in the 
 skipped. The attempt's plan, and whether it is still current, come from the event log, which the
 merger follows like the tiler does (replayed on start). On the last tile the outputs are
 finalised and JobSucceeded is appended (deterministic id) before the last results are acked: a
-crash in between finalises again and appends a duplicate that JetStream drops.
+crash in between finalises again and appends a duplicate that JetStream drops. A restarted merger
+does that at once for every attempt of its partition whose tiles are all merged, instead of
+waiting for the last results to come back after their ack wait. JobProgressed ids are
+deterministic too (attempt and tiles done), so a count is announced once. Results of an ended
+attempt, a cancelled one's included, are dropped (acked) at once and quietly: they are expected.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import nats
 import structlog
@@ -85,6 +90,7 @@ class Merger:
             log.info(
                 "merger_replayed", last_seq=self.fold.last_seq, attempts=len(self.state.by_key)
             )
+            await self._finish_merged()
             follower = asyncio.create_task(self._follow(feed, stop))
             names = self.bus.names
             sub = await self.bus.work_consumer(
@@ -114,6 +120,26 @@ class Merger:
                 await self.fold.save()
             if not follower.cancelled() and (error := follower.exception()) is not None:
                 raise error  # the log feed died: the merger must not go on blind
+
+    async def _finish_merged(self) -> None:
+        """Finish the attempts of this partition whose tiles are all merged: the last merger was
+        stopped between its last flush and JobSucceeded."""
+        root, partitions = self.settings.results_root, self.settings.partitions
+        for attempt in list(self.state.by_key.values()):
+            ref, plan = attempt.ref, attempt.plan
+            if (
+                plan is None
+                or ref.key in self.state.ended
+                or ref.partition(partitions) != self.settings.partition
+                or not (Path(root) / plan.results).exists()
+            ):
+                continue
+            try:
+                outputs = await self._outputs(attempt)
+                if is_complete(len(outputs.done), attempt.tiles_total):
+                    await self._succeed(attempt, outputs)
+            except (BusError, OSError, nats.errors.Error) as exc:  # its redelivery finishes it
+                log.warning("merger_resume_failed", job_id=ref.job_id, error=str(exc))
 
     async def _follow(self, feed: EventFeed, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -251,7 +277,7 @@ class Merger:
         await self._progress(ref, len(outputs.done), attempt.tiles_total)
         await self.bus.append(
             JobSucceeded(
-                event_id=decision_id("JobSucceeded", ref.workflow_id, ref.job_id, ref.attempt),
+                event_id=decision_id("JobSucceeded", *_ids(ref)),
                 tenant_id=ref.tenant_id,
                 workflow_id=ref.workflow_id,
                 job_id=ref.job_id,
@@ -267,6 +293,7 @@ class Merger:
     async def _progress(self, ref: JobRef, done: int, total: int) -> None:
         await self.bus.append(
             JobProgressed(
+                event_id=decision_id("JobProgressed", *_ids(ref), done),
                 tenant_id=ref.tenant_id,
                 workflow_id=ref.workflow_id,
                 job_id=ref.job_id,
@@ -279,6 +306,11 @@ class Merger:
     async def _fail(self, ref: JobRef, reason: str) -> None:
         log.warning("attempt_failed", job_id=ref.job_id, reason=reason)
         await self.bus.append(ref.attempt_failed(reason))
+
+
+def _ids(ref: JobRef) -> tuple[object, ...]:
+    """What names an attempt in a deterministic event id."""
+    return (ref.workflow_id, ref.job_id, ref.attempt)
 
 
 def _timings(msg: Msg) -> dict[str, float]:

@@ -13,6 +13,7 @@ from tessera.events import (
     WorkflowFinished,
 )
 from tessera.merger.domain import (
+    LATE_RESULTS,
     Apply,
     Drop,
     Ended,
@@ -92,12 +93,24 @@ def test_success_and_cancel_end_attempts() -> None:
     assert isinstance(evolve(state, cancel), Ended)
 
 
-def test_finished_workflows_are_forgotten() -> None:
+def test_a_finished_workflow_is_forgotten_but_its_late_results_are_dropped_for_an_hour() -> None:
     state = MergerState()
     evolve(state, started(1))
     evolve(state, started(2))
-    evolve(state, WorkflowFinished(tenant_id=T, workflow_id=W, state=WorkflowState.SUCCEEDED))
-    assert state == MergerState()
+    finished = WorkflowFinished(tenant_id=T, workflow_id=W, state=WorkflowState.CANCELLED)
+    evolve(state, finished)
+    assert (state.current, state.by_key, state.ended) == ({}, {}, {})
+    for attempt in (1, 2):  # a cancelled attempt's results still in RESULTS: dropped at once
+        assert verdict(state, ref(attempt).key) == Drop("attempt ended")
+    unknown = verdict(
+        state, JobRef(tenant_id=T, workflow_id=uuid.uuid4(), job_id="x", attempt=1).key
+    )
+    assert unknown == Wait()
+    other = JobStarted(tenant_id=T, workflow_id=uuid.uuid4(), job_id="x")
+    evolve(state, other.model_copy(update={"occurred_at": finished.occurred_at + LATE_RESULTS}))
+    assert len(state.gone) == 2
+    evolve(state, other.model_copy(update={"occurred_at": other.occurred_at + 2 * LATE_RESULTS}))
+    assert not state.gone  # log time moved on: the keys are gone too
 
 
 def test_throttle_lets_one_through_per_interval_and_key() -> None:
