@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,16 @@ async def test_a_tiler_and_a_merger_stopped_mid_job_resume_from_their_snapshots(
     assert cell_table(dataplane, done.summary) == cell_table(dataplane, reference)
 
 
+def published(plane: DataPlane, last_seq: int) -> Callable[[], Awaitable[bool]]:
+    """A check: TILES has received its batch number `last_seq` (the tiler published them)."""
+
+    async def check() -> bool:
+        info = await plane.bus.js.stream_info(plane.bus.names.tiles_stream)
+        return bool(info.state.last_seq >= last_seq)
+
+    return check
+
+
 def job_ended(events: list[Any]) -> bool:
     """The job ended for good (an attempt failure may be retried)."""
     return any(e.type in ("JobSucceeded", "JobFailed", "JobCancelled") for e in events)
@@ -251,3 +262,77 @@ async def test_a_lost_tile_stalls_its_attempt_which_is_failed_and_retried(
     assert [e.attempt for e in of_type(events, "JobStarted")] == [1, 2]
     [done] = of_type(events, "JobSucceeded")
     assert done.attempt == 2 and done.summary["tiles_done"] == planned.tiles_total
+
+
+async def test_a_killed_tiler_is_replaced_mid_job_and_at_its_end_without_a_lost_tile(
+    dataplane: DataPlane, blobs_model: Path
+) -> None:
+    await dataplane.merger()
+    await dataplane.inference()
+    js, names = dataplane.bus.js, dataplane.bus.names
+    tables = []
+    for moment in ("mid-job", "end"):
+        # mid-job: one small batch in TILES at a time, so most are not published yet
+        settings = {"window": 1, "batch_tiles": 2} if moment == "mid-job" else {}
+        doomed = await dataplane.tiler(**settings)
+        published_before = (await js.stream_info(names.tiles_stream)).state.last_seq
+        tenant, workflow = await dataplane.submit(cells_job(blobs_model))
+        if moment == "mid-job":
+            await dataplane.events(
+                tenant, workflow, until=lambda seen: bool(of_type(seen, "JobProgressed"))
+            )
+        else:  # every batch published: the tiler's part is over
+            seen = await dataplane.events(
+                tenant, workflow, until=lambda seen: bool(of_type(seen, "JobPlanned"))
+            )
+            planned = of_type(seen, "JobPlanned")[0]
+
+            await until(published(dataplane, published_before + planned.grid["batches"]))
+        await doomed.kill()
+        began = time.perf_counter()
+        await dataplane.tiler(**settings)
+        events = await dataplane.finished(tenant, workflow)
+        print(f"tiler killed {moment}: job done {time.perf_counter() - began:.2f} s after restart")
+        [done] = of_type(events, "JobSucceeded")
+        assert done.summary["tiles_done"] == done.summary["tiles_total"]
+        tables.append(cell_table(dataplane, done.summary))
+        await dataplane.services[-1].stop()
+    assert planned.tiles_total > 2
+    info = await js.stream_info(names.tiles_stream)
+    assert info.state.messages == 0  # nothing published twice is left behind
+    await dataplane.tiler()
+    reference = await run_to_success(dataplane, cells_job(blobs_model))
+    assert tables[0] == tables[1] == cell_table(dataplane, reference)
+
+
+async def test_an_inference_worker_killed_on_the_last_batch_is_replaced(
+    dataplane: DataPlane, blobs_model: Path
+) -> None:
+    await dataplane.merger()
+    await dataplane.tiler(window=1, batch_tiles=4)
+    doomed = await dataplane.inference(prefetch=1)
+    js, names = dataplane.bus.js, dataplane.bus.names
+    tenant, workflow = await dataplane.submit(cells_job(blobs_model))
+    seen = await dataplane.events(
+        tenant, workflow, until=lambda seen: bool(of_type(seen, "JobPlanned"))
+    )
+    planned = of_type(seen, "JobPlanned")[0]
+    total, all_published = planned.tiles_total, published(dataplane, planned.grid["batches"])
+
+    async def holds_the_last_batch() -> bool:
+        tiles = await js.consumer_info(names.tiles_stream, "inference")
+        last = await all_published() and tiles.num_pending == 0
+        return last and tiles.num_ack_pending > 0
+
+    await until(holds_the_last_batch, timeout=120)
+    await doomed.kill()
+    began = time.perf_counter()
+    await dataplane.inference()
+    events = await dataplane.finished(tenant, workflow)
+    recovery = time.perf_counter() - began
+    print(f"inference killed on the last batch: job done {recovery:.2f} s after the restart")
+    assert recovery < 15  # the batch comes back after the 2 s ack wait
+    [done] = of_type(events, "JobSucceeded")
+    assert done.summary["tiles_done"] == total
+    reference = await run_to_success(dataplane, cells_job(blobs_model))
+    assert cell_table(dataplane, done.summary) == cell_table(dataplane, reference)
