@@ -29,7 +29,7 @@ from tessera.tiler.handlers import Tiler
 from tessera.tiler.settings import TilerSettings
 from tessera.workflows import JobSpec
 from tests.conftest import running
-from tests.integration.dataplane.conftest import CMU, DataPlane, of_type
+from tests.integration.dataplane.conftest import CMU, DataPlane, Service, of_type
 
 pytestmark = pytest.mark.integration
 
@@ -64,14 +64,22 @@ async def until(predicate: Any, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def one_worker(
+    plane: DataPlane, model: Path, *, window: int, batch_tiles: int
+) -> tuple[Service, uuid.UUID, uuid.UUID]:
+    """A merger, a tiler and one inference worker that takes a batch at a time; a cell job."""
+    await plane.merger()
+    await plane.tiler(window=window, batch_tiles=batch_tiles)
+    worker = await plane.inference(prefetch=1)
+    tenant, workflow = await plane.submit(cells_job(model))
+    return worker, tenant, workflow
+
+
 async def test_a_killed_inference_worker_loses_nothing(
     dataplane: DataPlane, blobs_model: Path
 ) -> None:
-    await dataplane.merger()
-    await dataplane.tiler(window=2, batch_tiles=2)
-    doomed = await dataplane.inference(prefetch=1)
+    doomed, tenant, workflow = await one_worker(dataplane, blobs_model, window=2, batch_tiles=2)
     js, names = dataplane.bus.js, dataplane.bus.names
-    tenant, workflow = await dataplane.submit(cells_job(blobs_model))
 
     async def holds_a_batch() -> bool:
         info = await js.consumer_info(names.tiles_stream, "inference")
@@ -308,11 +316,8 @@ async def test_a_killed_tiler_is_replaced_mid_job_and_at_its_end_without_a_lost_
 async def test_an_inference_worker_killed_on_the_last_batch_is_replaced(
     dataplane: DataPlane, blobs_model: Path
 ) -> None:
-    await dataplane.merger()
-    await dataplane.tiler(window=1, batch_tiles=4)
-    doomed = await dataplane.inference(prefetch=1)
+    doomed, tenant, workflow = await one_worker(dataplane, blobs_model, window=1, batch_tiles=4)
     js, names = dataplane.bus.js, dataplane.bus.names
-    tenant, workflow = await dataplane.submit(cells_job(blobs_model))
     seen = await dataplane.events(
         tenant, workflow, until=lambda seen: bool(of_type(seen, "JobPlanned"))
     )
