@@ -23,7 +23,9 @@ job its worker slot) and skip their dependants. A RUNNING attempt without a sign
 (JobStarted, JobPlanned, JobProgressed) for `stall_after` is failed by the sequencer itself
 (JobAttemptFailed, retryable, the same id as a data-plane report of that attempt) and then
 retried or failed like any other: a lost tile or a dead service never holds a worker slot, and
-with it the tenant's admission, forever.
+with it the tenant's admission, forever. Within `stall_after` of `awake_since` (when the service
+began deciding, an input like `now`) nothing stalls: after the whole stack was down, the jobs
+the log says are running get a full deadline to resume.
 
 Time is an input: decisions carry `occurred_at=command.now`; nothing here reads a clock.
 """

@@ -79,6 +79,7 @@ class Sequencer:
             self.fold.feed = feed
             await self.fold.catch_up()
             self.fold.replayed()
+            self.state.awake_since = self.clock()  # stall deadlines count from now at the earliest
             log.info("sequencer_replayed", last_seq=self.fold.last_seq, running=self.state.running)
             sub = await self.bus.serve(
                 self.bus.names.rpc(RPC_SERVICE, CANCEL), self.on_request, queue=RPC_SERVICE

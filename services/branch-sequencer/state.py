@@ -140,6 +140,7 @@ class SequencerState:
         "retry_cap",
         "retention",
         "stall_after",
+        "awake_since",
     )
 
     max_workers: int = 8
@@ -147,6 +148,9 @@ class SequencerState:
     retry_cap: timedelta = timedelta(minutes=5)
     retention: timedelta = timedelta(days=7)  # how long a finished workflow stays in `ended`
     stall_after: timedelta = timedelta(minutes=5)  # a running attempt without a sign of life
+    # when this process began deciding: nothing stalls within `stall_after` of it, so that jobs
+    # found running after the whole stack was down get a full deadline to show progress again
+    awake_since: datetime | None = None
     workflows: dict[UUID, Workflow] = field(default_factory=dict)
     tenants: dict[UUID, TenantQueue] = field(default_factory=dict)
     busy: dict[UUID, TenantQueue] = field(default_factory=dict)  # those with ready/backoff jobs
@@ -186,6 +190,8 @@ class SequencerState:
         several services' clocks, so the order is the log's and a slightly skewed entry behind
         the front is found a moment later.
         """
+        if self.awake_since is not None and self.awake_since + self.stall_after > now:
+            return
         for key, seen in self.alive.items():
             if seen + self.stall_after > now:
                 return
@@ -194,6 +200,8 @@ class SequencerState:
     def next_stall(self) -> datetime | None:
         """When the front of `alive` stalls, if nothing is heard of it before."""
         for seen in self.alive.values():
+            if self.awake_since is not None:
+                seen = max(seen, self.awake_since)
             return seen + self.stall_after
         return None
 

@@ -453,3 +453,17 @@ def test_progress_of_another_attempt_does_not_keep_the_current_one_alive() -> No
     world.redeliver(-1)  # a late merge of attempt 1 is no sign of attempt 2's life
     stalled, *_ = world.tick(1)
     assert (stalled.type, stalled.attempt) == ("JobAttemptFailed", 2)
+
+
+def test_after_a_restart_running_attempts_get_a_full_deadline_before_they_stall() -> None:
+    world = World(max_workers=2)
+    world.submit(TENANT, WF, spec({"id": "a", "retries": 1}, {"id": "b", "branch": "y"}))
+    world.admit(WF)
+    world.now += timedelta(hours=8)  # the whole stack was down overnight
+    world.state.awake_since = world.now  # the sequencer begins deciding again
+    assert next_stall(world.state) == world.now + STALL  # not 8 h ago
+    assert world.tick(STALL.total_seconds() - 1) == []
+    world.progress((WF, "a"))  # a resumed: alive; b was lost meanwhile
+    stalled, _ = world.tick(1)
+    assert (stalled.type, stalled.job_id) == ("JobAttemptFailed", "b")
+    assert next_stall(world.state) == world.now - timedelta(seconds=1) + STALL

@@ -116,6 +116,11 @@ class World:
             and (tenant is None or self.specs[k[0]][0] == tenant)
         )
 
+    def silent_since(self, key: Key) -> datetime:
+        """The last sign of life of the running attempt, or when the sequencer woke if later."""
+        awake = self.state.awake_since  # an input, like `now`
+        return self.seen[key] if awake is None else max(self.seen[key], awake)
+
     def retries(self, key: Key) -> int:
         return self.specs[key[0]][1].job(key[1]).retries
 
@@ -216,7 +221,7 @@ class World:
             case JobAttemptFailed():  # only for an attempt without a sign of life for STALL
                 assert self.ref[key] is JobState.RUNNING and key not in self.failing
                 assert d.attempt == self.attempts[key] and d.retryable
-                assert self.now - self.seen[key] >= STALL and d.reason.startswith("stalled")
+                assert self.now - self.silent_since(key) >= STALL and d.reason.startswith("stall")
                 assert d.event_id == decision_id("JobAttemptFailed", *key, d.attempt)
             case JobRetryScheduled():
                 failed_at, retryable = self.failing[key]
@@ -235,8 +240,10 @@ class World:
     def check_quiet(self) -> None:
         """What must hold once the decider has nothing left to decide."""
         assert not self.failing
-        for key, seen in self.seen.items():  # no running attempt is left past its deadline
-            assert self.ref[key] is not JobState.RUNNING or seen + STALL > self.now
+        for key in self.seen:  # no running attempt is left past its deadline
+            assert (
+                self.ref[key] is not JobState.RUNNING or self.silent_since(key) + STALL > self.now
+            )
         if self.running() < self.max_workers:  # work-conserving: no head-of-line blocking
             assert not [k for k in self.ref if self.runnable(k)]
         for key, s in self.ref.items():
