@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import nats
@@ -79,6 +79,11 @@ class Names:
 
     def results(self, suffix: str = ">") -> str:
         return f"{self.ns}.results.{suffix}"
+
+    @property
+    def projected(self) -> str:
+        """Core-NATS subject on which the projector announces its checkpoint after each batch."""
+        return f"{self.ns}.projected"
 
     def view(self, tenant_id: object) -> str:
         """Core-NATS subject on which the projector announces read-model changes of a tenant."""
@@ -213,13 +218,16 @@ class Bus:
 
     async def _ensure(self, config: api.StreamConfig) -> None:
         try:
-            await self.js.stream_info(config.name or "")
+            info = await self.js.stream_info(config.name or "")
         except NotFoundError:
             try:
                 await self.js.add_stream(config)
             except BadRequestError:  # another service created it in between
                 await self.js.stream_info(config.name or "")
             return
+        # Replicas are the operator's (R3 on a cluster: `nats stream edit <stream> --replicas 3`):
+        # an update from a starting service must not scale the stream back to one.
+        config = replace(config, num_replicas=info.config.num_replicas)
         with contextlib.suppress(BadRequestError):  # immutable fields differ: keep the stream
             await self.js.update_stream(config)
 
@@ -235,6 +243,16 @@ class Bus:
     async def last_sequence(self, stream: str | None = None) -> int:
         info = await self.js.stream_info(stream or self.names.events_stream)
         return int(info.state.last_seq)
+
+    async def last_sequence_of(self, subject: str) -> int | None:
+        """The sequence of the last event on one subject of the log, None when it has none."""
+        try:
+            msg = await self.js.get_last_msg(self.names.events_stream, subject)
+        except NotFoundError:
+            return None
+        except (APIError, TimeoutError, nats.errors.Error) as exc:
+            raise BusError(f"reading the last event of {subject} failed: {exc}") from exc
+        return int(msg.seq or 0) or None
 
     # --- the event log ------------------------------------------------------------------
 

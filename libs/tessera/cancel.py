@@ -32,3 +32,9 @@ class CancelReply(BaseModel):
     state: str | None = Field(default=None, description="the job's or workflow's state if refused")
     cancelled: list[str] = Field(default_factory=list, description="job ids now CANCELLED")
     message: str = ""
+    seq: int = Field(
+        default=0,
+        ge=0,
+        description="accepted: the log sequence the sequencer had folded to after "
+        "appending the cancellation (the gateway's consistency token)",
+    )

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from tessera.gateway import cli as tenants_cli
 from tessera.segmentation import cli as model_cli
 from tessera.settings import REPO_ROOT, Settings
 from tessera.slides import cli as slides_cli
@@ -150,6 +151,7 @@ def events_replay() -> None:
 # tool groups that live with their libraries (both import their heavy modules lazily)
 app.add_typer(slides_cli.app, name="slides")
 app.add_typer(model_cli.app, name="model")
+app.add_typer(tenants_cli.app, name="tenants")  # the gateway's API tokens
 
 
 def main() -> None:

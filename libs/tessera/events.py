@@ -121,7 +121,11 @@ class JobStarted(JobEvent):
 
 
 class JobPlanned(JobEvent):
+    """Version 2: `grid.mask_source` is relative to the results root (version 1 stored the
+    server's absolute path; upcast on read)."""
+
     type: Literal["JobPlanned"] = "JobPlanned"
+    version: int = 2
     attempt: int = Field(default=1, ge=1)
     tiles_total: int = Field(ge=0)
     tissue_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -143,7 +147,11 @@ class JobRetryScheduled(JobEvent):
 
 
 class JobSucceeded(JobEvent):
+    """Version 2: `summary.mask_source` is relative to the results root (version 1 stored the
+    server's absolute path; upcast on read)."""
+
     type: Literal["JobSucceeded"] = "JobSucceeded"
+    version: int = 2
     attempt: int = Field(default=1, ge=1)
     summary: dict[str, Any] = Field(default_factory=dict)
 
@@ -233,6 +241,28 @@ def _job_failed_without_final(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _relative_mask_source(raw: dict[str, Any], field: str) -> dict[str, Any]:
+    """`raw[field]["mask_source"]` from `<results root>/<tenant>/<workflow>/<job>/attempt-<n>`
+    to the part from the tenant on: the reused mask is always the same workflow's job."""
+    details = raw.get(field)
+    source = details.get("mask_source") if isinstance(details, dict) else None
+    if isinstance(source, str):
+        at = source.find(f"{raw.get('tenant_id')}/{raw.get('workflow_id')}/")
+        if at > 0:
+            raw[field] = {**details, "mask_source": source[at:]}  # type: ignore[dict-item]
+    return raw
+
+
+@upcaster("JobPlanned", 1)
+def _job_planned_relative_mask(raw: dict[str, Any]) -> dict[str, Any]:
+    return _relative_mask_source(raw, "grid")
+
+
+@upcaster("JobSucceeded", 1)
+def _job_succeeded_relative_mask(raw: dict[str, Any]) -> dict[str, Any]:
+    return _relative_mask_source(raw, "summary")
+
+
 def decode_event(data: bytes | str | dict[str, Any]) -> AnyEvent:
     """Parse a stored event (JSON bytes, str or dict), upcasting older versions first."""
     if isinstance(data, dict):
@@ -246,7 +276,12 @@ def encode_event(event: Event) -> bytes:
 
 def subject_for(event: Event, ns: str) -> str:
     """The subject an event is appended on."""
-    return f"{ns}.evt.{event.tenant_id}.{event.aggregate}.{event.type}"
+    return event_subject(ns, event.tenant_id, event.aggregate, event.type)
+
+
+def event_subject(ns: str, tenant_id: UUID | str, aggregate: object, event_type: str) -> str:
+    """The subject of the events of one type of one aggregate."""
+    return f"{ns}.evt.{tenant_id}.{aggregate}.{event_type}"
 
 
 def aggregate_subjects(ns: str, tenant_id: UUID | str, aggregate: str) -> str:

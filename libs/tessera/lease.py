@@ -159,7 +159,8 @@ async def lead(
 
     `work` gets an event that is set on `stop` or when the lease is lost; it must then return
     promptly. After a loss the replica stands by again and, when it leads anew, calls `work`
-    afresh (a decider rebuilds its state from the log).
+    afresh (a decider rebuilds its state from the log). Once `work` returns, the gauges the
+    role reports while leading are cleared (`telemetry.DECIDER_GAUGES`).
     """
     lease = Lease(bus, role, ttl_s=ttl_s)
     while await lease.acquire(stop):
@@ -175,6 +176,7 @@ async def lead(
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
             await lease.release()
+            telemetry.clear_decider_gauges(role)  # the next leader reports its own
 
 
 async def _first_of_or_timeout(stop: asyncio.Event, bus: Bus, timeout: float) -> None:

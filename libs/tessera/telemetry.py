@@ -51,18 +51,31 @@ EVENTS_APPLIED = Counter(
 )
 QUEUE_DEPTH = Gauge("tessera_queue_depth", "Jobs waiting to run", ["scope"])
 BRANCH_QUEUE_DEPTH = Gauge(
-    "tessera_branch_queue_depth", "Jobs waiting per lane (top lanes)", ["lane"]
+    "tessera_branch_queue_depth",
+    "Jobs waiting per lane (tenant, branch name), the deepest TOP_LANES lanes only",
+    ["tenant", "branch"],
 )
+TOP_LANES = 10  # bounds the label sets of tessera_branch_queue_depth
 WORKER_ACTIVE_JOBS = Gauge("tessera_worker_active_jobs", "Jobs RUNNING system-wide")
+INFERENCE_WORKERS = Gauge(
+    "tessera_inference_workers", "Inference workers consuming TILES in this process"
+)
 ADMISSION_WAITERS = Gauge("tessera_admission_waiters", "Tenants waiting for an active slot")
 ADMISSION_ACTIVE = Gauge("tessera_admission_active_tenants", "Tenants holding an active slot")
 SNAPSHOT_SEQ = Gauge("tessera_snapshot_seq", "Log sequence of the role's newest snapshot", ["role"])
 LEADER = Gauge("tessera_leader", "1 while this replica holds the role's lease", ["role"])
+JOB_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 JOB_LATENCY = Histogram(
     "tessera_job_latency_seconds",
-    "Job wall time from JobStarted to a terminal event",
+    "Job wall time from its first JobStarted to its terminal event (log time)",
     ["type"],
-    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+    buckets=JOB_BUCKETS,
+)
+JOB_QUEUED = Histogram(
+    "tessera_job_queued_seconds",
+    "Time from the workflow's submission to the job's first JobStarted (log time)",
+    ["type"],
+    buckets=JOB_BUCKETS,
 )
 TILES_PROCESSED = Counter("tessera_tiles_processed_total", "Tiles through inference", ["job_type"])
 HTTP_REQUESTS = Counter(
@@ -77,3 +90,29 @@ RATE_LIMITED = Counter(
 PROJECTOR_LAG = Gauge(
     "tessera_projector_last_seq", "Last event sequence applied to the read models"
 )
+PROJECTOR_BEHIND = Gauge(
+    "tessera_projector_behind_events", "Events in the log not yet applied to the read models"
+)
+
+# What a decider reports only while it leads: cleared when it stops leading, so that a standby
+# (or a deposed leader) never adds a stale figure to the leader's in a `sum()`.
+DECIDER_GAUGES: dict[str, tuple[Gauge, ...]] = {
+    "admission": (ADMISSION_ACTIVE, ADMISSION_WAITERS),
+    "branch-sequencer": (WORKER_ACTIVE_JOBS, QUEUE_DEPTH, BRANCH_QUEUE_DEPTH),
+}
+
+
+def clear_decider_gauges(role: str) -> None:
+    """Drop what `role` reported as leader: labelled gauges lose their series, others read 0."""
+    for gauge in DECIDER_GAUGES.get(role, ()):
+        if gauge._labelnames:
+            gauge.clear()
+        else:
+            gauge.set(0)
+
+
+def set_lane_depths(depths: list[tuple[str, str, int]]) -> None:
+    """Replace the per-lane depths with `depths` ((tenant, branch, jobs) of the top lanes)."""
+    BRANCH_QUEUE_DEPTH.clear()
+    for tenant, branch, jobs in depths:
+        BRANCH_QUEUE_DEPTH.labels(tenant=tenant, branch=branch).set(jobs)

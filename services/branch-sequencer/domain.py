@@ -85,6 +85,7 @@ __all__ = [
     "decide",
     "evolve",
     "job_state",
+    "lane_depths",
     "next_stall",
     "next_timer",
     "react",
@@ -236,6 +237,25 @@ def next_timer(state: SequencerState) -> datetime | None:
 def next_stall(state: SequencerState) -> datetime | None:
     """When the stalest running attempt stalls unless it shows progress: the service ticks then."""
     return state.next_stall()
+
+
+def lane_depths(state: SequencerState, top: int) -> list[tuple[UUID, str, int]]:
+    """The `top` deepest lanes as (tenant, branch name, pending jobs), deepest first.
+
+    Lanes of one name are summed over the tenant's workflows; empty lanes are left out. Reads
+    the unfinished part of each lane (from its head), for the metrics only.
+    """
+    depths: dict[tuple[UUID, str], int] = {}
+    for wf in state.workflows.values():
+        for branch, lane in wf.lanes.items():
+            pending = sum(
+                wf.jobs[job_id].phase in PENDING_PHASES for job_id in lane.jobs[lane.head :]
+            )
+            if pending:
+                key = (wf.tenant_id, branch)
+                depths[key] = depths.get(key, 0) + pending
+    deepest = heapq.nlargest(top, depths.items(), key=lambda item: item[1])
+    return [(tenant, branch, n) for (tenant, branch), n in deepest]
 
 
 # --- evolve -------------------------------------------------------------------------------

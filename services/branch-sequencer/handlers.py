@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -38,6 +39,7 @@ from .domain import (
     Tick,
     decide,
     evolve,
+    lane_depths,
     next_stall,
     next_timer,
 )
@@ -49,6 +51,7 @@ DECISIONS = frozenset(
      "JobSkipped", "WorkflowFinished"}
 )  # fmt: skip
 IDLE_WAKEUP_S = 60.0
+LANE_DEPTHS_EVERY_S = 1.0  # reading every lane is for the metrics only: at most this often
 Pending = tuple[CancelRequest, "asyncio.Future[CancelReply]"]
 
 
@@ -70,6 +73,7 @@ class Sequencer:
             lambda: self.state,
         )
         self.requests: asyncio.Queue[Pending] = asyncio.Queue()
+        self._lanes_measured = -LANE_DEPTHS_EVERY_S
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] = lambda: None) -> None:
         """Replay the log, then follow it and decide until `stop`; answers cancels meanwhile."""
@@ -143,6 +147,10 @@ class Sequencer:
         telemetry.QUEUE_DEPTH.labels(scope="ready").set(
             sum(len(queue.ready) for queue in self.state.busy.values())
         )
+        if (now := time.monotonic()) - self._lanes_measured >= LANE_DEPTHS_EVERY_S:
+            self._lanes_measured = now
+            top = lane_depths(self.state, telemetry.TOP_LANES)
+            telemetry.set_lane_depths([(str(t), branch, n) for t, branch, n in top])
 
     async def _answer(self, request: CancelRequest, answer: asyncio.Future[CancelReply]) -> None:
         try:
@@ -169,5 +177,5 @@ class Sequencer:
                 return CancelReply(outcome="refused", state=exc.state, message=str(exc))
             if await self.fold.append(decisions):
                 cancelled = [d.job_id for d in decisions if isinstance(d, JobCancelled)]
-                return CancelReply(outcome="accepted", cancelled=cancelled)
+                return CancelReply(outcome="accepted", cancelled=cancelled, seq=self.fold.last_seq)
         raise BusError("the log kept changing under the cancellation")

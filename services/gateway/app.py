@@ -14,6 +14,7 @@ from tessera.bus import Bus
 from tessera.gateway.api import errors
 from tessera.gateway.api.routes import (
     admission,
+    auth,
     health,
     jobs,
     overlays,
@@ -22,7 +23,14 @@ from tessera.gateway.api.routes import (
     stream,
     workflows,
 )
+from tessera.gateway.auth import Authentication, Authenticator, JwtAuthenticator
+from tessera.gateway.consistency import Projection
 from tessera.gateway.deepzoom import DeepZoomSlides
+from tessera.gateway.middleware.auth import (
+    Authenticate,
+    HideQueryCredential,
+    RedactCredentials,
+)
 from tessera.gateway.middleware.body_limit import BodySizeLimit
 from tessera.gateway.middleware.inflight import InFlightLimit
 from tessera.gateway.middleware.metrics import RequestMetrics
@@ -30,8 +38,8 @@ from tessera.gateway.middleware.ratelimit import RateLimit
 from tessera.gateway.overlays import JobOverlays
 from tessera.gateway.ratelimit import (
     FallbackRateLimiter,
+    Limit,
     LocalRateLimiter,
-    RateLimiter,
     RatePolicy,
     RedisRateLimiter,
     RefusalMemo,
@@ -39,13 +47,18 @@ from tessera.gateway.ratelimit import (
 from tessera.gateway.results import SucceededJobs
 from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.slides import SlideCatalog
+from tessera.gateway.tokens import PgTokenStore, TokenAuthenticator
 from tessera.gateway.ui import mount_ui
 from tessera.gateway.viewhub import ViewHub
 from tessera.readmodel.schema import migrate
 
 DESCRIPTION = """\
 Every request carries `X-User-ID: <uuid>` (the tenant). A tenant sees only its own workflows,
-jobs and streams; another tenant's ids answer 404.
+jobs and streams; another tenant's ids answer 404. `GET /v1/auth` says how far the header is
+trusted: as sent (`header` mode), or only with `Authorization: Bearer <token>` naming that tenant
+(`token`: an API token, `jwt`: an OIDC access token); there the credential names the tenant, a
+missing or invalid one is 401, an X-User-ID of another tenant 403, and an address that fails too
+often is answered 429 for a while.
 
 Every `/v1` call spends from the tenant's rate-limit bucket and a submission also from a
 stricter one: past them the answer is 429 with `Retry-After`, and every admitted answer carries
@@ -58,8 +71,19 @@ an upload (`POST /v1/slides?name=...`) is stored as `uploads/<tenant>/<name>` an
 and usable in workflows by, its tenant only. Slides and finished jobs' overlays are served as
 Deep Zoom images of the same geometry, for a viewer to stack.
 
+Read-your-writes: every write (submit, cancel, upload, delete) answers `X-Tessera-Seq`, its
+consistency token (also in the body where there is one). Send it back on a read, as the
+`X-Tessera-Seq` header or `?min_seq=`, and the read is served once the read models hold the
+write: after a short wait, else 503 with `Retry-After`. A workflow just submitted is never a 404,
+token or not.
+
+Idempotent writes: `POST /v1/workflows` and `POST /v1/slides` with an `Idempotency-Key` header
+(per tenant) are safe to retry: the same key with the same body within 24 h answers the original
+with 200 and records nothing new; the same key with another body is 409.
+
 Live updates: `WS /v1/stream` (tenant as header, `?tenant=<uuid>` or subprotocol
-`tenant.<uuid>`; resume with `?cursor=<seq>`, or `?cursor=now` for no backlog).
+`tenant.<uuid>`; a credential as header, subprotocol `bearer.<token>` or `?access_token=`; resume
+with `?cursor=<seq>`, or `?cursor=now` for no backlog).
 """
 
 
@@ -68,7 +92,7 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
     reset query on every release, one more round trip per request, has nothing to undo."""
 
 
-def build_limiter(settings: GatewaySettings) -> tuple[RateLimiter, FallbackRateLimiter] | None:
+def build_limiter(settings: GatewaySettings) -> tuple[RefusalMemo, FallbackRateLimiter] | None:
     """The limiter requests go through, and the store behind it (for readiness)."""
     if not settings.rate_limit_enabled:
         return None
@@ -77,6 +101,18 @@ def build_limiter(settings: GatewaySettings) -> tuple[RateLimiter, FallbackRateL
     )
     store = FallbackRateLimiter(redis, LocalRateLimiter(), cooldown_s=settings.redis_cooldown_s)
     return RefusalMemo(store), store
+
+
+def build_authentication(
+    settings: GatewaySettings, pool: asyncpg.Pool, limiter: RefusalMemo | None
+) -> Authentication:
+    authenticator: Authenticator | None = None
+    if settings.auth == "token":
+        authenticator = TokenAuthenticator(PgTokenStore(pool), cache_s=settings.token_cache_s)
+    elif settings.auth == "jwt":
+        authenticator = JwtAuthenticator.from_settings(settings)
+    failures = Limit("auth_failures", settings.auth_fail_rate_per_s, settings.auth_fail_burst)
+    return Authentication(settings.auth, authenticator, limiter, failures)
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -105,9 +141,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             max_per_tenant=settings.ws_max_per_tenant,
         )
         await hub.start()
+        projection = Projection(bus, pool)
+        await projection.start()
         limiter, store = build_limiter(settings) or (None, None)
+        app.state.auth = build_authentication(settings, pool, limiter)
         app.state.settings, app.state.bus, app.state.pool = settings, bus, pool
-        app.state.hub, app.state.rate_policy = hub, policy
+        app.state.hub, app.state.projection, app.state.rate_policy = hub, projection, policy
         app.state.limiter, app.state.limit_store = limiter, store
         app.state.catalog = SlideCatalog(settings.data_root)
         app.state.deepzoom, app.state.overlays = DeepZoomSlides(), JobOverlays()
@@ -115,6 +154,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await projection.stop()
             await hub.stop()
             if limiter is not None:
                 await limiter.close()
@@ -129,6 +169,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.state.auth = Authentication(settings.auth)  # the mode; its checker comes with the pool
     # add_middleware puts each one outside the previous: innermost first
     app.add_middleware(
         BodySizeLimit,
@@ -136,15 +177,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         routes={("POST", "/v1/slides"): settings.max_upload_bytes},
     )
     app.add_middleware(RateLimit, policy=policy)
+    app.add_middleware(Authenticate, mode=settings.auth)  # before the tenant's buckets
     app.add_middleware(
         InFlightLimit,
         max_in_flight=settings.max_in_flight,
         retry_after_s=settings.shed_retry_after_s,
     )
     app.add_middleware(RequestMetrics)
+    app.add_middleware(HideQueryCredential)  # outermost: before anything can log the query
+    RedactCredentials.install()
 
     v1 = APIRouter(prefix="/v1", responses=errors.V1_ERRORS)
-    for module in (workflows, jobs, results, overlays, slides, admission, stream):
+    for module in (auth, workflows, jobs, results, overlays, slides, admission, stream):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)

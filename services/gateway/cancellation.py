@@ -14,6 +14,7 @@ import asyncpg
 from tessera.bus import Bus
 from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
 from tessera.errors import Conflict, NotFound
+from tessera.gateway.consistency import log_position
 from tessera.readmodel import queries
 
 CANCEL_TIMEOUT_S = 5.0
@@ -47,4 +48,6 @@ async def request_cancel(
         raise Conflict(
             reply.message or f"{what} cannot be cancelled: it is {state}", state=reply.state
         )
+    if not reply.seq:  # a sequencer of before the token: the log's end is past its appends
+        reply = reply.model_copy(update={"seq": await log_position(bus)})
     return reply

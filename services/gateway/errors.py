@@ -7,7 +7,13 @@
         ├── LimiterUnavailable   the shared rate-limit store did not answer
         ├── TooManyStreams       a tenant or the process has too many live streams open
         ├── SlowConsumer         a live-stream client fell too far behind
-        └── UploadTooLarge       an upload passed the size limit (fields: limit)
+        ├── UploadTooLarge       an upload passed the size limit (fields: limit)
+        ├── Unauthenticated      no credential, or one that is not valid (token and jwt modes)
+        ├── WrongTenant          X-User-ID names another tenant than the credential's
+        ├── IssuerUnavailable    the JWKS of the token issuer could not be fetched
+        ├── NotProjected         the read models did not reach a read's token in time (fields:
+        │                        seq, projected)
+        └── UnknownToken         a read's token is past the end of the log (fields: seq, last)
 
 `tessera.gateway.api.errors` maps them to HTTP answers and WebSocket close codes.
 """
@@ -64,3 +70,39 @@ class UploadTooLarge(GatewayError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"upload too large: at most {limit} bytes are accepted")
         self.limit = limit
+
+
+class Unauthenticated(GatewayError):
+    """The message says what was wrong and never repeats the credential."""
+
+
+class WrongTenant(GatewayError):
+    def __init__(self) -> None:
+        super().__init__(
+            "X-User-ID names another tenant than your credential; send your own tenant's id "
+            "or leave the header out"
+        )
+
+
+class IssuerUnavailable(GatewayError):
+    """The credential could not be checked (the JWKS did not answer); not the client's fault."""
+
+
+class NotProjected(GatewayError):
+    def __init__(self, seq: int, projected: int) -> None:
+        super().__init__(
+            f"the read models do not hold log sequence {seq} yet (they reach {projected}); "
+            "your write is recorded, retry the read shortly"
+        )
+        self.seq = seq
+        self.projected = projected
+
+
+class UnknownToken(GatewayError):
+    def __init__(self, seq: int, last: int) -> None:
+        super().__init__(
+            f"consistency token {seq} is past the end of the log ({last}): "
+            "use the X-Tessera-Seq a write of this deployment answered"
+        )
+        self.seq = seq
+        self.last = last

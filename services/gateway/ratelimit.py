@@ -314,7 +314,9 @@ class RefusalMemo:
         self._refused: dict[tuple[str, str], tuple[int, int]] = {}  # -> (allow_at, tat) in µs
         self._max_keys = max_keys
 
-    async def acquire(self, tenant: str, limits: Sequence[Limit]) -> Verdict:
+    def refusal(self, tenant: str, limits: Sequence[Limit]) -> Verdict | None:
+        """The refusal remembered for one of `tenant`'s `limits`, if it still stands; spends
+        nothing (the failed-authentication gate asks before it checks a credential)."""
         now = int(self._clock() * US)  # integer µs, like the stores: the same answers exactly
         for limit in limits:
             refused = self._refused.get((tenant, limit.name))
@@ -324,6 +326,13 @@ class RefusalMemo:
             if now < allow_at:
                 return Verdict(False, limit, 0, (tat - now) / US, (allow_at - now) / US)
             del self._refused[(tenant, limit.name)]
+        return None
+
+    async def acquire(self, tenant: str, limits: Sequence[Limit]) -> Verdict:
+        refused = self.refusal(tenant, limits)
+        if refused is not None:
+            return refused
+        now = int(self._clock() * US)
         verdict = await self.inner.acquire(tenant, limits)
         if not verdict.allowed:
             if len(self._refused) >= self._max_keys:

@@ -11,9 +11,12 @@ Whatever fails, the temporary file is removed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import os
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from uuid import UUID, uuid4
@@ -45,6 +48,51 @@ def check_upload_name(name: str) -> None:
         raise SlideError(name, f"uploads must be single-file slides: {', '.join(UPLOAD_SUFFIXES)}")
 
 
+@dataclass(frozen=True)
+class Received:
+    """An upload's body on disk under a hidden temporary name: not a slide yet."""
+
+    reference: str
+    partial: Path
+    target: Path
+    digest: str  # sha256 of the body
+
+
+@contextlib.asynccontextmanager
+async def received_upload(
+    chunks: AsyncIterator[bytes],
+    data_root: Path,
+    tenant: UUID,
+    name: str,
+    max_bytes: int,
+    *,
+    name_taken_ok: bool = False,
+) -> AsyncIterator[Received]:
+    """Receive an upload's body into a temporary file, removed when the block ends (a placed
+    upload keeps its link). SlideError for a bad name, UploadTooLarge past `max_bytes`, Conflict
+    when the name is taken, checked before the body unless `name_taken_ok` (a retry's)."""
+    check_upload_name(name)
+    reference = upload_reference(tenant, name)
+    folder = upload_folder(data_root, tenant)
+    target = folder / name
+    if not name_taken_ok and await asyncio.to_thread(os.path.lexists, target):
+        raise _taken(reference)  # before receiving gigabytes for nothing
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    # The extension stays: OpenSlide recognises some formats by it.
+    partial = folder / f".upload-{uuid4().hex}{PurePosixPath(name).suffix.lower()}"
+    try:
+        digest = await _receive(chunks, partial, max_bytes)
+        yield Received(reference, partial, target, digest)
+    finally:
+        await asyncio.to_thread(partial.unlink, missing_ok=True)
+
+
+async def place_upload(received: Received) -> None:
+    """Validate a received upload with OpenSlide and give it its name (SlideError, Conflict)."""
+    await asyncio.to_thread(_validate, received.partial, received.reference)
+    await asyncio.to_thread(_place, received.partial, received.target, received.reference)
+
+
 async def store_upload(
     chunks: AsyncIterator[bytes], data_root: Path, tenant: UUID, name: str, max_bytes: int
 ) -> str:
@@ -53,26 +101,14 @@ async def store_upload(
     SlideError for a bad name or a file OpenSlide refuses, Conflict when the name is taken,
     UploadTooLarge past `max_bytes`.
     """
-    check_upload_name(name)
-    reference = upload_reference(tenant, name)
-    folder = upload_folder(data_root, tenant)
-    target = folder / name
-    if await asyncio.to_thread(os.path.lexists, target):  # before receiving gigabytes for nothing
-        raise _taken(reference)
-    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    # The extension stays: OpenSlide recognises some formats by it.
-    partial = folder / f".upload-{uuid4().hex}{PurePosixPath(name).suffix.lower()}"
-    try:
-        await _receive(chunks, partial, max_bytes)
-        await asyncio.to_thread(_validate, partial, reference)
-        await asyncio.to_thread(_place, partial, target, reference)
-    finally:
-        await asyncio.to_thread(partial.unlink, missing_ok=True)
-    return reference
+    async with received_upload(chunks, data_root, tenant, name, max_bytes) as received:
+        await place_upload(received)
+    return received.reference
 
 
-async def _receive(chunks: AsyncIterator[bytes], path: Path, max_bytes: int) -> None:
+async def _receive(chunks: AsyncIterator[bytes], path: Path, max_bytes: int) -> str:
     file: BinaryIO = await asyncio.to_thread(open, path, "xb")
+    digest = hashlib.sha256()
     try:
         received, buffer = 0, bytearray()
         async for chunk in chunks:
@@ -81,15 +117,21 @@ async def _receive(chunks: AsyncIterator[bytes], path: Path, max_bytes: int) -> 
                 raise UploadTooLarge(max_bytes)
             buffer += chunk
             if len(buffer) >= WRITE_BUFFER:
-                await asyncio.to_thread(file.write, bytes(buffer))
+                await asyncio.to_thread(_write, file, digest, bytes(buffer))
                 buffer.clear()
-        await asyncio.to_thread(_finish, file, bytes(buffer))
+        await asyncio.to_thread(_write, file, digest, bytes(buffer))
+        await asyncio.to_thread(_finish, file)
     finally:
         await asyncio.to_thread(file.close)
+    return digest.hexdigest()
 
 
-def _finish(file: BinaryIO, tail: bytes) -> None:
-    file.write(tail)
+def _write(file: BinaryIO, digest: hashlib._Hash, data: bytes) -> None:
+    file.write(data)
+    digest.update(data)
+
+
+def _finish(file: BinaryIO) -> None:
     file.flush()
     os.fsync(file.fileno())  # the name must never point at a slide a crash cut short
 

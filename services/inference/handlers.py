@@ -140,6 +140,7 @@ class InferenceWorker:
         sub = await self.consumer()
         if on_ready is not None:
             on_ready()
+        telemetry.INFERENCE_WORKERS.inc()  # dec() below, however the worker ends
         ready: asyncio.Queue[Work | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self.settings.prefetch)
         fetcher = asyncio.create_task(self._fetch(sub, ready, slots, stop))
@@ -172,6 +173,7 @@ class InferenceWorker:
             await asyncio.gather(fetcher, *finishing, return_exceptions=True)
             # On a graceful stop the batches in hand go back at once; on cancellation (a
             # crash, as far as the broker knows) they come back after the ack wait.
+            telemetry.INFERENCE_WORKERS.dec()
             for work in list(self._held):
                 await self._release(work, nak=graceful)
             self._compute.shutdown(wait=False, cancel_futures=True)

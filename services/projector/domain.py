@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
 from tessera.events import (
     Event,
     JobAttemptFailed,
@@ -12,7 +16,7 @@ from tessera.events import (
     JobStarted,
     JobSucceeded,
 )
-from tessera.workflows import JobState
+from tessera.workflows import TERMINAL_JOB_STATES, JobState
 
 JOB_TRANSITIONS: dict[type, JobState] = {
     JobStarted: JobState.RUNNING,
@@ -41,3 +45,34 @@ def transition_detail(event: Event) -> str | None:
 def percent(done: int, total: int) -> float:
     """Progress in percent; 0 while nothing is planned."""
     return round(100.0 * done / total, 2) if total > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobTiming:
+    """How long a job spent in one phase, for the metrics, in log time: `queued` from its
+    workflow's submission to its first start, `ran` from its first start to its end."""
+
+    phase: Literal["queued", "ran"]
+    job_type: str
+    seconds: float
+
+
+def job_timing(
+    event: Event, job_type: str, submitted_at: datetime, first_started_at: datetime | None
+) -> JobTiming | None:
+    """The timing an applied job event completes, if any (`first_started_at` as after it).
+
+    A job that ends without ever starting (skipped, cancelled while pending) has no run time.
+    """
+    if isinstance(event, JobStarted):
+        if first_started_at != event.occurred_at:  # a retry: it was queued once, at its first
+            return None
+        return JobTiming("queued", job_type, _seconds(submitted_at, event.occurred_at))
+    state = job_state_after(event)
+    if state in TERMINAL_JOB_STATES and first_started_at is not None:
+        return JobTiming("ran", job_type, _seconds(first_started_at, event.occurred_at))
+    return None
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds())

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from typing import Any
 
 import asyncpg
+import nats.errors
 import structlog
 
 from tessera import telemetry
 from tessera.bus import Bus, Envelope
 from tessera.projector.adapters import store
+from tessera.projector.domain import JobTiming
 
 log = structlog.get_logger(__name__)
+
+BEHIND_EVERY_S = 1.0  # how often the log's end is read for tessera_projector_behind_events
 
 
 class Projector:
@@ -31,6 +37,7 @@ class Projector:
 
     async def apply_batch(self, batch: list[Envelope]) -> None:
         changed: dict[str, set[Any]] = {}
+        timings: list[JobTiming] = []
         async with self.pool.acquire() as conn, conn.transaction():
             # the checkpoint row lock serialises two projectors that were started by mistake
             current = await store.checkpoint(conn)
@@ -39,24 +46,31 @@ class Projector:
                 return
             for env in fresh:
                 with structlog.contextvars.bound_contextvars(**telemetry.ids_of(env.event)):
-                    hit = await store.apply(conn, env)
+                    hit = await store.apply(conn, env, timings)
                 if hit is not None:
                     changed.setdefault(hit[0], set()).add(hit[1])
             await store.set_checkpoint(conn, fresh[-1].seq)
         self.last_seq = fresh[-1].seq
         telemetry.EVENTS_APPLIED.labels(consumer="projector").inc(len(fresh))
         telemetry.PROJECTOR_LAG.set(self.last_seq)
+        for timing in timings:  # committed: each observed once (a rolled back batch comes again)
+            histogram = telemetry.JOB_QUEUED if timing.phase == "queued" else telemetry.JOB_LATENCY
+            histogram.labels(type=timing.job_type).observe(timing.seconds)
         await self.announce(changed)
 
     async def announce(self, changed: dict[str, set[Any]]) -> None:
-        """Tell the gateway which workflows of which tenant changed (it reads the new rows)."""
+        """Tell the gateway which workflows of which tenant changed (it reads the new rows), and
+        how far the read models now reach (reads that carry a consistency token wait for it)."""
         for tenant, workflows in changed.items():
             payload = {"seq": self.last_seq, "workflow_ids": sorted(str(w) for w in workflows)}
             await self.bus.nc.publish(self.bus.names.view(tenant), json.dumps(payload).encode())
+        projected = json.dumps({"seq": self.last_seq}).encode()
+        await self.bus.nc.publish(self.bus.names.projected, projected)
 
     async def run(self, stop: asyncio.Event, *, until_seq: int | None = None) -> None:
         """Follow the log from the checkpoint until `stop` (or until `until_seq` is applied)."""
         start = await self.load_checkpoint() + 1
+        measured = -BEHIND_EVERY_S
         async with self.bus.feed(start_seq=start) as feed:
             while not stop.is_set():
                 if until_seq is not None and self.last_seq >= until_seq:
@@ -64,3 +78,12 @@ class Projector:
                 batch = await feed.batch(max_size=500, timeout=0.25)
                 if batch:
                     await self.apply_batch(batch)
+                if (now := time.monotonic()) - measured >= BEHIND_EVERY_S:
+                    measured = now
+                    await self.measure_behind()
+
+    async def measure_behind(self) -> None:
+        """How many events the log holds past the checkpoint (the projector falling behind)."""
+        with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+            behind = await self.bus.last_sequence() - self.last_seq
+            telemetry.PROJECTOR_BEHIND.set(max(0, behind))

@@ -39,7 +39,7 @@ from tessera.snapshots import Snapshots, fingerprint
 from tessera.tiler import domain
 from tessera.tiler.adapters.ledger import tiles_done
 from tessera.tiler.adapters.models import ModelInfoCache
-from tessera.tiler.adapters.planning import Plan, Target, plan_job
+from tessera.tiler.adapters.planning import MaskSource, Plan, Target, plan_job
 from tessera.tiler.adapters.queue import TileQueue
 from tessera.tiler.domain import (
     Backlog,
@@ -186,7 +186,7 @@ class Tiler:
                     spec,
                     self.settings.data_root,
                     model,
-                    mask_dir=dep.results_dir(self.settings.results_root) if dep else None,
+                    mask_from=MaskSource(dep, self.settings.results_root) if dep else None,
                     stats_tiles=self.settings.stats_sample_tiles,
                 )
                 done = await asyncio.to_thread(

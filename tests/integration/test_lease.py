@@ -85,6 +85,37 @@ async def test_work_runs_on_one_replica_at_a_time_and_moves_on_a_stop(bus: Bus) 
     assert overlaps == [] and working == []
 
 
+async def test_a_leader_that_loses_its_lease_stops_reporting_the_roles_gauges(bus: Bus) -> None:
+    from prometheus_client import REGISTRY
+
+    from tessera import telemetry
+
+    reported = asyncio.Event()
+
+    async def work(stop_work: asyncio.Event) -> None:  # a sequencer's figures while it leads
+        if not reported.is_set():  # once: when it leads again (the other lease expires), not
+            telemetry.WORKER_ACTIVE_JOBS.set(7)
+            telemetry.set_lane_depths([("t", "cells", 3)])
+            reported.set()
+        await stop_work.wait()
+
+    stop = asyncio.Event()
+    leader = asyncio.create_task(lead(bus, "branch-sequencer", stop, work, ttl_s=TTL))
+    await asyncio.wait_for(reported.wait(), TTL * 4)
+    assert REGISTRY.get_sample_value("tessera_worker_active_jobs") == 7
+    kv = await bus.js.key_value(f"{bus.names.ns}_leases")
+    await kv.delete("branch-sequencer")  # as if it had expired while the leader was cut off
+    await Lease(bus, "branch-sequencer", ttl_s=TTL).try_acquire()  # another replica took it
+    deadline = time.monotonic() + TTL * 4
+    while REGISTRY.get_sample_value("tessera_worker_active_jobs") != 0:
+        assert time.monotonic() < deadline, "the deposed leader still reports its figures"
+        await asyncio.sleep(0.05)
+    labels = {"tenant": "t", "branch": "cells"}
+    assert REGISTRY.get_sample_value("tessera_branch_queue_depth", labels) is None
+    stop.set()
+    await asyncio.wait_for(leader, TTL * 4)
+
+
 async def test_a_holder_that_lost_its_lease_to_an_outage_takes_it_back_if_still_its(
     bus: Bus,
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -29,6 +29,7 @@ from tessera.projector.main import replay
 from tessera.readmodel import queries
 from tessera.settings import Settings
 from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
+from tests.conftest import running
 
 pytestmark = pytest.mark.integration
 
@@ -140,3 +141,61 @@ async def test_workflow_percent_weighs_jobs_and_never_falls_when_a_job_is_planne
     assert (await progress_after(JobSucceeded(**ids, job_id="b", attempt=1, summary={})))[2] == (
         pytest.approx(100.0)
     )
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+async def test_job_timings_are_observed_once_in_log_time(bus: Bus, projector: Projector) -> None:
+    t, w = uuid.uuid4(), uuid.uuid4()
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    spec = WorkflowSpec.model_validate(
+        {"jobs": [{"id": "a", "type": "tissue_mask", "slide": "x.svs", "retries": 1},
+                  {"id": "b", "type": "tissue_mask", "slide": "x.svs", "depends_on": ["a"]}]}
+    )  # fmt: skip
+    ids = {"tenant_id": t, "workflow_id": w}
+    names = [f"tessera_job_{kind}_seconds_{part}" for kind in ("queued", "latency")
+             for part in ("count", "sum")]  # fmt: skip
+    before = {name: sample(name, {"type": "tissue_mask"}) for name in names}
+    for seconds, ev in (
+        (0, WorkflowSubmitted(**ids, spec=spec)),
+        (2, JobStarted(**ids, job_id="a", attempt=1)),
+        (3, JobAttemptFailed(**ids, job_id="a", attempt=1, reason="boom")),
+        (4, JobRetryScheduled(**ids, job_id="a", attempt=1, retry_at=t0, reason="boom")),
+        (5, JobStarted(**ids, job_id="a", attempt=2)),  # a retry: not queued again
+        (9, JobSucceeded(**ids, job_id="a", attempt=2)),
+        (10, JobSkipped(**ids, job_id="b", reason="never started: no run time")),
+    ):
+        await bus.append(ev.model_copy(update={"occurred_at": t0 + timedelta(seconds=seconds)}))
+    await settled(projector, bus)
+
+    after = {name: sample(name, {"type": "tissue_mask"}) - before[name] for name in names}
+    assert after == {
+        "tessera_job_queued_seconds_count": 1,
+        "tessera_job_queued_seconds_sum": 2.0,  # submitted -> first start
+        "tessera_job_latency_seconds_count": 1,
+        "tessera_job_latency_seconds_sum": 7.0,  # first start -> success
+    }
+
+
+async def test_the_projector_reports_how_far_it_is_behind_the_log(
+    bus: Bus, pool: asyncpg.Pool
+) -> None:
+    from tessera.readmodel.schema import migrate
+
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    t = uuid.uuid4()
+    for _ in range(3):
+        await bus.append(TenantQueued(tenant_id=t, position=1))
+    projector = Projector(bus, pool)
+    await projector.load_checkpoint()
+    await projector.measure_behind()
+    assert sample("tessera_projector_behind_events") == 3
+    async with running(projector.run):
+        await settled(projector, bus)
+        await projector.measure_behind()
+        assert sample("tessera_projector_behind_events") == 0

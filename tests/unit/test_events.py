@@ -11,7 +11,9 @@ from pydantic import ValidationError
 from tessera.events import (
     _UPCASTERS,
     JobFailed,
+    JobPlanned,
     JobProgressed,
+    JobSucceeded,
     TenantActivated,
     WorkflowSubmitted,
     decode_event,
@@ -81,6 +83,27 @@ def test_a_stored_job_failed_of_version_1_reads_as_version_2_without_final() -> 
     assert (event.version, event.attempt, event.reason) == (2, 2, "boom")
     assert "final" not in json.loads(encode_event(event))
     assert decode_event(encode_event(event)) == event  # the current version reads as itself
+
+
+def test_stored_plans_and_summaries_name_a_reused_mask_relative_to_the_results_root() -> None:
+    """Version 1 stored the server's absolute path of the mask job's output."""
+    absolute = f"/srv/tessera/results/{T}/{W}/mask/attempt-2"
+    common = {
+        "version": 1, "event_id": str(uuid.uuid4()), "occurred_at": "2025-01-01T10:00:00Z",
+        "tenant_id": str(T), "workflow_id": str(W), "job_id": "cells", "attempt": 1,
+    }  # fmt: skip
+    planned = decode_event(
+        common | {"type": "JobPlanned", "tiles_total": 3, "grid": {"mask_source": absolute}}
+    )
+    done = decode_event(
+        common | {"type": "JobSucceeded", "summary": {"mask_source": absolute, "cell_count": 7}}
+    )
+    assert isinstance(planned, JobPlanned) and isinstance(done, JobSucceeded)
+    assert planned.grid == {"mask_source": f"{T}/{W}/mask/attempt-2"}
+    assert done.summary == {"mask_source": f"{T}/{W}/mask/attempt-2", "cell_count": 7}
+    assert planned.version == done.version == 2
+    without = decode_event(common | {"type": "JobSucceeded", "summary": {"mask_source": None}})
+    assert without.summary == {"mask_source": None}  # type: ignore[union-attr]
 
 
 def test_log_lines_carry_the_ids_of_the_event() -> None:

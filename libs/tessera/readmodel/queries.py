@@ -1,4 +1,5 @@
-"""Tenant-scoped reads of the read models. Every query takes the tenant: no cross-tenant reads."""
+"""Tenant-scoped reads of the read models. Every query takes the tenant: no cross-tenant reads
+(the projector's checkpoint, a log position, is the one read that is nobody's data)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,18 @@ WORKFLOW_COLUMNS = """workflow_id, tenant_id, name, state, queue_position, jobs_
 JOB_COLUMNS = """workflow_id, job_id, position, type, branch, slide, params, depends_on, retries,
     state, attempt, tiles_done, tiles_total, tissue_fraction, reason, summary, created_at,
     started_at, finished_at, updated_at, last_seq"""
+
+
+PROJECTION = "read_models"  # the projector's row in projector_checkpoint
+
+
+async def projected_seq(conn: asyncpg.Connection) -> int:
+    """The log sequence up to which the read models hold every event (the projector's
+    checkpoint)."""
+    row = await conn.fetchval(
+        "SELECT last_seq FROM projector_checkpoint WHERE projection = $1", PROJECTION
+    )
+    return int(row or 0)
 
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:

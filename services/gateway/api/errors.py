@@ -24,11 +24,17 @@ from starlette.routing import Match
 
 from tessera.errors import BusError, Conflict, InvalidWorkflow, NotFound, SlideError
 from tessera.gateway.errors import (
+    GatewayError,
+    IssuerUnavailable,
+    NotProjected,
     Overloaded,
     RateLimited,
     SlowConsumer,
     TooManyStreams,
+    Unauthenticated,
+    UnknownToken,
     UploadTooLarge,
+    WrongTenant,
 )
 from tessera.gateway.ratelimit import Verdict
 
@@ -70,20 +76,35 @@ RATE_LIMIT_HEADERS = {
 }
 TENANT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _doc("malformed X-User-ID (not a UUID), or a malformed request"),
-    401: _doc("missing X-User-ID"),
+    401: _doc(
+        "missing X-User-ID; with token or jwt authentication a missing or invalid credential",
+        {"WWW-Authenticate": "`Bearer`: the credential the gateway expects"},
+    ),
+    403: _doc("X-User-ID names another tenant than the credential (token and jwt modes)"),
 }
 LOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     413: _doc("request body larger than the gateway accepts"),
     429: _doc(
-        "the tenant's rate limit is spent: retry after `Retry-After` seconds",
+        "the tenant's rate limit is spent (or the client address failed authentication too "
+        "often): retry after `Retry-After` seconds",
         {"Retry-After": "seconds to wait", **RATE_LIMIT_HEADERS},
     ),
     503: _doc(
-        "the gateway sheds load or a backend is unavailable: nothing was recorded, retry later",
+        "the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; "
+        "or, for a read with a consistency token, the read models had not reached it in time",
         {"Retry-After": "seconds to wait"},
     ),
 }
 Responses = dict[int | str, dict[str, Any]]
+WRITTEN: dict[str, Any] = {
+    "headers": {
+        "X-Tessera-Seq": {
+            "description": "the consistency token: the log sequence this write produced; send it "
+            "back (header or `min_seq`) on reads that must see the write",
+            "schema": {"type": "integer"},
+        }
+    }
+}
 V1_ERRORS: Responses = {**TENANT_ERRORS, **LOAD_ERRORS}
 NOT_FOUND: Responses = {404: _doc("no such resource for this tenant (other tenants' ids included)")}
 INVALID: Responses = {422: _doc("invalid request: the message names every problem")}
@@ -136,6 +157,33 @@ def overloaded(exc: Overloaded) -> JSONResponse:
     return response
 
 
+def unauthenticated(exc: Unauthenticated) -> JSONResponse:
+    response = problem(401, str(exc))
+    response.headers["WWW-Authenticate"] = 'Bearer realm="tessera"'
+    return response
+
+
+def issuer_unavailable(exc: IssuerUnavailable) -> JSONResponse:
+    response = problem(503, f"{exc}; retry later")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def auth_refusal(exc: GatewayError | StarletteHTTPException) -> JSONResponse:
+    """The answer of a request refused by authentication (called from its middleware)."""
+    if isinstance(exc, Unauthenticated):
+        return unauthenticated(exc)
+    if isinstance(exc, WrongTenant):
+        return problem(403, str(exc))
+    if isinstance(exc, RateLimited):
+        return rate_limited(exc)
+    if isinstance(exc, IssuerUnavailable):
+        return issuer_unavailable(exc)
+    if isinstance(exc, StarletteHTTPException):
+        return problem(exc.status_code, str(exc.detail))
+    raise exc
+
+
 def too_large(limit: int) -> JSONResponse:
     return problem(413, f"request body too large: at most {limit} bytes are accepted", limit=limit)
 
@@ -153,11 +201,15 @@ def close_code(exc: BaseException) -> tuple[int, str]:
         code, reason = 4000 + exc.status_code, str(exc.detail)
     elif isinstance(exc, NotFound):
         code, reason = 4404, str(exc)
+    elif isinstance(exc, Unauthenticated):
+        code, reason = 4401, str(exc)
+    elif isinstance(exc, WrongTenant):
+        code, reason = 4403, str(exc)
     elif isinstance(exc, RateLimited):
         code, reason = 4429, f"rate limited; retry after {_seconds(exc.verdict.retry_after)} s"
     elif isinstance(exc, TooManyStreams):
         code, reason = 4429, str(exc)
-    elif isinstance(exc, Overloaded | SlowConsumer):
+    elif isinstance(exc, Overloaded | SlowConsumer | IssuerUnavailable):
         code, reason = WS_TRY_AGAIN_LATER, str(exc)
     else:
         code, reason = WS_INTERNAL_ERROR, "internal error"
@@ -216,6 +268,28 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RateLimited)
     async def rate_limited_handler(_: Request, exc: RateLimited) -> JSONResponse:
         return rate_limited(exc)
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated_handler(_: Request, exc: Unauthenticated) -> JSONResponse:
+        return unauthenticated(exc)
+
+    @app.exception_handler(WrongTenant)
+    async def wrong_tenant_handler(_: Request, exc: WrongTenant) -> JSONResponse:
+        return problem(403, str(exc))
+
+    @app.exception_handler(IssuerUnavailable)
+    async def issuer_unavailable_handler(_: Request, exc: IssuerUnavailable) -> JSONResponse:
+        return issuer_unavailable(exc)
+
+    @app.exception_handler(NotProjected)
+    async def not_projected(_: Request, exc: NotProjected) -> JSONResponse:
+        response = problem(503, str(exc), seq=exc.seq, projected_seq=exc.projected)
+        response.headers["Retry-After"] = "1"
+        return response
+
+    @app.exception_handler(UnknownToken)
+    async def unknown_token(_: Request, exc: UnknownToken) -> JSONResponse:
+        return problem(400, str(exc), seq=exc.seq, last_seq=exc.last)
 
     @app.exception_handler(Overloaded)
     async def overloaded_handler(_: Request, exc: Overloaded) -> JSONResponse:

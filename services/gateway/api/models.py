@@ -73,7 +73,10 @@ class WorkflowAccepted(_Out):
 
     workflow_id: UUID
     state: str = Field(examples=["QUEUED"])
-    event_seq: int = Field(description="sequence of WorkflowSubmitted in the event log")
+    event_seq: int = Field(
+        description="sequence of WorkflowSubmitted in the event log: the consistency token "
+        "(also the X-Tessera-Seq header) that reads send back to see this workflow"
+    )
 
 
 class Progress(_Out):
@@ -437,6 +440,16 @@ class SlideView(_Out):
         )
 
 
+class SlideUploaded(SlideView):
+    """The uploaded slide, with the consistency token of the upload."""
+
+    seq: int = Field(
+        description="the log's last sequence when the file was stored (also X-Tessera-Seq): "
+        "an upload appends no event and is readable at once (slides are read from disk); a read "
+        "that sends the token back sees at least what the log held at the upload"
+    )
+
+
 class SlidePage(_Out):
     model_config = _examples({"items": [_SLIDE_EXAMPLE], "next_cursor": None})
 
@@ -534,9 +547,54 @@ class CancelResult(_Out):
             "workflow_id": "0b7f3a52-4f1e-4a7e-9d8c-2f6a1c3e5d7b",
             "job_id": "cells",
             "cancelled": ["cells"],
+            "seq": 57,
         }
     )
 
     workflow_id: UUID
     job_id: str | None
     cancelled: list[str]
+    seq: int = Field(
+        description="the log position after the cancellation: the consistency token (also the "
+        "X-Tessera-Seq header) that reads send back to see it"
+    )
+
+
+class AuthDescriptor(_Out):
+    """What credential this gateway wants, so that a client knows what to ask its user for."""
+
+    model_config = _examples(
+        {"mode": "header", "tenant_header": "X-User-ID", "tenant": None, "jwt": None},
+        {
+            "mode": "jwt",
+            "tenant_header": "X-User-ID",
+            "tenant": _WID,
+            "jwt": {
+                "issuer": "https://login.example.org/realms/lab",
+                "audience": "tessera",
+                "tenant_claim": "tenant_id",
+            },
+        },
+    )
+
+    mode: Literal["header", "token", "jwt"] = Field(
+        description="`header`: send your tenant's UUID as X-User-ID, nothing is checked; "
+        "`token`: `Authorization: Bearer` with an API token (`tessera tenants token create`); "
+        "`jwt`: `Authorization: Bearer` with an access token of the issuer below"
+    )
+    tenant_header: str = Field(description="the header that names the tenant")
+    tenant: UUID | None = Field(
+        default=None,
+        description="token and jwt modes: the tenant of the credential this request carried, "
+        "if it carried a valid one",
+    )
+    jwt: JwtHints | None = Field(default=None, description="jwt mode: where tokens come from")
+
+
+class JwtHints(_Out):
+    issuer: str
+    audience: str
+    tenant_claim: str = Field(description="the claim that must name the tenant's UUID")
+
+
+AuthDescriptor.model_rebuild()

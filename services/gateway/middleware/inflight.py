@@ -23,6 +23,7 @@ class InFlightLimit:
         self.max_in_flight = max_in_flight
         self.retry_after_s = retry_after_s
         self.in_flight = 0
+        telemetry.RATE_LIMITED.labels(bucket="in_flight")  # 0, not "no data"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT:

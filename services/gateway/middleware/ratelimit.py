@@ -1,9 +1,10 @@
 """Per-tenant rate limits on every /v1 request (see `tessera.gateway.ratelimit`).
 
-Runs before routing and body parsing, so a tenant over its limit costs one Redis call. Requests
-without a valid X-User-ID are passed on untouched: the API answers them 401/400 itself (and the
-in-flight cap bounds them). Admitted responses carry the RateLimit-* headers of the tightest
-bucket, so clients can slow down before they are refused.
+Runs before routing and body parsing, so a tenant over its limit costs one Redis call. The
+tenant is the authenticated one (token and jwt modes: the auth middleware runs first) or the
+X-User-ID (header mode). Requests without one are passed on untouched: the API answers them
+401/400 itself (and the in-flight cap bounds them). Admitted responses carry the RateLimit-*
+headers of the tightest bucket, so clients can slow down before they are refused.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class RateLimit:
     def __init__(self, app: ASGIApp, *, policy: RatePolicy) -> None:
         self.app = app
         self.policy = policy
+        for limit in (policy.api, policy.submissions, policy.tiles):  # 0, not "no data"
+            telemetry.RATE_LIMITED.labels(bucket=limit.name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limiter: RateLimiter | None = getattr(scope["app"].state, "limiter", None)
@@ -54,6 +57,11 @@ class RateLimit:
 
 
 def _tenant(scope: Scope) -> str | None:
+    authenticated = (scope.get("state") or {}).get("tenant")
+    if authenticated is not None:
+        return str(authenticated)
+    if scope["app"].state.auth.verifies:  # an unauthenticated X-User-ID spends nobody's bucket
+        return None
     raw = Headers(scope=scope).get(TENANT_HEADER)
     if not raw:
         return None

@@ -23,30 +23,28 @@ from tessera.events import (
     WorkflowQueued,
     WorkflowSubmitted,
 )
-from tessera.projector.domain import job_state_after, transition_detail
+from tessera.projector.domain import JobTiming, job_state_after, job_timing, transition_detail
+from tessera.readmodel import queries
 from tessera.workflows import TERMINAL_JOB_STATES, WorkflowState
 
-PROJECTION = "read_models"
-
-
-async def checkpoint(conn: asyncpg.Connection) -> int:
-    row = await conn.fetchval(
-        "SELECT last_seq FROM projector_checkpoint WHERE projection = $1", PROJECTION
-    )
-    return int(row or 0)
+checkpoint = queries.projected_seq
 
 
 async def set_checkpoint(conn: asyncpg.Connection, seq: int) -> None:
     await conn.execute(
         "INSERT INTO projector_checkpoint (projection, last_seq) VALUES ($1, $2) "
         "ON CONFLICT (projection) DO UPDATE SET last_seq = EXCLUDED.last_seq",
-        PROJECTION,
+        queries.PROJECTION,
         seq,
     )
 
 
-async def apply(conn: asyncpg.Connection, env: Envelope) -> tuple[str, Any] | None:
-    """Apply one event; returns (tenant_id, workflow_id) whose views changed, or None."""
+async def apply(
+    conn: asyncpg.Connection, env: Envelope, timings: list[JobTiming] | None = None
+) -> tuple[str, Any] | None:
+    """Apply one event; returns (tenant_id, workflow_id) whose views changed, or None.
+
+    A job timing the event completes is added to `timings` (observed once committed)."""
     ev = env.event
     at = ev.occurred_at
     if isinstance(ev, WorkflowSubmitted):
@@ -70,7 +68,9 @@ async def apply(conn: asyncpg.Connection, env: Envelope) -> tuple[str, Any] | No
         await _tenant(conn, env.seq, ev)
         return None
     elif isinstance(ev, JobEvent):
-        await _job_event(conn, env.seq, ev)
+        timing = await _job_event(conn, env.seq, ev)
+        if timing is not None and timings is not None:
+            timings.append(timing)
     else:  # pragma: no cover - the union is exhaustive
         return None
     return str(ev.tenant_id), ev.workflow_id
@@ -189,8 +189,9 @@ async def _tenant(
     )
 
 
-async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
+async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTiming | None:
     at = ev.occurred_at
+    timing = None
     key = (ev.workflow_id, ev.job_id)
     if isinstance(ev, JobPlanned):
         await conn.execute(
@@ -230,7 +231,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
         summary = ev.summary if hasattr(ev, "summary") else None
         # A job that ended stays ended: a cancelled running job's last result may still be
         # logged after its JobCancelled (the sequencer ignores it, and so does the read model).
-        applied = await conn.fetchval(
+        applied = await conn.fetchrow(
             """UPDATE jobs SET state = $3,
                    attempt = COALESCE($4, attempt),
                    started_at = CASE WHEN $3 = 'RUNNING' THEN COALESCE(started_at, $5)
@@ -242,7 +243,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
                    updated_at = $5, last_seq = $9
                WHERE workflow_id = $1 AND job_id = $2
                  AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED')
-               RETURNING true""",
+               RETURNING type, created_at, started_at""",
             *key,
             state.value,
             attempt,
@@ -252,8 +253,9 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
             json.dumps(summary) if summary is not None else None,
             seq,
         )
-        if not applied:
-            return
+        if applied is None:
+            return None
+        timing = job_timing(ev, applied["type"], applied["created_at"], applied["started_at"])
     if state is not None or isinstance(ev, JobAttemptFailed):
         attempt = int(getattr(ev, "attempt", 0) or 0)
         recorded = state.value if state is not None else "RUNNING"
@@ -270,6 +272,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> None:
             at,
         )
     await _roll_up(conn, ev.workflow_id, seq, at)
+    return timing
 
 
 async def _roll_up(conn: asyncpg.Connection, workflow_id: Any, seq: int, at: datetime) -> None:

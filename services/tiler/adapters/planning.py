@@ -61,6 +61,18 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class MaskSource:
+    """A finished tissue-mask job whose mask a cell job reuses: its attempt and folder."""
+
+    ref: JobRef
+    results_root: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.ref.results_dir(self.results_root)
+
+
+@dataclass(frozen=True)
 class Target:
     """Where the plan's messages and outputs go."""
 
@@ -120,7 +132,7 @@ def plan_cells(
     params: CellSegmentationParams,
     model: ModelInfo,
     *,
-    mask_dir: Path | None = None,
+    mask_from: MaskSource | None = None,
     stats_tiles: int = 8,
 ) -> Plan:
     started = time.perf_counter()
@@ -136,7 +148,7 @@ def plan_cells(
             halo=params.halo,
         )
         level = best_level(info.level_downsamples, grid.level0_per_px)
-        mask, mask_scale, mask_source = _tissue(handle, info.width, info.height, mpp, mask_dir)
+        mask, mask_scale, mask_source = _tissue(handle, info.width, info.height, mpp, mask_from)
         fraction = tissue_fraction(mask)
         tissue_s = time.perf_counter() - started
         selected = select_tiles(tile_tissue_fractions(grid, mask, mask_scale), params.min_tissue)
@@ -187,12 +199,15 @@ class _opened:
 
 
 def _tissue(
-    handle: openslide.OpenSlide, width: int, height: int, mpp: float, mask_dir: Path | None
+    handle: openslide.OpenSlide, width: int, height: int, mpp: float, source: MaskSource | None
 ) -> tuple[np.ndarray, float, str | None]:
-    """The tissue mask to select tiles with: a finished mask job's if given, else Otsu."""
-    if mask_dir is not None and (mask_dir / "mask.zarr").exists():
-        mask, scale = read_mask(mask_dir / "mask.zarr")
-        return mask, scale, str(mask_dir)
+    """The tissue mask to select tiles with: a finished mask job's if given, else Otsu.
+
+    The third value names the mask job's output relative to the results root: it goes into the
+    plan and the job's summary, which clients read, so never a path of the server's disk."""
+    if source is not None and (source.folder / "mask.zarr").exists():
+        mask, scale = read_mask(source.folder / "mask.zarr")
+        return mask, scale, source.ref.results_path
     scale = overview_scale(width, height, mpp)
     return tissue_mask(read_overview(handle, scale)), scale, None
 
@@ -271,7 +286,7 @@ def plan_job(
     data_root: str | os.PathLike[str],
     model: ModelInfo | None,
     *,
-    mask_dir: Path | None = None,
+    mask_from: MaskSource | None = None,
     stats_tiles: int = 8,
 ) -> Plan:
     """Plan an attempt of `spec` (raises SlideError, ValueError/ValidationError on bad input)."""
@@ -292,7 +307,7 @@ def plan_job(
             spec.slide,
             CellSegmentationParams.model_validate(spec.params),
             model,
-            mask_dir=mask_dir,
+            mask_from=mask_from,
             stats_tiles=stats_tiles,
         )
     raise ValueError(f"unknown job type {spec.type!r}")

@@ -100,6 +100,36 @@ async def test_cell_segmentation_of_the_real_slide(dataplane: DataPlane, blobs_m
     assert len(painted) - 1 > 0.95 * len(ids)  # a few may be covered by lower-id neighbours
 
 
+async def test_a_reused_mask_is_named_relative_to_the_results_root(
+    dataplane: DataPlane, blobs_model: Path
+) -> None:
+    """Clients read plans and summaries: they name the mask job's output, not a server path."""
+    await dataplane.all()
+    mask = JobSpec(id="mask", type="tissue_mask", slide=CMU, branch="qc")
+    cells = JobSpec(
+        id="cells",
+        type="cell_segmentation",
+        slide=CMU,
+        depends_on=["mask"],
+        params={"model": str(blobs_model), "tile_size": 512, "halo": 64},
+    )
+    tenant, workflow = await dataplane.submit(mask, cells, start=False)
+    await dataplane.start_job(tenant, workflow, "mask")
+    await dataplane.finished(tenant, workflow)
+    await dataplane.start_job(tenant, workflow, "cells")
+
+    events = await dataplane.finished(tenant, workflow, jobs=2)
+
+    [planned] = [e for e in of_type(events, "JobPlanned") if e.job_id == "cells"]
+    [done] = [e for e in of_type(events, "JobSucceeded") if e.job_id == "cells"]
+    source = f"{tenant}/{workflow}/mask/attempt-1"
+    assert planned.grid["mask_source"] == done.summary["mask_source"] == source
+    root = str(dataplane.base["results_root"])
+    assert root not in json.dumps(planned.grid) and root not in json.dumps(done.summary)
+    folder = dataplane.base["results_root"] / done.summary["results"]
+    assert json.loads((folder / "summary.json").read_text()) == done.summary
+
+
 async def test_a_real_instanseg_export_runs_through_the_pipeline(
     dataplane: DataPlane, tiny_instanseg: Path
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
 import threading
 import time
@@ -30,9 +31,65 @@ from tests.conftest import DATA_ROOT
 SYNTHETIC = {"name": "load", "jobs": [{"id": "a", "type": "synthetic", "params": {"tiles": 4}}]}
 CMU, SMALL = "CMU-1-Small-Region.svs", "openslide-python_small.svs"
 
+# every /v1 operation of the app's own OpenAPI document: a route is covered the day it is added
+OPENAPI = create_app().openapi()
+OPERATIONS = [
+    (method.upper(), path, op)
+    for path, ops in OPENAPI["paths"].items()
+    if path.startswith("/v1")
+    for method, op in ops.items()
+]
+PARAM = re.compile(r"{(\w+)}")
+
 
 def headers(tenant: str | uuid.UUID) -> dict[str, str]:
     return {"X-User-ID": str(tenant)}
+
+
+def request_body(op: dict[str, Any]) -> Any:
+    """The first example of an operation's JSON body (None when it takes none)."""
+    content = op.get("requestBody", {}).get("content", {}).get("application/json")
+    if content is None:
+        return None
+    schema = content.get("schema", {})
+    if "$ref" in schema:
+        schema = OPENAPI["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return (schema.get("examples") or [{}])[0]
+
+
+async def seed_owner(
+    gw: httpx.AsyncClient, slide_root: Path, owner: uuid.UUID, auth: dict[str, str]
+) -> tuple[str, dict[str, str]]:
+    """An uploaded slide and a projected workflow of `owner` (whose requests carry `auth`):
+    a secret name only the owner may see, and the ids every /v1 path may name."""
+    secret = f"secret-{uuid.uuid4().hex}"
+    spec = {"name": secret, "jobs": [{"id": "a", "type": "synthetic"}]}
+    uploaded = await gw.post(
+        "/v1/slides",
+        params={"name": "owned.svs"},  # the secret would be echoed back: it is in the URL
+        content=(slide_root / SMALL).read_bytes(),
+        headers=auth,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    accepted = await gw.post("/v1/workflows", json=spec, headers=auth)
+    assert accepted.status_code == 202, accepted.text
+    wid = accepted.json()["workflow_id"]
+    for _ in range(200):
+        if (await gw.get(f"/v1/workflows/{wid}", headers=auth)).status_code == 200:
+            break
+        await asyncio.sleep(0.02)
+    ids = {
+        "workflow_id": wid,
+        "job_id": "a",
+        "slide": uploaded.json()["slide"],
+        "owner": str(owner),  # the upload's own route: uploads/{owner}/{name}
+        "name": "owned.svs",
+        # Deep Zoom tile 0/0_0 exists for every image (1x1 pixel)
+        "level": "0",
+        "col": "0",
+        "row": "0",
+    }
+    return secret, ids
 
 
 @pytest.fixture
@@ -64,11 +121,19 @@ def make_gateway(
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: FastAPI) -> Iterator[str]:
+def serve_in_thread(app: FastAPI, **config_overrides: Any) -> Iterator[str]:
     """Serve `app` with uvicorn on a free port until the block ends; yields the base URL."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio", lifespan="on"
+        app,
+        **{
+            "host": "127.0.0.1",
+            "port": port,
+            "log_level": "warning",
+            "loop": "asyncio",
+            "lifespan": "on",
+            **config_overrides,
+        },
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"gateway-{port}", daemon=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import shutil
@@ -189,6 +188,7 @@ async def test_an_upload_is_validated_stored_and_seen_by_its_tenant_only(
     assert {i["slide"] for i in theirs} == {CMU, SMALL}
 
     url = f"/v1/slides/{reference}"
+    assert created.headers["X-Tessera-Seq"] == str(view.pop("seq"))  # the upload's token
     assert (await gw.get(f"{url}/info", headers=headers(owner))).json() == view
     tile = await gw.get(f"{url}/dzi_files/4/0_0.jpeg", headers=headers(owner))
     assert tile.status_code == 200 and Image.open(io.BytesIO(tile.content)).size == (16, 16)
@@ -360,18 +360,16 @@ async def test_an_upload_is_deleted_by_its_tenant_and_not_while_a_job_names_it(
     spec = {"jobs": [{"id": "m", "type": "tissue_mask", "slide": f"./uploads//{owner}/keep.svs"}]}
     accepted = await gw.post("/v1/workflows", json=spec, headers=headers(owner))
     assert accepted.status_code == 202, accepted.text
-    workflow = accepted.json()["workflow_id"]
-    for _ in range(250):  # projected: the job is PENDING in the read model
-        if (await gw.get(f"/v1/workflows/{workflow}", headers=headers(owner))).is_success:
-            break
-        await asyncio.sleep(0.02)
-    in_use = await gw.delete(f"/v1/slides/{keep}", headers=headers(owner))
+    # with the submission's token the in-use check sees its PENDING job, projected or not yet
+    token = {"X-Tessera-Seq": accepted.headers["X-Tessera-Seq"]}
+    in_use = await gw.delete(f"/v1/slides/{keep}", headers={**headers(owner), **token})
     assert in_use.status_code == 409 and in_use.json()["error"]["state"] == "in_use"
     assert "pending or running job" in in_use.json()["error"]["message"]
     assert (folder / "keep.svs").read_bytes() == body
 
     deleted = await gw.delete(f"/v1/slides/{gone}", headers=headers(owner))
     assert deleted.status_code == 204 and not deleted.content
+    assert int(deleted.headers["X-Tessera-Seq"]) >= accepted.json()["event_seq"]
     assert files_under(folder) == [folder / "keep.svs"]
     for suffix in ("info", "dzi_files/4/0_0.jpeg"):  # no stale handle serves it any more
         assert (

@@ -6,8 +6,6 @@ added; a route whose path names an id this test does not know fails until the te
 
 from __future__ import annotations
 
-import asyncio
-import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,29 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tessera.gateway.app import create_app
-from tests.integration.gateway.conftest import SMALL, headers
+from tests.integration.gateway.conftest import (
+    OPERATIONS,
+    PARAM,
+    headers,
+    request_body,
+    seed_owner,
+)
 
 pytestmark = pytest.mark.integration
-
-OPENAPI = create_app().openapi()
-OPERATIONS = [
-    (method.upper(), path, op)
-    for path, ops in OPENAPI["paths"].items()
-    if path.startswith("/v1")
-    for method, op in ops.items()
-]
-PARAM = re.compile(r"{(\w+)}")
-
-
-def request_body(op: dict[str, Any]) -> Any:
-    content = op.get("requestBody", {}).get("content", {}).get("application/json")
-    if content is None:
-        return None
-    schema = content.get("schema", {})
-    if "$ref" in schema:
-        schema = OPENAPI["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    return (schema.get("examples") or [{}])[0]
 
 
 @pytest.fixture
@@ -45,34 +29,8 @@ async def owned(make_gateway, projector, scheduler, slide_root: Path):
     """A gateway, an owner with one projected workflow and one uploaded slide, and an intruder
     (the scheduler answers cancel requests)."""
     owner, intruder = uuid.uuid4(), uuid.uuid4()
-    secret = f"secret-{uuid.uuid4().hex}"
-    spec = {"name": secret, "jobs": [{"id": "a", "type": "synthetic"}]}
     async with make_gateway(api_burst=1000, data_root=slide_root) as gw:
-        uploaded = await gw.post(
-            "/v1/slides",
-            params={"name": "owned.svs"},  # the secret would be echoed back: it is in the URL
-            content=(slide_root / SMALL).read_bytes(),
-            headers=headers(owner),
-        )
-        assert uploaded.status_code == 201, uploaded.text
-        accepted = await gw.post("/v1/workflows", json=spec, headers=headers(owner))
-        assert accepted.status_code == 202, accepted.text
-        wid = accepted.json()["workflow_id"]
-        for _ in range(200):
-            if (await gw.get(f"/v1/workflows/{wid}", headers=headers(owner))).status_code == 200:
-                break
-            await asyncio.sleep(0.02)
-        ids = {
-            "workflow_id": wid,
-            "job_id": "a",
-            "slide": uploaded.json()["slide"],
-            "owner": str(owner),  # the upload's own route: uploads/{owner}/{name}
-            "name": "owned.svs",
-            # Deep Zoom tile 0/0_0 exists for every image (1x1 pixel)
-            "level": "0",
-            "col": "0",
-            "row": "0",
-        }
+        secret, ids = await seed_owner(gw, slide_root, owner, headers(owner))
         yield gw, owner, intruder, secret, ids
 
 

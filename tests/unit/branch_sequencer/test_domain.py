@@ -15,6 +15,7 @@ from tessera.branch_sequencer.domain import (
     decide,
     evolve,
     job_state,
+    lane_depths,
     next_stall,
     next_timer,
     workflow_state,
@@ -66,6 +67,19 @@ def test_nothing_runs_before_admission_then_lanes_and_dependencies_decide() -> N
             state=WorkflowState.SUCCEEDED,
         )
     ]
+
+
+def test_lane_depths_count_pending_jobs_per_tenant_and_branch_deepest_first() -> None:
+    world = World(max_workers=1)
+    world.submit(TENANT, WF, DESIGN_EXAMPLE)
+    world.submit(OTHER, WF2, spec(*({"id": f"j{i}", "branch": "bulk"} for i in range(4))))
+    # nothing admitted yet: every job waits
+    assert lane_depths(world.state, top=10) == [(OTHER, "bulk", 4), (TENANT, "cells", 2),
+                                                (TENANT, "qc", 1)]  # fmt: skip
+    world.admit(WF)  # mask starts: qc empties and drops out
+    assert lane_depths(world.state, top=2) == [(OTHER, "bulk", 4), (TENANT, "cells", 2)]
+    world.report((WF, "mask"), "succeed")  # cells starts; load still waits behind it
+    assert (TENANT, "cells", 1) in lane_depths(world.state, top=10)
 
 
 def test_a_blocked_lane_does_not_hold_back_a_ready_one() -> None:

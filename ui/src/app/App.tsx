@@ -1,6 +1,7 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider } from "react-router";
 
+import { AuthGate } from "@/features/tenant";
 import { ApiError } from "@/shared/api/errors";
 import { StreamProvider } from "@/shared/stream/StreamProvider";
 import { ToastProvider } from "@/shared/ui";
@@ -21,11 +22,13 @@ export const queryClient = new QueryClient({
 export function App() {
   return (
     <QueryClientProvider client={queryClient}>
-      <StreamProvider>
-        <ToastProvider>
-          <RouterProvider router={router} />
-        </ToastProvider>
-      </StreamProvider>
+      <AuthGate>
+        <StreamProvider>
+          <ToastProvider>
+            <RouterProvider router={router} />
+          </ToastProvider>
+        </StreamProvider>
+      </AuthGate>
     </QueryClientProvider>
   );
 }

@@ -4,32 +4,58 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from tessera.errors import NotFound
-from tessera.gateway.api.deps import BusDep, JobId, ReadDbDep, ReadPoolDep, TenantDep
-from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND
+from tessera.gateway.api.deps import (
+    BusDep,
+    JobId,
+    ProjectionDep,
+    ReadDbDep,
+    ReadPoolDep,
+    SettingsDep,
+    TenantDep,
+)
+from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND, WRITTEN
 from tessera.gateway.api.models import CancelResult, JobDetail
 from tessera.gateway.cancellation import request_cancel
+from tessera.gateway.consistency import give_token
 from tessera.readmodel import queries
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", response_model=JobDetail, responses={**NOT_FOUND, **INVALID})
-async def get_job(workflow_id: UUID, job_id: JobId, tenant: TenantDep, db: ReadDbDep) -> JobDetail:
-    """One job: state, progress, its state history from the log, attempts and timings."""
+async def get_job(
+    workflow_id: UUID,
+    job_id: JobId,
+    tenant: TenantDep,
+    db: ReadDbDep,
+    projection: ProjectionDep,
+    settings: SettingsDep,
+) -> JobDetail:
+    """One job: state, progress, its state history from the log, attempts and timings (a job of
+    a workflow submitted a moment ago is answered like the workflow: not 404)."""
     row = await queries.get_job(db, tenant, workflow_id, job_id)
+    if row is None and await projection.submitted(tenant, workflow_id, settings.read_wait_s):
+        row = await queries.get_job(db, tenant, workflow_id, job_id)
     if row is None:
         raise NotFound("job", f"{workflow_id}/{job_id}")
     return JobDetail.of(row)
 
 
 @router.post(
-    "/{job_id}/cancel", response_model=CancelResult, responses={**NOT_FOUND, **CONFLICT, **INVALID}
+    "/{job_id}/cancel",
+    response_model=CancelResult,
+    responses={200: WRITTEN, **NOT_FOUND, **CONFLICT, **INVALID},
 )
 async def cancel_job(
-    workflow_id: UUID, job_id: JobId, tenant: TenantDep, bus: BusDep, pool: ReadPoolDep
+    workflow_id: UUID,
+    job_id: JobId,
+    tenant: TenantDep,
+    bus: BusDep,
+    pool: ReadPoolDep,
+    response: Response,
 ) -> CancelResult:
     """Cancel a job that has not ended (PENDING or RUNNING: a running job's attempt is stopped
     and its worker slot freed at once); 409 with its state once it has ended.
@@ -38,4 +64,9 @@ async def cancel_job(
     moves on to its next job and jobs that depend on this one are SKIPPED.
     """
     reply = await request_cancel(bus, pool, tenant, workflow_id, job_id)
-    return CancelResult(workflow_id=workflow_id, job_id=job_id, cancelled=reply.cancelled)
+    return CancelResult(
+        workflow_id=workflow_id,
+        job_id=job_id,
+        cancelled=reply.cancelled,
+        seq=give_token(response, reply.seq),
+    )

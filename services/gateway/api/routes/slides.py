@@ -12,17 +12,42 @@ removes an upload of the caller's. OpenSlide blocks, so every read runs in a wor
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
+from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from tessera.errors import Conflict
-from tessera.gateway.api.deps import CatalogDep, DeepZoomDep, ReadDbDep, SettingsDep, TenantDep
-from tessera.gateway.api.errors import INVALID, NOT_FOUND, ErrorBody, media_responses
-from tessera.gateway.api.models import DeepZoomDescriptor, SlidePage, SlideView
+from tessera.gateway import idempotency
+from tessera.gateway.api.deps import (
+    BusDep,
+    CatalogDep,
+    DeepZoomDep,
+    PoolDep,
+    ReadDbDep,
+    SettingsDep,
+    TenantDep,
+)
+from tessera.gateway.api.errors import INVALID, NOT_FOUND, WRITTEN, ErrorBody, media_responses
+from tessera.gateway.api.models import DeepZoomDescriptor, SlidePage, SlideUploaded, SlideView
+from tessera.gateway.consistency import give_token, log_position
+from tessera.gateway.idempotency import IdempotencyKey
+from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.slides import UPLOADS
-from tessera.gateway.uploads import UPLOAD_SUFFIXES, delete_upload, store_upload, upload_path
+from tessera.gateway.uploads import (
+    UPLOAD_SUFFIXES,
+    Received,
+    delete_upload,
+    place_upload,
+    received_upload,
+    store_upload,
+    upload_path,
+)
 from tessera.readmodel import queries
 from tessera.slides.deepzoom import DeepZoomGeometry
 
@@ -84,9 +109,15 @@ async def list_slides(
 @router.post(
     "",
     status_code=201,
-    response_model=SlideView,
+    response_model=SlideUploaded,
     responses={
-        409: {"model": ErrorBody, "description": "this tenant already has an upload of that name"},
+        201: WRITTEN,
+        200: {**WRITTEN, "description": "a retry (same Idempotency-Key, name and file)"},
+        409: {
+            "model": ErrorBody,
+            "description": "this tenant already has an upload of that name, or the "
+            "Idempotency-Key was used for another request",
+        },
         **INVALID,
     },
     openapi_extra=UPLOAD_BODY,
@@ -105,18 +136,79 @@ async def upload_slide(
     tenant: TenantDep,
     settings: SettingsDep,
     catalog: CatalogDep,
-) -> SlideView:
+    bus: BusDep,
+    pool: PoolDep,
+    response: Response,
+    at: idempotency.Now,
+    key: IdempotencyKey = None,
+) -> SlideUploaded:
     """Upload a slide (raw body, `application/octet-stream`) as `uploads/<tenant>/<name>`.
 
     The body is streamed to disk and refused with 413 as soon as it passes the upload limit;
     the file must then open in OpenSlide (422 with the reason otherwise). Nothing is kept from a
     refused upload. The answer's `slide` is the reference to name in a workflow; only this
-    tenant sees it.
+    tenant sees it. `seq` (also `X-Tessera-Seq`) is the upload's consistency token.
+
+    With an `Idempotency-Key`, a retry of the same name and file within the retention answers
+    the stored upload with 200; the key with another name or file is 409 (a keyed upload is
+    received in full before its name is checked, since it may be a retry).
     """
-    reference = await store_upload(
-        request.stream(), settings.data_root, tenant, name, settings.max_upload_bytes
-    )
-    return SlideView.of(await asyncio.to_thread(catalog.describe, reference, tenant))
+    seq = await log_position(bus)  # before: a failure stores nothing
+    if key is None:
+        reference = await store_upload(
+            request.stream(), settings.data_root, tenant, name, settings.max_upload_bytes
+        )
+    else:
+        async with received_upload(
+            request.stream(),
+            settings.data_root,
+            tenant,
+            name,
+            settings.max_upload_bytes,
+            name_taken_ok=True,
+        ) as received:
+            claim = await upload_once(received, name, tenant, key, at, seq, settings, pool)
+        reference, seq = received.reference, claim.seq or seq
+        if not claim.first:
+            response.status_code = 200
+    give_token(response, seq)
+    view = SlideView.of(await asyncio.to_thread(catalog.describe, reference, tenant))
+    return SlideUploaded(**view.model_dump(), seq=seq)
+
+
+async def upload_once(
+    received: Received,
+    name: str,
+    tenant: UUID,
+    key: str,
+    at: datetime,
+    seq: int,
+    settings: GatewaySettings,
+    pool: asyncpg.Pool,
+) -> idempotency.Claim:
+    """Place a received upload unless its key says it is a retry of one already placed."""
+    digest = idempotency.request_hash("POST /v1/slides", {"name": name, "sha256": received.digest})
+    retention = timedelta(seconds=settings.idempotency_retention_s)
+    async with pool.acquire() as conn:
+        claim = await idempotency.claim(
+            conn, tenant, key, digest, received.reference, at=at, retention=retention
+        )
+    if claim.first:
+        try:
+            await place_upload(received)
+        except BaseException:
+            async with pool.acquire() as conn:
+                await idempotency.release(conn, tenant, key)
+            raise
+    elif not await asyncio.to_thread(os.path.lexists, received.target):
+        # the first try has not placed it (in flight, or gone): place it; if the first try wins
+        # the race, its file is this very file
+        with contextlib.suppress(Conflict):
+            await place_upload(received)
+    if claim.seq is None:
+        async with pool.acquire() as conn:
+            await idempotency.record(conn, tenant, key, seq)
+    return claim
 
 
 @router.get("/{slide:path}/info", response_model=SlideView, responses=ERRORS)
@@ -209,6 +301,7 @@ async def get_tile(
     status_code=204,
     response_class=Response,
     responses={
+        204: WRITTEN,
         409: {"model": ErrorBody, "description": "a pending or running job names the slide"},
         **ERRORS,
     },
@@ -220,13 +313,16 @@ async def delete_upload_route(
     settings: SettingsDep,
     deepzoom: DeepZoomDep,
     db: ReadDbDep,
+    bus: BusDep,
 ) -> Response:
     """Delete one of this tenant's uploads: the slide `uploads/{owner}/{name}`.
 
     Refused (409, `state` in_use) while a PENDING or RUNNING job of the tenant names it: cancel
     the job or let it end first. Another tenant's upload answers 404 like a missing file; shared
     slides are the operators' to manage and have no such route. Results of finished jobs on the
-    slide stay; their overlays no longer have a slide to be drawn on.
+    slide stay; their overlays no longer have a slide to be drawn on. `X-Tessera-Seq` is the
+    log's last sequence at the delete (a delete appends no event); sent with the delete itself,
+    a token makes the in-use check see the jobs that write submitted.
     """
     slide = f"{UPLOADS}/{owner}/{name}"
     path = await asyncio.to_thread(upload_path, settings.data_root, tenant, slide)
@@ -236,6 +332,9 @@ async def delete_upload_route(
             "before deleting the slide",
             state="in_use",
         )
+    seq = await log_position(bus)  # before: a failure deletes nothing
     await asyncio.to_thread(delete_upload, path, slide)
     deepzoom.forget(path)
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    give_token(response, seq)
+    return response

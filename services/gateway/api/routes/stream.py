@@ -1,9 +1,12 @@
 """WS /v1/stream: the tenant's workflows, live, resumable from a cursor.
 
 Browsers cannot set headers on a WebSocket, so the tenant may come as the X-User-ID header, a
-`?tenant=<uuid>` query parameter or a `tenant.<uuid>` subprotocol (echoed back on accept). The
-handshake is always accepted so that a refusal reaches the client as a close code it can read
-(4401 no tenant, 4400 malformed, 4429 rate limited or too many streams, 1013 fell behind).
+`?tenant=<uuid>` query parameter or a `tenant.<uuid>` subprotocol (echoed back on accept). With
+token or jwt authentication the credential comes as the Authorization header, a `bearer.<token>`
+subprotocol (never echoed: offer `tenant.<uuid>` beside it, as browsers want one echoed) or an
+`?access_token=` query parameter. The handshake is always accepted so that a refusal reaches the
+client as a close code it can read (4401 no tenant or no valid credential, 4403 another tenant
+than the credential's, 4400 malformed, 4429 rate limited or too many streams, 1013 fell behind).
 
 Messages (JSON): `{"type": "workflow", "seq", "workflow": {...}, "jobs": [...], "jobs_since"}`
 for each changed workflow (without its jobs; `jobs` are those that changed after `jobs_since`,
@@ -26,8 +29,8 @@ from tessera.gateway.api import errors
 from tessera.gateway.api.deps import (
     HubDep,
     stream_cursor,
+    stream_tenant,
     tenant_subprotocol,
-    websocket_tenant,
 )
 from tessera.gateway.errors import RateLimited
 
@@ -40,7 +43,7 @@ GOING_AWAY = 1001
 async def stream(websocket: WebSocket, hub: HubDep) -> None:
     await websocket.accept(subprotocol=tenant_subprotocol(websocket))
     async with errors.closing_on_error(websocket):
-        tenant = websocket_tenant(websocket)
+        tenant = await stream_tenant(websocket)
         cursor = stream_cursor(websocket)
         state = websocket.app.state
         if state.limiter is not None:  # the connection counts as one API call

@@ -1,1 +1,3 @@
+export { useAuthMode } from "./api/auth";
+export { AuthGate } from "./components/AuthGate";
 export { TenantAvatar, TenantSwitcher } from "./components/TenantSwitcher";

@@ -4,6 +4,30 @@
  */
 
 export interface paths {
+    "/v1/auth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Describe Auth
+         * @description The authentication mode, and for `jwt` the issuer and audience tokens must carry.
+         *
+         *     Needs no credential. One that is sent is checked (token and jwt modes): its tenant is in
+         *     `tenant`, and an invalid one is refused with 401 like on every other route, counting towards
+         *     the address's failed-authentication limit. A client can so check a token before keeping it.
+         */
+        get: operations["describe_auth_v1_auth_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workflows": {
         parameters: {
             query?: never;
@@ -23,9 +47,13 @@ export interface paths {
          *
          *     A slide must be shared lab data or one of this tenant's uploads; another tenant's upload is
          *     refused like a missing file. Nothing is appended when any check fails; a 202 means the event
-         *     is in the log. The workflow then shows up in `GET /v1/workflows/{id}` as soon as the
-         *     projector has applied the event (milliseconds). Submissions have their own, stricter rate
-         *     limit.
+         *     is in the log, and `event_seq` (also the `X-Tessera-Seq` header) is its consistency token:
+         *     reads that send it back see the workflow. `GET /v1/workflows/{id}` sees it even without the
+         *     token. Submissions have their own, stricter rate limit.
+         *
+         *     With an `Idempotency-Key`, a retry of the same body within the retention answers the
+         *     original workflow with 200 (and appends nothing); the same key with another body is 409.
+         *     Keys are per tenant.
          */
         post: operations["submit_workflow_v1_workflows_post"];
         delete?: never;
@@ -44,6 +72,9 @@ export interface paths {
         /**
          * Get Workflow
          * @description One workflow with its jobs, lanes and progress.
+         *
+         *     A workflow submitted a moment ago is answered, not 404, even without a consistency token:
+         *     the gateway finds its submission in the log and waits for the read models to hold it.
          */
         get: operations["get_workflow_v1_workflows__workflow_id__get"];
         put?: never;
@@ -67,7 +98,7 @@ export interface paths {
          * Cancel Workflow
          * @description Cancel every job of the workflow that has not ended, running ones included.
          *
-         *     409 once the workflow has finished.
+         *     409 once the workflow has finished. `seq` (also `X-Tessera-Seq`) is the consistency token.
          */
         post: operations["cancel_workflow_v1_workflows__workflow_id__cancel_post"];
         delete?: never;
@@ -85,7 +116,8 @@ export interface paths {
         };
         /**
          * Get Job
-         * @description One job: state, progress, its state history from the log, attempts and timings.
+         * @description One job: state, progress, its state history from the log, attempts and timings (a job of
+         *     a workflow submitted a moment ago is answered like the workflow: not 404).
          */
         get: operations["get_job_v1_workflows__workflow_id__jobs__job_id__get"];
         put?: never;
@@ -285,7 +317,11 @@ export interface paths {
          *     The body is streamed to disk and refused with 413 as soon as it passes the upload limit;
          *     the file must then open in OpenSlide (422 with the reason otherwise). Nothing is kept from a
          *     refused upload. The answer's `slide` is the reference to name in a workflow; only this
-         *     tenant sees it.
+         *     tenant sees it. `seq` (also `X-Tessera-Seq`) is the upload's consistency token.
+         *
+         *     With an `Idempotency-Key`, a retry of the same name and file within the retention answers
+         *     the stored upload with 200; the key with another name or file is 409 (a keyed upload is
+         *     received in full before its name is checked, since it may be a retry).
          */
         post: operations["upload_slide_v1_slides_post"];
         delete?: never;
@@ -414,7 +450,9 @@ export interface paths {
          *     Refused (409, `state` in_use) while a PENDING or RUNNING job of the tenant names it: cancel
          *     the job or let it end first. Another tenant's upload answers 404 like a missing file; shared
          *     slides are the operators' to manage and have no such route. Results of finished jobs on the
-         *     slide stay; their overlays no longer have a slide to be drawn on.
+         *     slide stay; their overlays no longer have a slide to be drawn on. `X-Tessera-Seq` is the
+         *     log's last sequence at the delete (a delete appends no event); sent with the delete itself,
+         *     a token makes the in-use check see the jobs that write submitted.
          */
         delete: operations["delete_upload_route_v1_slides_uploads__owner___name__delete"];
         options?: never;
@@ -554,6 +592,44 @@ export interface components {
             since: string | null;
         };
         /**
+         * AuthDescriptor
+         * @description What credential this gateway wants, so that a client knows what to ask its user for.
+         * @example {
+         *       "mode": "header",
+         *       "tenant_header": "X-User-ID"
+         *     }
+         * @example {
+         *       "jwt": {
+         *         "audience": "tessera",
+         *         "issuer": "https://login.example.org/realms/lab",
+         *         "tenant_claim": "tenant_id"
+         *       },
+         *       "mode": "jwt",
+         *       "tenant": "0b7e4f7e-5c1a-4d6b-9a53-6f2f0d3c1a11",
+         *       "tenant_header": "X-User-ID"
+         *     }
+         */
+        AuthDescriptor: {
+            /**
+             * Mode
+             * @description `header`: send your tenant's UUID as X-User-ID, nothing is checked; `token`: `Authorization: Bearer` with an API token (`tessera tenants token create`); `jwt`: `Authorization: Bearer` with an access token of the issuer below
+             * @enum {string}
+             */
+            mode: "header" | "token" | "jwt";
+            /**
+             * Tenant Header
+             * @description the header that names the tenant
+             */
+            tenant_header: string;
+            /**
+             * Tenant
+             * @description token and jwt modes: the tenant of the credential this request carried, if it carried a valid one
+             */
+            tenant?: string | null;
+            /** @description jwt mode: where tokens come from */
+            jwt?: components["schemas"]["JwtHints"] | null;
+        };
+        /**
          * CancelResult
          * @description What a cancel request did: the jobs it moved to CANCELLED (already in the log).
          * @example {
@@ -561,6 +637,7 @@ export interface components {
          *         "cells"
          *       ],
          *       "job_id": "cells",
+         *       "seq": 57,
          *       "workflow_id": "0b7f3a52-4f1e-4a7e-9d8c-2f6a1c3e5d7b"
          *     }
          */
@@ -574,6 +651,11 @@ export interface components {
             job_id: string | null;
             /** Cancelled */
             cancelled: string[];
+            /**
+             * Seq
+             * @description the log position after the cancellation: the consistency token (also the X-Tessera-Seq header) that reads send back to see it
+             */
+            seq: number;
         };
         /**
          * DeepZoomDescriptor
@@ -770,6 +852,11 @@ export interface components {
             problems?: string[] | null;
         } & {
             [key: string]: unknown;
+        };
+        /** HTTPValidationError */
+        HTTPValidationError: {
+            /** Detail */
+            detail?: components["schemas"]["ValidationError"][];
         };
         /**
          * Health
@@ -1077,6 +1164,18 @@ export interface components {
              */
             last_seq: number;
         };
+        /** JwtHints */
+        JwtHints: {
+            /** Issuer */
+            issuer: string;
+            /** Audience */
+            audience: string;
+            /**
+             * Tenant Claim
+             * @description the claim that must name the tenant's UUID
+             */
+            tenant_claim: string;
+        };
         /** Progress */
         Progress: {
             /** Tiles Done */
@@ -1148,6 +1247,102 @@ export interface components {
              * @description pass as ?cursor= for the next page
              */
             next_cursor: string | null;
+        };
+        /**
+         * SlideUploaded
+         * @description The uploaded slide, with the consistency token of the upload.
+         * @example {
+         *       "height": 2967,
+         *       "level_dimensions": [
+         *         [
+         *           2220,
+         *           2967
+         *         ]
+         *       ],
+         *       "levels": 1,
+         *       "mpp": 0.499,
+         *       "name": "CMU-1-Small-Region.svs",
+         *       "objective_power": 20,
+         *       "size_bytes": 1938955,
+         *       "slide": "CMU-1-Small-Region.svs",
+         *       "uploaded": false,
+         *       "vendor": "aperio",
+         *       "width": 2220
+         *     }
+         * @example {
+         *       "height": 2967,
+         *       "level_dimensions": [
+         *         [
+         *           2220,
+         *           2967
+         *         ]
+         *       ],
+         *       "levels": 1,
+         *       "mpp": 0.499,
+         *       "name": "biopsy-17.svs",
+         *       "objective_power": 20,
+         *       "size_bytes": 1938955,
+         *       "slide": "uploads/7c0a4b8e-1111-4a4a-9a9a-000000000001/biopsy-17.svs",
+         *       "uploaded": true,
+         *       "vendor": "aperio",
+         *       "width": 2220
+         *     }
+         */
+        SlideUploaded: {
+            /**
+             * Slide
+             * @description the reference a workflow's job names (path in the data root)
+             */
+            slide: string;
+            /**
+             * Name
+             * @description the file name
+             */
+            name: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /**
+             * Width
+             * @description level-0 width in pixels
+             */
+            width: number;
+            /**
+             * Height
+             * @description level-0 height in pixels
+             */
+            height: number;
+            /**
+             * Levels
+             * @description pyramid levels in the file
+             */
+            levels: number;
+            /**
+             * Level Dimensions
+             * @description [width, height] of each level
+             */
+            level_dimensions: number[][];
+            /**
+             * Mpp
+             * @description µm per level-0 pixel, when the file says
+             */
+            mpp: number | null;
+            /**
+             * Vendor
+             * @example aperio
+             */
+            vendor: string | null;
+            /** Objective Power */
+            objective_power: number | null;
+            /**
+             * Uploaded
+             * @description an upload of this tenant (else shared lab data)
+             */
+            uploaded: boolean;
+            /**
+             * Seq
+             * @description the log's last sequence when the file was stored (also X-Tessera-Seq): an upload appends no event and is readable at once (slides are read from disk); a read that sends the token back sees at least what the log held at the upload
+             */
+            seq: number;
         };
         /**
          * SlideView
@@ -1240,6 +1435,19 @@ export interface components {
              */
             uploaded: boolean;
         };
+        /** ValidationError */
+        ValidationError: {
+            /** Location */
+            loc: (string | number)[];
+            /** Message */
+            msg: string;
+            /** Error Type */
+            type: string;
+            /** Input */
+            input?: unknown;
+            /** Context */
+            ctx?: Record<string, never>;
+        };
         /**
          * WorkflowAccepted
          * @example {
@@ -1261,7 +1469,7 @@ export interface components {
             state: string;
             /**
              * Event Seq
-             * @description sequence of WorkflowSubmitted in the event log
+             * @description sequence of WorkflowSubmitted in the event log: the consistency token (also the X-Tessera-Seq header) that reads send back to see this workflow
              */
             event_seq: number;
         };
@@ -1532,6 +1740,92 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    describe_auth_v1_auth_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthDescriptor"];
+                };
+            };
+            /** @description malformed X-User-ID (not a UUID), or a malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request body larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    /** @description requests the deciding bucket holds */
+                    "RateLimit-Limit"?: string;
+                    /** @description requests left in it now */
+                    "RateLimit-Remaining"?: string;
+                    /** @description seconds until it is full again */
+                    "RateLimit-Reset"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_workflows_v1_workflows_get: {
         parameters: {
             query?: {
@@ -1540,8 +1834,13 @@ export interface operations {
                 limit?: number;
                 /** @description next_cursor of a page */
                 cursor?: string | null;
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
             };
-            header?: never;
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1565,8 +1864,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1592,7 +1902,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -1609,7 +1919,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -1625,7 +1935,10 @@ export interface operations {
     submit_workflow_v1_workflows_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description make the request safe to retry: the same key with the same body within the retention (24 h) answers the original (200), with another body 409 */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1635,9 +1948,20 @@ export interface operations {
             };
         };
         responses: {
+            /** @description a retry (same Idempotency-Key and body): the original */
+            200: {
+                headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Successful Response */
             202: {
                 headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1653,8 +1977,28 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the Idempotency-Key was used for another request body */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1680,7 +2024,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -1697,7 +2041,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -1712,8 +2056,14 @@ export interface operations {
     };
     get_workflow_v1_workflows__workflow_id__get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
             };
@@ -1739,8 +2089,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1775,7 +2136,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -1792,7 +2153,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -1807,8 +2168,14 @@ export interface operations {
     };
     cancel_workflow_v1_workflows__workflow_id__cancel_post: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
             };
@@ -1819,6 +2186,8 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1834,8 +2203,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1879,7 +2259,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -1896,7 +2276,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -1911,8 +2291,14 @@ export interface operations {
     };
     get_job_v1_workflows__workflow_id__jobs__job_id__get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -1940,8 +2326,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1976,7 +2373,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -1993,7 +2390,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2008,8 +2405,14 @@ export interface operations {
     };
     cancel_job_v1_workflows__workflow_id__jobs__job_id__cancel_post: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2022,6 +2425,8 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2037,8 +2442,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2082,7 +2498,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2099,7 +2515,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2114,8 +2530,14 @@ export interface operations {
     };
     get_summary_v1_workflows__workflow_id__jobs__job_id__results_summary_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2145,8 +2567,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2190,7 +2623,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2207,7 +2640,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2222,8 +2655,14 @@ export interface operations {
     };
     get_cells_geojson_v1_workflows__workflow_id__jobs__job_id__results_cells_geojson_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2251,8 +2690,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2296,7 +2746,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2313,7 +2763,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2328,8 +2778,14 @@ export interface operations {
     };
     get_cells_parquet_v1_workflows__workflow_id__jobs__job_id__results_cells_parquet_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2357,8 +2813,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2402,7 +2869,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2419,7 +2886,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2434,8 +2901,14 @@ export interface operations {
     };
     get_mask_preview_v1_workflows__workflow_id__jobs__job_id__results_mask_png_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2463,8 +2936,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2508,7 +2992,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2525,7 +3009,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2540,8 +3024,14 @@ export interface operations {
     };
     get_overlay_dzi_v1_workflows__workflow_id__jobs__job_id__results_overlay_dzi_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2569,8 +3059,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2614,7 +3115,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2631,7 +3132,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2646,8 +3147,14 @@ export interface operations {
     };
     get_overlay_json_v1_workflows__workflow_id__jobs__job_id__results_overlay_json_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2675,8 +3182,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2720,7 +3238,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2737,7 +3255,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2752,8 +3270,14 @@ export interface operations {
     };
     get_overlay_tile_v1_workflows__workflow_id__jobs__job_id__results_overlay_files__level___col___row__png_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 workflow_id: string;
                 /** @description the job's id in its workflow */
@@ -2787,8 +3311,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2832,7 +3367,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2849,7 +3384,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2893,8 +3428,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2920,7 +3466,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -2937,7 +3483,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2956,7 +3502,10 @@ export interface operations {
                 /** @description file name to store it under; one of .svs, .tif, .tiff, .ndpi, .scn, .bif, .svslide */
                 name: string;
             };
-            header?: never;
+            header?: {
+                /** @description make the request safe to retry: the same key with the same body within the retention (24 h) answers the original (200), with another body 409 */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2967,13 +3516,24 @@ export interface operations {
             };
         };
         responses: {
+            /** @description a retry (same Idempotency-Key, name and file) */
+            200: {
+                headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Successful Response */
             201: {
                 headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SlideView"];
+                    "application/json": components["schemas"]["SlideUploaded"];
                 };
             };
             /** @description malformed X-User-ID (not a UUID), or a malformed request */
@@ -2985,8 +3545,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2994,7 +3565,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description this tenant already has an upload of that name */
+            /** @description this tenant already has an upload of that name, or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3021,7 +3592,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3038,7 +3609,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3081,8 +3652,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3117,7 +3699,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3134,7 +3716,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3180,8 +3762,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3216,7 +3809,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3233,7 +3826,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3276,8 +3869,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3312,7 +3916,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3329,7 +3933,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3372,8 +3976,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3408,7 +4023,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3425,7 +4040,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3474,8 +4089,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3510,7 +4136,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3527,7 +4153,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3542,8 +4168,14 @@ export interface operations {
     };
     delete_upload_route_v1_slides_uploads__owner___name__delete: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path: {
                 /** @description the uploading tenant (the caller) */
                 owner: string;
@@ -3557,6 +4189,8 @@ export interface operations {
             /** @description Successful Response */
             204: {
                 headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3570,8 +4204,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3615,7 +4260,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3632,7 +4277,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3647,8 +4292,14 @@ export interface operations {
     };
     admission_status_v1_admission_get: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3672,8 +4323,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description missing X-User-ID */
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
             401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3690,7 +4352,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the tenant's rate limit is spent: retry after `Retry-After` seconds */
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3707,7 +4378,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later */
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
             503: {
                 headers: {
                     /** @description seconds to wait */

@@ -2,7 +2,7 @@
 
 import { queryOptions } from "@tanstack/react-query";
 
-import { api, tenantHeaders, unwrap } from "./client";
+import { api, rememberToken, tenantHeaders, TOKEN_HEADER, unwrap } from "./client";
 import { ApiError, errorOf } from "./errors";
 import type { components } from "./schema";
 
@@ -84,6 +84,7 @@ export function uploadSlide(file: File, onProgress: (fraction: number) => void, 
     };
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) {
+        rememberToken(xhr.getResponseHeader(TOKEN_HEADER));
         onProgress(1);
         resolve(JSON.parse(xhr.responseText) as Slide);
         return;

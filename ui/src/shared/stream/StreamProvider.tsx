@@ -1,20 +1,21 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState, useSyncExternalStore, type ReactNode } from "react";
 
-import { useTenant } from "@/shared/tenant/useTenant";
+import { useTenant, useToken } from "@/shared/tenant/useTenant";
 
 import { LiveStream, type StreamStatus, type WorkflowListener } from "./liveStream";
 
 const StreamContext = createContext<LiveStream | null>(null);
 
-/** One live stream per tenant for the whole app; switching tenants opens a new one. */
+/** One live stream per tenant for the whole app; switching tenants (or tokens) opens a new one. */
 export function StreamProvider({ children }: { children: ReactNode }) {
   const tenant = useTenant();
+  const token = useToken();
   const client = useQueryClient();
   const [stream, setStream] = useState<LiveStream | null>(null);
 
   useEffect(() => {
-    const live = new LiveStream({ tenant });
+    const live = new LiveStream({ tenant, token });
     setStream(live);
     // The stream starts from "now": views loaded before it went live may miss a change made in
     // between, so reload them each time it goes live (the first time and after a reconnect).
@@ -36,7 +37,7 @@ export function StreamProvider({ children }: { children: ReactNode }) {
       reloadOnLive();
       live.stop();
     };
-  }, [tenant, client]);
+  }, [tenant, token, client]);
 
   return <StreamContext.Provider value={stream}>{children}</StreamContext.Provider>;
 }

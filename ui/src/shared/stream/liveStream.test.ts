@@ -9,7 +9,10 @@ class FakeSocket {
   onclose: ((e: { code: number; reason: string }) => void) | null = null;
   onerror: (() => void) | null = null;
   closed = false;
-  constructor(readonly url: string) {
+  constructor(
+    readonly url: string,
+    readonly protocols?: string[],
+  ) {
     FakeSocket.opened.push(this);
   }
   close() {
@@ -95,4 +98,16 @@ test("starts from now, then resumes from the seq of its first ready", () => {
 test("fromNow: false asks for every workflow first", () => {
   new LiveStream({ tenant: "t", origin: "http://gw", socket: (url) => new FakeSocket(url) as unknown as WebSocket, fromNow: false }).start();
   expect(FakeSocket.opened[0]!.url).toContain("cursor=0");
+});
+
+test("a token travels as a bearer subprotocol beside the tenant, never in the URL", () => {
+  const tenant = "7c0a4b8e-1111-4a4a-9a9a-000000000001";
+  const plain = new LiveStream({ tenant, origin: "https://tessera.example", socket: (url, protocols) => new FakeSocket(url, protocols) as unknown as WebSocket });
+  plain.start();
+  expect(FakeSocket.opened[0]!.protocols).toBeUndefined();
+  const signed = new LiveStream({ tenant, token: "tsr_0123456789ab_secret", origin: "https://tessera.example", socket: (url, protocols) => new FakeSocket(url, protocols) as unknown as WebSocket });
+  signed.start();
+  const socket = FakeSocket.opened[1]!;
+  expect(socket.protocols).toEqual([`tenant.${tenant}`, "bearer.tsr_0123456789ab_secret"]);
+  expect(socket.url).not.toContain("tsr_");
 });

@@ -2,6 +2,9 @@
 // from now on (`cursor=now`: no backlog of every workflow; the app reloads its REST views when
 // the stream goes live, so nothing falls in between). Afterwards it keeps the last `seq` it
 // received as a cursor and resumes from it after a reconnect: nothing missed, nothing twice.
+// A credential (token and jwt modes) travels as a `bearer.<token>` subprotocol beside
+// `tenant.<uuid>`, the one the gateway echoes: browsers cannot set headers on a WebSocket, and a
+// query parameter would end up in access logs along the way.
 
 import type { StreamMessage, WorkflowUpdate } from "@/shared/api/types";
 
@@ -15,13 +18,15 @@ export type StreamStatus =
 
 export type WorkflowListener = (update: WorkflowUpdate) => void;
 
-type SocketFactory = (url: string) => WebSocket;
+type SocketFactory = (url: string, protocols?: string[]) => WebSocket;
 
 // 4000 + HTTP status, as the gateway closes: a wrong tenant will not get better by retrying
 const FATAL = new Set([4400, 4401, 4403]);
 
 export interface LiveStreamOptions {
   tenant: string;
+  /** the bearer credential, when the gateway checks one */
+  token?: string | null;
   /** base URL of the gateway (ws: or wss: is derived from it) */
   origin?: string;
   socket?: SocketFactory;
@@ -34,6 +39,7 @@ export interface LiveStreamOptions {
 
 export class LiveStream {
   private readonly tenant: string;
+  private readonly token: string | null;
   private readonly origin: string;
   private readonly createSocket: SocketFactory;
   private readonly now: () => number;
@@ -53,8 +59,9 @@ export class LiveStream {
 
   constructor(opts: LiveStreamOptions) {
     this.tenant = opts.tenant;
+    this.token = opts.token ?? null;
     this.origin = opts.origin ?? globalThis.location?.origin ?? "http://127.0.0.1:8000";
-    this.createSocket = opts.socket ?? ((url) => new WebSocket(url));
+    this.createSocket = opts.socket ?? ((url, protocols) => new WebSocket(url, protocols));
     this.now = opts.now ?? Date.now;
     this.minDelay = opts.minDelayMs ?? 500;
     this.maxDelay = opts.maxDelayMs ?? 15_000;
@@ -72,6 +79,11 @@ export class LiveStream {
     const cursor = this.resumable ? String(this.cursor) : "now";
     base.search = new URLSearchParams({ tenant: this.tenant, cursor }).toString();
     return base.toString();
+  }
+
+  /** Subprotocols to offer: none without a credential. */
+  protocols(): string[] | undefined {
+    return this.token ? [`tenant.${this.tenant}`, `bearer.${this.token}`] : undefined;
   }
 
   start(): void {
@@ -122,7 +134,7 @@ export class LiveStream {
   private connect(): void {
     this.attempt += 1;
     this.setStatus({ kind: "connecting", attempt: this.attempt });
-    const socket = this.createSocket(this.url());
+    const socket = this.createSocket(this.url(), this.protocols());
     this.socket = socket;
     socket.onopen = () => {
       if (this.socket === socket) this.setStatus({ kind: "catching-up" });

@@ -1,8 +1,11 @@
 // The tenant the UI acts as (the X-User-ID of every request), kept in localStorage so that it
-// survives reloads; several can be remembered and switched between.
+// survives reloads; several can be remembered and switched between. When the gateway checks
+// credentials (GET /v1/auth: token or jwt mode) the token is kept beside it: the tenant is then
+// the token's, and a refused token is forgotten so that the UI asks for another.
 
 const CURRENT = "tessera.tenant";
 const KNOWN = "tessera.tenants";
+const TOKEN = "tessera.token";
 
 export interface KnownTenant {
   id: string;
@@ -35,9 +38,10 @@ function read(key: string): string | null {
   }
 }
 
-function write(key: string, value: string): void {
+function write(key: string, value: string | null): void {
   try {
-    localStorage.setItem(key, value);
+    if (value === null) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
   } catch {
     // private mode: the tenant lasts as long as the page
   }
@@ -121,5 +125,27 @@ export function forgetTenant(id: string): void {
   if (id === current) return;
   known = known.filter((t) => t.id !== id);
   write(KNOWN, JSON.stringify(known));
+  emit();
+}
+
+let token: string | null = read(TOKEN) || null;
+
+/** The bearer credential sent with every request (token and jwt modes), if one is kept. */
+export function getToken(): string | null {
+  return token;
+}
+
+/** Keep `credential` (checked by the gateway: it names `tenant`) and act as its tenant. */
+export function signIn(credential: string, tenant: string, label?: string): void {
+  token = credential.trim();
+  write(TOKEN, token);
+  switchTenant(tenant, label);
+}
+
+/** Forget the credential (refused, or the user's choice): the UI asks for one again. */
+export function signOut(): void {
+  if (token === null) return;
+  token = null;
+  write(TOKEN, null);
   emit();
 }

@@ -1,6 +1,6 @@
 import { useSyncExternalStore } from "react";
 
-import { getKnownTenants, getTenant, subscribeTenant } from "./store";
+import { getKnownTenants, getTenant, getToken, subscribeTenant } from "./store";
 
 /** The tenant the UI acts as; re-renders when it changes. */
 export function useTenant(): string {
@@ -9,4 +9,9 @@ export function useTenant(): string {
 
 export function useKnownTenants() {
   return useSyncExternalStore(subscribeTenant, getKnownTenants);
+}
+
+/** The credential kept for the gateway (token and jwt modes); re-renders when it changes. */
+export function useToken(): string | null {
+  return useSyncExternalStore(subscribeTenant, getToken);
 }

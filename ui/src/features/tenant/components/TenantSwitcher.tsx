@@ -1,9 +1,11 @@
-import { Check, ChevronDown, ClipboardPaste, Plus, Trash2 } from "lucide-react";
+import { Check, ChevronDown, ClipboardPaste, LogOut, Plus, Trash2 } from "lucide-react";
 import { useEffect, useRef, useState } from "react";
 
-import { forgetTenant, isUuid, newTenant, renameTenant, switchTenant } from "@/shared/tenant/store";
+import { forgetTenant, isUuid, newTenant, renameTenant, signOut, switchTenant } from "@/shared/tenant/store";
 import { useKnownTenants, useTenant } from "@/shared/tenant/useTenant";
 import { CopyButton } from "@/shared/ui";
+
+import { useAuthMode } from "../api/auth";
 
 /** A stable colour per tenant, so that switching is visible at a glance. */
 export function tenantHue(id: string): number {
@@ -28,6 +30,8 @@ export function TenantAvatar({ id, size = 26 }: { id: string; size?: number }) {
 export function TenantSwitcher() {
   const tenant = useTenant();
   const known = useKnownTenants();
+  // token and jwt modes: the tenant is the credential's, changed by signing in with another
+  const verified = (useAuthMode().data?.mode ?? "header") !== "header";
   const [open, setOpen] = useState(false);
   const [paste, setPaste] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -84,10 +88,34 @@ export function TenantSwitcher() {
                 {tenant}
                 <CopyButton value={tenant} label="Copy tenant id" />
               </div>
-              <div className="muted small">Sent as X-User-ID with every request. Each tenant sees only its own workflows.</div>
+              {verified ? (
+                <div className="muted small" data-testid="tenant-explained">
+                  The tenant of your token; the gateway checks the token with every request. Each tenant sees only its own workflows.
+                </div>
+              ) : (
+                <div className="muted small" data-testid="tenant-explained">
+                  Sent as the X-User-ID header with every request: it names the tenant whose workflows you see and submit. This gateway trusts it as sent (header
+                  mode, for development), so any UUID works; pick or paste one, or make a new one.
+                </div>
+              )}
             </div>
           </div>
-          {known.length > 1 && (
+          {verified && (
+            <div className="tenant__section">
+              <button
+                type="button"
+                role="menuitem"
+                className="tenant__pick"
+                onClick={() => {
+                  signOut();
+                  setOpen(false);
+                }}
+              >
+                <LogOut size={16} /> <span>Sign out (use another token)</span>
+              </button>
+            </div>
+          )}
+          {!verified && known.length > 1 && (
             <div className="tenant__section">
               <div className="tenant__heading">Switch to</div>
               {known
@@ -114,6 +142,7 @@ export function TenantSwitcher() {
                 ))}
             </div>
           )}
+          {!verified && (
           <div className="tenant__section">
             <button
               type="button"
@@ -144,6 +173,7 @@ export function TenantSwitcher() {
             </div>
             {error && <div className="field__error">{error}</div>}
           </div>
+          )}
         </div>
       )}
     </div>

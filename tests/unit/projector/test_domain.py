@@ -1,0 +1,40 @@
+"""The projector's pure parts: the job timings it observes for the metrics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from tessera.events import JobCancelled, JobProgressed, JobSkipped, JobStarted, JobSucceeded
+from tessera.projector.domain import JobTiming, job_timing
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+IDS = {"tenant_id": uuid.UUID(int=1), "workflow_id": uuid.UUID(int=2), "job_id": "cells"}
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_a_first_start_completes_the_queued_time_and_the_end_the_run_time() -> None:
+    first = JobStarted(**IDS, occurred_at=at(12))
+    assert job_timing(first, "cell_segmentation", T0, at(12)) == JobTiming(
+        "queued", "cell_segmentation", 12.0
+    )
+    done = JobSucceeded(**IDS, occurred_at=at(72), attempt=2)
+    assert job_timing(done, "cell_segmentation", T0, at(12)) == JobTiming(
+        "ran", "cell_segmentation", 60.0
+    )
+
+
+def test_retries_progress_and_jobs_that_never_started_have_no_timing() -> None:
+    retry = JobStarted(**IDS, occurred_at=at(40), attempt=2)
+    assert job_timing(retry, "synthetic", T0, at(12)) is None  # queued once, at its first start
+    progress = JobProgressed(**IDS, occurred_at=at(20), tiles_done=1, tiles_total=2)
+    assert job_timing(progress, "synthetic", T0, at(12)) is None
+    assert (
+        job_timing(JobSkipped(**IDS, occurred_at=at(5), reason="x"), "synthetic", T0, None) is None
+    )
+    cancelled = JobCancelled(**IDS, occurred_at=at(5))
+    assert job_timing(cancelled, "synthetic", T0, None) is None
+    assert job_timing(cancelled, "synthetic", T0, at(2)) == JobTiming("ran", "synthetic", 3.0)

@@ -1,0 +1,42 @@
+"""The bus's stream set-up, against a stand-in JetStream API (no server)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from nats.js import api
+from nats.js.errors import NotFoundError
+
+from tessera.bus import Bus
+
+
+class StreamsAPI:
+    """JetStream's stream calls over a dict of configs."""
+
+    def __init__(self, existing: dict[str, api.StreamConfig]) -> None:
+        self.streams = existing
+        self.updates: list[api.StreamConfig] = []
+
+    async def stream_info(self, name: str) -> Any:
+        if name not in self.streams:
+            raise NotFoundError
+        return SimpleNamespace(config=self.streams[name])
+
+    async def add_stream(self, config: api.StreamConfig) -> None:
+        self.streams[config.name or ""] = config
+
+    async def update_stream(self, config: api.StreamConfig) -> None:
+        self.updates.append(config)
+        self.streams[config.name or ""] = config
+
+
+async def test_a_starting_service_keeps_the_replicas_an_operator_gave_the_streams() -> None:
+    js = StreamsAPI({"EVENTS": api.StreamConfig(name="EVENTS", num_replicas=3)})
+    bus = Bus(SimpleNamespace(jetstream=lambda: js), "tessera")  # type: ignore[arg-type]
+
+    await bus.ensure_streams()
+
+    assert js.streams["EVENTS"].num_replicas == 3  # updated, not scaled back to one
+    assert [c.name for c in js.updates] == ["EVENTS"]
+    assert js.streams["TILES"].num_replicas is None  # created: the server's default, one
