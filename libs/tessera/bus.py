@@ -176,6 +176,11 @@ class Bus:
         back, self._back = self._back, asyncio.Event()
         back.set()
 
+    @property
+    def connected(self) -> bool:
+        """Connected, and JetStream answered since the last outage."""
+        return self.nc.is_connected and self._down_since is None
+
     async def until_reconnected(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds; True as soon as JetStream is back after an outage."""
         back = self._back

@@ -83,7 +83,7 @@ class Lease:
         except nats.js.errors.KeyWrongLastSequenceError:
             return False
         except BaseException:
-            self.lapsed = lapsed  # try again next time
+            self.lapsed = True  # a write that timed out may have landed: look at the key next time
             raise
         self.revision = revision
         telemetry.LEADER.labels(role=self.role).set(1)
@@ -105,9 +105,10 @@ class Lease:
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Wait until this replica holds the role (True) or `stop` is set (False)."""
         while not stop.is_set():
-            with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
-                if await self.try_acquire():
-                    return True
+            if self.bus.connected:  # a request sent during an outage waits out its timeout
+                with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
+                    if await asyncio.wait_for(self.try_acquire(), self.ttl_s / 3):
+                        return True
             await _first_of_or_timeout(stop, self.bus, self.ttl_s / 3)
         return False
 
