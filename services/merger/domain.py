@@ -25,6 +25,7 @@ from tessera.events import (
     JobCancelled,
     JobFailed,
     JobPlanned,
+    JobProgressed,
     JobStarted,
     JobSucceeded,
     WorkflowFinished,
@@ -42,6 +43,7 @@ class Attempt:
     plan: PlanDetails | None = None
     tiles_total: int = 0
     tissue_fraction: float | None = None
+    announced: int = -1  # the highest tiles_done of its JobProgressed in the log (or appended)
 
 
 @dataclass
@@ -98,6 +100,10 @@ def evolve(state: MergerState, event: Event) -> Ended | None:
                 planned.plan = PlanDetails.model_validate(event.grid)
                 planned.tiles_total = event.tiles_total
                 planned.tissue_fraction = event.tissue_fraction
+        case JobProgressed():
+            progressed = state.by_key.get(JobRef.of(event).key)
+            if progressed is not None:
+                progressed.announced = max(progressed.announced, event.tiles_done)
         case JobSucceeded() | JobAttemptFailed() | JobFailed():
             over = state.by_key.get(JobRef.of(event).key)
             if over is not None and over.ref.key not in state.ended:

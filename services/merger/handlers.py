@@ -208,7 +208,7 @@ class Merger:
             if is_complete(done, attempt.tiles_total):
                 await self._succeed(attempt, outputs)
             elif self.throttle.due(ref.key, time.monotonic()):
-                await self._progress(ref, done, attempt.tiles_total)
+                await self._progress(attempt, done)
             for msg in group:
                 await msg.ack()
         except (BusError, OSError, nats.errors.Error) as exc:  # redelivered, applied ones skipped
@@ -274,7 +274,7 @@ class Merger:
         wall = (datetime.now(UTC) - attempt.started_at).total_seconds()
         extra["timings"] = timing_summary(plan.timings, outputs.timings, wall_s=wall)
         summary = await asyncio.to_thread(outputs.finalise, extra)
-        await self._progress(ref, len(outputs.done), attempt.tiles_total)
+        await self._progress(attempt, len(outputs.done))
         await self.bus.append(
             JobSucceeded(
                 event_id=decision_id("JobSucceeded", *_ids(ref)),
@@ -290,7 +290,11 @@ class Merger:
             self._forget(ended)
         log.info("job_succeeded", job_id=ref.job_id, attempt=ref.attempt, tiles=len(outputs.done))
 
-    async def _progress(self, ref: JobRef, done: int, total: int) -> None:
+    async def _progress(self, attempt: Attempt, done: int) -> None:
+        """Announce `done` tiles unless the log has it already (a restart redoes the last)."""
+        if done <= attempt.announced:
+            return
+        ref = attempt.ref
         await self.bus.append(
             JobProgressed(
                 event_id=decision_id("JobProgressed", *_ids(ref), done),
@@ -299,9 +303,10 @@ class Merger:
                 job_id=ref.job_id,
                 attempt=ref.attempt,
                 tiles_done=done,
-                tiles_total=total,
+                tiles_total=attempt.tiles_total,
             )
         )
+        attempt.announced = done
 
     async def _fail(self, ref: JobRef, reason: str) -> None:
         log.warning("attempt_failed", job_id=ref.job_id, reason=reason)

@@ -8,6 +8,7 @@ from tessera.events import (
     JobAttemptFailed,
     JobCancelled,
     JobPlanned,
+    JobProgressed,
     JobStarted,
     JobSucceeded,
     WorkflowFinished,
@@ -132,3 +133,15 @@ def test_completion_and_timings() -> None:
     summary = timing_summary({"plan_s": 0.123456}, total, wall_s=4.0)
     assert summary == {"plan_s": 0.123, "forward_s": 1.0, "read_s": 0.75, "wall_s": 4.0}
     assert with_finalise(summary, 0.5) == {**summary, "finalise_s": 0.5, "wall_s": 4.5}
+
+
+def test_the_highest_progress_in_the_log_is_remembered_per_attempt() -> None:
+    state = MergerState()
+    evolve(state, started(1))
+    attempt = state.by_key[ref(1).key]
+    assert attempt.announced == -1  # not even 0 of 0 yet
+    header = {"tenant_id": T, "workflow_id": W, "job_id": "cells", "tiles_total": 9}
+    for done in (4, 9, 4):  # a late copy of an older count lowers nothing
+        evolve(state, JobProgressed(**header, attempt=1, tiles_done=done))
+    evolve(state, JobProgressed(**header, attempt=2, tiles_done=1))  # not started here: ignored
+    assert attempt.announced == 9
