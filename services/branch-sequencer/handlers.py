@@ -8,7 +8,9 @@ come back from the JobRetryScheduled events with it. Each decision is appended w
 `Nats-Expected-Last-Subject-Sequence` = the last sequence seen on its subject: if another replica
 or a stale view got there first, the append is refused, the shell folds the log further and
 decides again. Cancel requests arrive over request/reply and are queued
-to the same task, which catches up with the whole log before it answers.
+to the same task, which catches up with the whole log before it answers. Besides events and
+requests, the task wakes when the next retry is due and when the stalest running attempt's
+stall deadline passes.
 """
 
 from __future__ import annotations
@@ -38,14 +40,15 @@ from .domain import (
     decide,
     evolve,
     lane_depths,
+    next_stall,
     next_timer,
 )
 
 log = structlog.get_logger(__name__)
 
 DECISIONS = frozenset(
-    {"JobStarted", "JobRetryScheduled", "JobFailed", "JobCancelled", "JobSkipped",
-     "WorkflowFinished"}
+    {"JobStarted", "JobAttemptFailed", "JobRetryScheduled", "JobFailed", "JobCancelled",
+     "JobSkipped", "WorkflowFinished"}
 )  # fmt: skip
 IDLE_WAKEUP_S = 60.0
 LANE_DEPTHS_EVERY_S = 1.0  # reading every lane is for the metrics only: at most this often
@@ -80,6 +83,7 @@ class Sequencer:
             self.fold.feed = feed
             await self.fold.catch_up()
             self.fold.replayed()
+            self.state.awake_since = self.clock()  # stall deadlines count from now at the earliest
             log.info("sequencer_replayed", last_seq=self.fold.last_seq, running=self.state.running)
             sub = await self.bus.serve(
                 self.bus.names.rpc(RPC_SERVICE, CANCEL), self.on_request, queue=RPC_SERVICE
@@ -110,12 +114,15 @@ class Sequencer:
     # --- the loop -----------------------------------------------------------------------------
 
     async def _next_input(self, stop: asyncio.Event) -> None:
-        """Wait for new events, a cancel request, the next retry timer or `stop`; apply them."""
+        """Wait for new events, a cancel request, the next timer or `stop`; apply them."""
         feed = self.fold.feed
         assert feed is not None
+        now = self.clock()
         # a retry already due waits for a worker slot, and only an event frees one
-        due, now = next_timer(self.state), self.clock()
-        timeout = None if due is None or due <= now else (due - now).total_seconds()
+        wake = [due for due in (next_timer(self.state),) if due is not None and due > now]
+        if (stall := next_stall(self.state)) is not None:
+            wake.append(max(stall, now))
+        timeout = (min(wake) - now).total_seconds() if wake else None
         events = asyncio.ensure_future(feed.batch(max_size=500, timeout=IDLE_WAKEUP_S))
         request = asyncio.ensure_future(self.requests.get())
         stopped = asyncio.ensure_future(stop.wait())

@@ -20,7 +20,7 @@ from .handlers import Sequencer
 
 
 class SequencerSettings(Settings):
-    """Shared settings (MAX_WORKERS among them) plus the retry backoff."""
+    """Shared settings (MAX_WORKERS among them) plus the retry backoff and the stall deadline."""
 
     model_config = SettingsConfigDict(
         env_prefix="TESSERA_SEQUENCER_", extra="ignore", frozen=True, populate_by_name=True
@@ -28,6 +28,13 @@ class SequencerSettings(Settings):
 
     retry_base_s: float = Field(default=5.0, gt=0, description="backoff after a first failure")
     retry_cap_s: float = Field(default=300.0, gt=0, description="longest backoff")
+    stall_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="a running attempt with no JobPlanned or JobProgressed for this long is "
+        "failed (and retried under its retries); long enough for a slide's planning, a model's "
+        "first load and a slow batch while other jobs share the pool",
+    )
 
 
 def build(settings: SequencerSettings, rt: Runtime) -> Sequencer:
@@ -36,6 +43,7 @@ def build(settings: SequencerSettings, rt: Runtime) -> Sequencer:
         retry_base=timedelta(seconds=settings.retry_base_s),
         retry_cap=timedelta(seconds=settings.retry_cap_s),
         retention=timedelta(seconds=settings.finished_retention_s),
+        stall_after=timedelta(seconds=settings.stall_after_s),
     )
     snapshots = Snapshots(
         rt.bus, "branch-sequencer", fingerprint(domain, state), settings.snapshot_every

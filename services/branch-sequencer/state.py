@@ -1,11 +1,13 @@
 """The branch-sequencer's state: jobs, lanes and the indexes that keep every decision cheap.
 
 Nothing here scans all jobs. A job becomes READY in O(1) when the last thing it waited for happens
-(its dependency count reaches zero, or it becomes the head of its lane); per-tenant ready queues
-are insertion-ordered dicts (FIFO with O(1) removal); retry timers are per-tenant heaps with lazy
-deletion; "what must be skipped", "what must be finished" and "which attempt failures await a
-verdict" are small ordered work lists. Only `domain.evolve` mutates this state (through the
-methods below); `domain.decide` only reads it.
+(its dependency count reaches zero, or it becomes the head of its lane); per-tenant ready queues are
+insertion-ordered dicts (FIFO with O(1) removal); retry timers are per-tenant heaps with lazy
+deletion; running jobs sit in one insertion-ordered dict by their last sign of life (a sign moves
+its job to the end), so the stall deadline that is due first is at its front; "what must be
+skipped", "what must be finished" and "which attempt failures await a verdict" are small ordered
+work lists. Only `domain.evolve` mutates this state (through the methods below); `domain.decide`
+only reads it.
 """
 
 from __future__ import annotations
@@ -137,12 +139,18 @@ class SequencerState:
         "retry_base",
         "retry_cap",
         "retention",
+        "stall_after",
+        "awake_since",
     )
 
     max_workers: int = 8
     retry_base: timedelta = timedelta(seconds=5)
     retry_cap: timedelta = timedelta(minutes=5)
     retention: timedelta = timedelta(days=7)  # how long a finished workflow stays in `ended`
+    stall_after: timedelta = timedelta(minutes=5)  # a running attempt without a sign of life
+    # when this process began deciding: nothing stalls within `stall_after` of it, so that jobs
+    # found running after the whole stack was down get a full deadline to show progress again
+    awake_since: datetime | None = None
     workflows: dict[UUID, Workflow] = field(default_factory=dict)
     tenants: dict[UUID, TenantQueue] = field(default_factory=dict)
     busy: dict[UUID, TenantQueue] = field(default_factory=dict)  # those with ready/backoff jobs
@@ -153,6 +161,8 @@ class SequencerState:
     doomed: OrderedDict[JobKey, str] = field(default_factory=OrderedDict)  # job -> skip reason
     finishing: OrderedDict[UUID, None] = field(default_factory=OrderedDict)
     admitted_early: set[UUID] = field(default_factory=set)
+    # RUNNING jobs -> their last sign of life (started, planned, progressed); stalest first
+    alive: OrderedDict[JobKey, datetime] = field(default_factory=OrderedDict)
     # finished, out of `workflows`; in the order they finished
     ended: OrderedDict[UUID, EndedWorkflow] = field(default_factory=OrderedDict)
 
@@ -172,6 +182,28 @@ class SequencerState:
             return None
         job = wf.jobs[key[1]]
         return job if job.phase is Phase.BACKOFF and job.attempt == attempt else None
+
+    def stalled(self, now: datetime) -> Iterator[Job]:
+        """The running jobs without a sign of life for `stall_after` at `now`, stalest first.
+
+        Reads from the front and stops at the first one still alive: O(stalled). Signs come from
+        several services' clocks, so the order is the log's and a slightly skewed entry behind
+        the front is found a moment later.
+        """
+        if self.awake_since is not None and self.awake_since + self.stall_after > now:
+            return
+        for key, seen in self.alive.items():
+            if seen + self.stall_after > now:
+                return
+            yield self.job(key)
+
+    def next_stall(self) -> datetime | None:
+        """When the front of `alive` stalls, if nothing is heard of it before."""
+        for seen in self.alive.values():
+            if self.awake_since is not None:
+                seen = max(seen, self.awake_since)
+            return seen + self.stall_after
+        return None
 
     def candidates(self, queue: TenantQueue, now: datetime) -> Iterator[Job]:
         """The tenant's startable jobs, lazily: due retries first (earliest first), then FIFO."""
@@ -220,7 +252,7 @@ class SequencerState:
             if lane.head < len(lane.jobs):
                 self._maybe_ready(wf.jobs[lane.jobs[lane.head]])
 
-    def start(self, job: Job) -> None:
+    def start(self, job: Job, at: datetime) -> None:
         queue = self.tenants[job.tenant_id]
         if job.phase is Phase.READY:
             del queue.ready[job.key]
@@ -228,9 +260,18 @@ class SequencerState:
         self.doomed.pop(job.key, None)  # only if another replica raced us; the log wins
         self.starts += 1
         self.running += 1
+        self.alive[job.key] = at
         queue.running += 1
         queue.last_served = self.starts
         self._tidy(queue, job.tenant_id)
+
+    def signed_life(self, job: Job, at: datetime) -> None:
+        """The running attempt made progress at `at`: its stall deadline starts again.
+
+        An older sign (a redelivery) changes nothing."""
+        if at > self.alive[job.key]:
+            self.alive[job.key] = at
+            self.alive.move_to_end(job.key)
 
     def attempt_failed(self, job: Job, failure: Failure) -> None:
         job.phase, job.failure = Phase.FAILING, failure
@@ -314,6 +355,7 @@ class SequencerState:
             self.busy[job.tenant_id] = queue
 
     def _stop_running(self, job: Job) -> None:
+        del self.alive[job.key]
         self.running -= 1
         self.tenants[job.tenant_id].running -= 1
 

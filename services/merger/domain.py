@@ -5,15 +5,18 @@ attempt of each job, its plan (JobPlanned), and the attempts that ended (succeed
 cancelled, or superseded by a newer attempt). `verdict(state, key)` then says what to do with a
 result of attempt `key`: apply it, drop it (its attempt is over: results of an older attempt
 never touch the current one's output), or wait (the plan is not in this replica's view of the
-log yet).
+log yet). A finished workflow's attempts are forgotten except their keys, kept `LATE_RESULTS`
+longer (log time): results of a cancelled attempt still in the queues are dropped at once, not
+waited for as if their plan were to come.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from tessera.events import (
@@ -22,6 +25,7 @@ from tessera.events import (
     JobCancelled,
     JobFailed,
     JobPlanned,
+    JobProgressed,
     JobStarted,
     JobSucceeded,
     WorkflowFinished,
@@ -29,6 +33,7 @@ from tessera.events import (
 from tessera.tiling.work import JobRef, PlanDetails
 
 JobId = tuple[UUID, str]
+LATE_RESULTS = timedelta(hours=1)  # far beyond the few batches in flight when an attempt ends
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Attempt:
     plan: PlanDetails | None = None
     tiles_total: int = 0
     tissue_fraction: float | None = None
+    announced: int = -1  # the highest tiles_done of its JobProgressed in the log (or appended)
 
 
 @dataclass
@@ -45,6 +51,8 @@ class MergerState:
     current: dict[JobId, Attempt] = field(default_factory=dict)
     by_key: dict[str, Attempt] = field(default_factory=dict)
     ended: dict[str, JobRef] = field(default_factory=dict)
+    # attempt keys of finished workflows -> when the workflow finished, oldest first
+    gone: OrderedDict[str, datetime] = field(default_factory=OrderedDict)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ Verdict = Apply | Drop | Wait
 
 def evolve(state: MergerState, event: Event) -> Ended | None:
     """Apply one event of the log; say when an attempt the merger may hold output for ended."""
+    while state.gone and next(iter(state.gone.values())) < event.occurred_at - LATE_RESULTS:
+        state.gone.popitem(last=False)
     match event:
         case JobStarted():
             ref = JobRef.of(event)
@@ -90,6 +100,10 @@ def evolve(state: MergerState, event: Event) -> Ended | None:
                 planned.plan = PlanDetails.model_validate(event.grid)
                 planned.tiles_total = event.tiles_total
                 planned.tissue_fraction = event.tissue_fraction
+        case JobProgressed():
+            progressed = state.by_key.get(JobRef.of(event).key)
+            if progressed is not None:
+                progressed.announced = max(progressed.announced, event.tiles_done)
         case JobSucceeded() | JobAttemptFailed() | JobFailed():
             over = state.by_key.get(JobRef.of(event).key)
             if over is not None and over.ref.key not in state.ended:
@@ -99,11 +113,15 @@ def evolve(state: MergerState, event: Event) -> Ended | None:
             if cancelled is not None and cancelled.ref.key not in state.ended:
                 return _end(state, cancelled, event.type)
         case WorkflowFinished():
+            keys = [
+                a.ref.key for a in state.by_key.values() if a.ref.workflow_id == event.workflow_id
+            ]
             for job_id in [k for k in state.current if k[0] == event.workflow_id]:
-                state.by_key.pop(state.current.pop(job_id).ref.key, None)
-            for key in [k for k, r in state.ended.items() if r.workflow_id == event.workflow_id]:
-                state.by_key.pop(key, None)
-                del state.ended[key]
+                del state.current[job_id]
+            for key in keys:
+                del state.by_key[key]
+                state.ended.pop(key, None)
+                state.gone[key] = event.occurred_at
     return None
 
 
@@ -114,7 +132,7 @@ def _end(state: MergerState, attempt: Attempt, why: str) -> Ended:
 
 def verdict(state: MergerState, key: str) -> Verdict:
     """What to do with a result of the attempt named `key`."""
-    if key in state.ended:
+    if key in state.ended or key in state.gone:
         return Drop("attempt ended")
     attempt = state.by_key.get(key)
     if attempt is None or attempt.plan is None:

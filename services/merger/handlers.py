@@ -11,7 +11,11 @@ crash loses nothing acknowledged and a redelivered result finds its tile in the 
 skipped. The attempt's plan, and whether it is still current, come from the event log, which the
 merger follows like the tiler does (replayed on start). On the last tile the outputs are
 finalised and JobSucceeded is appended (deterministic id) before the last results are acked: a
-crash in between finalises again and appends a duplicate that JetStream drops.
+crash in between finalises again and appends a duplicate that JetStream drops. A restarted merger
+does that at once for every attempt of its partition whose tiles are all merged, instead of
+waiting for the last results to come back after their ack wait. JobProgressed ids are
+deterministic too (attempt and tiles done), so a count is announced once. Results of an ended
+attempt, a cancelled one's included, are dropped (acked) at once and quietly: they are expected.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import nats
 import structlog
@@ -85,6 +90,7 @@ class Merger:
             log.info(
                 "merger_replayed", last_seq=self.fold.last_seq, attempts=len(self.state.by_key)
             )
+            await self._finish_merged()
             follower = asyncio.create_task(self._follow(feed, stop))
             names = self.bus.names
             sub = await self.bus.work_consumer(
@@ -114,6 +120,26 @@ class Merger:
                 await self.fold.save()
             if not follower.cancelled() and (error := follower.exception()) is not None:
                 raise error  # the log feed died: the merger must not go on blind
+
+    async def _finish_merged(self) -> None:
+        """Finish the attempts of this partition whose tiles are all merged: the last merger was
+        stopped between its last flush and JobSucceeded."""
+        root, partitions = self.settings.results_root, self.settings.partitions
+        for attempt in list(self.state.by_key.values()):
+            ref, plan = attempt.ref, attempt.plan
+            if (
+                plan is None
+                or ref.key in self.state.ended
+                or ref.partition(partitions) != self.settings.partition
+                or not (Path(root) / plan.results).exists()
+            ):
+                continue
+            try:
+                outputs = await self._outputs(attempt)
+                if is_complete(len(outputs.done), attempt.tiles_total):
+                    await self._succeed(attempt, outputs)
+            except (BusError, OSError, nats.errors.Error) as exc:  # its redelivery finishes it
+                log.warning("merger_resume_failed", job_id=ref.job_id, error=str(exc))
 
     async def _follow(self, feed: EventFeed, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -182,7 +208,7 @@ class Merger:
             if is_complete(done, attempt.tiles_total):
                 await self._succeed(attempt, outputs)
             elif self.throttle.due(ref.key, time.monotonic()):
-                await self._progress(ref, done, attempt.tiles_total)
+                await self._progress(attempt, done)
             for msg in group:
                 await msg.ack()
         except (BusError, OSError, nats.errors.Error) as exc:  # redelivered, applied ones skipped
@@ -248,10 +274,10 @@ class Merger:
         wall = (datetime.now(UTC) - attempt.started_at).total_seconds()
         extra["timings"] = timing_summary(plan.timings, outputs.timings, wall_s=wall)
         summary = await asyncio.to_thread(outputs.finalise, extra)
-        await self._progress(ref, len(outputs.done), attempt.tiles_total)
+        await self._progress(attempt, len(outputs.done))
         await self.bus.append(
             JobSucceeded(
-                event_id=decision_id("JobSucceeded", ref.workflow_id, ref.job_id, ref.attempt),
+                event_id=decision_id("JobSucceeded", *_ids(ref)),
                 tenant_id=ref.tenant_id,
                 workflow_id=ref.workflow_id,
                 job_id=ref.job_id,
@@ -264,21 +290,32 @@ class Merger:
             self._forget(ended)
         log.info("job_succeeded", job_id=ref.job_id, attempt=ref.attempt, tiles=len(outputs.done))
 
-    async def _progress(self, ref: JobRef, done: int, total: int) -> None:
+    async def _progress(self, attempt: Attempt, done: int) -> None:
+        """Announce `done` tiles unless the log has it already (a restart redoes the last)."""
+        if done <= attempt.announced:
+            return
+        ref = attempt.ref
         await self.bus.append(
             JobProgressed(
+                event_id=decision_id("JobProgressed", *_ids(ref), done),
                 tenant_id=ref.tenant_id,
                 workflow_id=ref.workflow_id,
                 job_id=ref.job_id,
                 attempt=ref.attempt,
                 tiles_done=done,
-                tiles_total=total,
+                tiles_total=attempt.tiles_total,
             )
         )
+        attempt.announced = done
 
     async def _fail(self, ref: JobRef, reason: str) -> None:
         log.warning("attempt_failed", job_id=ref.job_id, reason=reason)
         await self.bus.append(ref.attempt_failed(reason))
+
+
+def _ids(ref: JobRef) -> tuple[object, ...]:
+    """What names an attempt in a deterministic event id."""
+    return (ref.workflow_id, ref.job_id, ref.attempt)
 
 
 def _timings(msg: Msg) -> dict[str, float]:

@@ -114,3 +114,17 @@ async def test_a_leader_that_loses_its_lease_stops_reporting_the_roles_gauges(bu
     assert REGISTRY.get_sample_value("tessera_branch_queue_depth", labels) is None
     stop.set()
     await asyncio.wait_for(leader, TTL * 4)
+
+
+async def test_a_holder_that_lost_its_lease_to_an_outage_takes_it_back_if_still_its(
+    bus: Bus,
+) -> None:
+    a, b = Lease(bus, "admission", ttl_s=TTL), Lease(bus, "admission", ttl_s=TTL)
+    assert await a.try_acquire()
+    a.revision, a.lapsed = None, True  # as `keep` leaves it when NATS was away too long
+    assert await a.try_acquire()  # nobody wrote the key meanwhile: at once, not after expiry
+    assert not await b.try_acquire()
+    a.revision, a.lapsed = None, True
+    await asyncio.sleep(TTL * 1.5)  # expired meanwhile, and taken by another replica
+    assert await b.try_acquire()
+    assert not await a.try_acquire() and not a.lapsed

@@ -8,10 +8,12 @@ in the label image.
 `CellTableWriter` appends rows as tiles arrive into numbered Parquet part files (one per flush,
 written atomically), so a restarted merger loses nothing it acknowledged; each part's GeoJSON
 features are serialised at the same time, while the model still runs, into a fragment beside
-it. `finalise` streams the parts into one `cells.parquet` and one GeoJSON FeatureCollection
-(copying the fragments; serialising anew only a part that lost rows or has no fragment),
-keeping the first copy of each tile's rows, so a redelivered tile is not counted twice. Nothing
-holds the whole table.
+it. `finalise` streams the parts into one `cells.parquet` and one GeoJSON FeatureCollection in
+cell-id order (ids are tile-major, so a window of tiles at a time: the parts that hold them are
+read, their rows sorted and written; the features are the fragments' lines, serialised anew only
+for a part without a fragment), keeping the first copy of each tile's rows, so a redelivered tile
+is not counted twice. The order, and so the bytes, do not depend on the order results arrived in
+or on a crash in between. Nothing holds the whole table.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -218,48 +220,94 @@ class CellTableWriter:
         """The part files written so far, in order."""
         return sorted(self.directory.glob("part-*.parquet"))
 
-    def _iter_parts(self) -> Iterator[tuple[Path, pa.Table, bool]]:
-        """(part, its rows of tiles not seen in earlier parts, whether that is all its rows)."""
+    def _index(self) -> list[_Part]:
+        """Every part with the tiles whose rows it holds first (a redelivered tile's earlier
+        copy wins), by its first such tile; reads only the tile column."""
         seen: set[int] = set()
-        for part in self.parts():
-            table = pq.read_table(part, schema=CELL_SCHEMA)
-            tiles = table.column("tile_index").to_numpy()
-            whole = True
-            if seen:
-                keep = ~np.isin(tiles, np.fromiter(seen, np.int64, len(seen)))
-                whole = bool(keep.all())
-                if not whole:
-                    table = table.filter(pa.array(keep))
-            seen.update(int(t) for t in np.unique(tiles))
-            if table.num_rows:
-                yield part, table, whole
+        out: list[_Part] = []
+        for path in self.parts():
+            tiles = np.unique(pq.read_table(path, columns=["tile_index"]).column(0).to_numpy())
+            kept = tiles[~np.isin(tiles, np.fromiter(seen, np.int64, len(seen)))]
+            seen.update(tiles.tolist())
+            if kept.size:
+                out.append(_Part(path, kept))
+        return sorted(out, key=lambda part: int(part.tiles[0]))
 
     def finalise(
         self,
         parquet_path: str | os.PathLike[str],
         geojson_path: str | os.PathLike[str] | None = None,
+        *,
+        window_tiles: int = 1024,
     ) -> int:
-        """Stream the parts into one Parquet file (and GeoJSON); returns the row count."""
+        """Write the parts as one Parquet file (and GeoJSON) in cell-id order; returns the row
+        count. `window_tiles` tiles' rows are sorted at a time."""
         self.flush()
         count = 0
         parquet_path, tmp_parquet = Path(parquet_path), Path(str(parquet_path) + ".tmp")
         geo = _GeoJsonStream(geojson_path) if geojson_path is not None else None
+        parts = self._index()
+        tiles = np.sort(np.concatenate([p.tiles for p in parts])) if parts else np.array([])
+        open_parts: list[_Part] = []
+        following = 0  # parts[following:] are not open yet
         with pq.ParquetWriter(tmp_parquet, CELL_SCHEMA) as writer:
-            for part, table, whole in self._iter_parts():
-                writer.write_table(table)
+            for lo in range(0, len(tiles), window_tiles):
+                first, last = int(tiles[lo]), int(tiles[min(lo + window_tiles, len(tiles)) - 1])
+                while following < len(parts) and int(parts[following].tiles[0]) <= last:
+                    open_parts.append(parts[following])
+                    following += 1
+                open_parts = [p for p in open_parts if int(p.tiles[-1]) >= first]
+                tables, features = [], []
+                for part in open_parts:
+                    table, lines = part.rows_between(first, last, self.namespace, geo is not None)
+                    tables.append(table)
+                    features += lines
+                table = pa.concat_tables(tables)
+                order = pc.sort_indices(table, [("id", "ascending")])
+                writer.write_table(table.take(order))
                 count += table.num_rows
                 if geo is not None:
-                    fragment = part.with_suffix(".geojson")
-                    if whole and fragment.exists():
-                        geo.write_serialised(fragment.read_text(encoding="utf-8"))
-                    else:  # rows of a redelivered tile dropped, or written before fragments
-                        geo.write_serialised(
-                            ",\n".join(geojson_features(table, namespace=self.namespace))
-                        )
+                    geo.write_serialised(",\n".join(features[i] for i in order.to_pylist()))
+                for part in open_parts:
+                    part.release_before(last)
         os.replace(tmp_parquet, parquet_path)
         if geo is not None:
             geo.close()
         return count
+
+
+class _Part:
+    """A part file during `finalise`: the tiles it holds first, its rows and features while a
+    window needs them."""
+
+    def __init__(self, path: Path, tiles: np.ndarray) -> None:
+        self.path, self.tiles = path, tiles  # sorted
+        self._table: pa.Table | None = None
+        self._features: list[str] | None = None
+
+    def rows_between(
+        self, first: int, last: int, namespace: uuid.UUID, features: bool
+    ) -> tuple[pa.Table, list[str]]:
+        """Its rows of its own tiles in [first, last] and, if asked, their serialised features."""
+        if self._table is None:
+            self._table = pq.read_table(self.path, schema=CELL_SCHEMA)
+        table = self._table
+        if features and self._features is None:
+            fragment = self.path.with_suffix(".geojson")
+            lines = fragment.read_text(encoding="utf-8").split(",\n") if fragment.exists() else []
+            if len(lines) != table.num_rows:  # written before fragments existed
+                lines = geojson_features(table, namespace=namespace)
+            self._features = lines
+        tile = table.column("tile_index").to_numpy()
+        mine = self.tiles[(self.tiles >= first) & (self.tiles <= last)]
+        rows = np.flatnonzero(np.isin(tile, mine))
+        lines = [self._features[i] for i in rows] if self._features is not None else []
+        return table.take(pa.array(rows)), lines
+
+    def release_before(self, last: int) -> None:
+        """Drop what was read once no window after `last` needs this part."""
+        if int(self.tiles[-1]) <= last:
+            self._table = self._features = None
 
 
 class _GeoJsonStream:

@@ -152,7 +152,10 @@ class TileBatch(_Frozen):
 
     @property
     def msg_id(self) -> str:
-        return f"{self.ref.key}:batch:{self.batch}"
+        """Names the attempt and the tiles, not the batch number: a tiler restarted with another
+        `batch_tiles` numbers other tiles alike, and those must not be dropped as repeats."""
+        tiles = hashlib.sha256(",".join(map(str, self.tiles)).encode()).hexdigest()[:16]
+        return f"{self.ref.key}:tiles:{tiles}"
 
 
 def result_msg_id(ref: JobRef, tile: int) -> str:

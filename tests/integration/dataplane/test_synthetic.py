@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from tessera.events import JobCancelled
+from tessera.events import JobCancelled, WorkflowFinished
 from tessera.inference.domain import synthetic_tile_fails
 from tessera.tiling.work import JobRef
-from tessera.workflows import JobSpec
+from tessera.workflows import JobSpec, WorkflowState
 from tests.integration.dataplane.conftest import DataPlane, of_type
 
 pytestmark = pytest.mark.integration
@@ -125,3 +125,25 @@ async def test_a_cancelled_running_attempt_stops_and_publishes_no_result(
     assert late == []
     progressed = [e.tiles_done for e in of_type(events, "JobProgressed")]
     assert progressed and max(progressed) < 400
+
+
+async def test_results_of_a_cancelled_workflow_still_in_flight_are_dropped_at_once(
+    dataplane: DataPlane,
+) -> None:
+    await dataplane.all(inference=1)
+    js, names = dataplane.bus.js, dataplane.bus.names
+    job = JobSpec(id="long", type="synthetic", params={"tiles": 400, "seconds_per_tile": 0.02})
+    tenant, workflow = await dataplane.submit(job)
+    await dataplane.events(
+        tenant, workflow, until=lambda events: bool(of_type(events, "JobProgressed"))
+    )
+    # what the sequencer appends for a cancelled workflow: the job, then the workflow ends
+    await dataplane.bus.append(JobCancelled(tenant_id=tenant, workflow_id=workflow, job_id="long"))
+    await dataplane.bus.append(
+        WorkflowFinished(tenant_id=tenant, workflow_id=workflow, state=WorkflowState.CANCELLED)
+    )
+    tiles = await js.consumer_info(names.tiles_stream, "inference")
+    assert tiles.num_pending + tiles.num_ack_pending > 0  # batches in flight: results will come
+    await asyncio.sleep(2.0)  # they are computed within a second ...
+    info = await js.stream_info(names.results_stream)
+    assert info.state.messages == 0  # ... and acked as they come, not redelivered for 10 s

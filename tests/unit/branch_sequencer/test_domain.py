@@ -16,6 +16,7 @@ from tessera.branch_sequencer.domain import (
     evolve,
     job_state,
     lane_depths,
+    next_stall,
     next_timer,
     workflow_state,
 )
@@ -31,7 +32,7 @@ from tessera.events import (
 )
 from tessera.workflows import JobState, WorkflowSpec, WorkflowState
 
-from .world import BASE, T0, World, spec
+from .world import BASE, STALL, T0, World, spec
 
 
 def started(decisions: list) -> list[str]:
@@ -266,7 +267,7 @@ def test_replicas_deciding_the_same_thing_produce_the_same_event_ids() -> None:
 
 TENANTS = [uuid.UUID(int=i) for i in range(1, 4)]
 ACTIONS = (  # repeated entries weight the draw towards what makes traces interesting
-    *("succeed", "succeed", "fail", "fail", "fatal", "tick", "tick"),
+    *("succeed", "succeed", "fail", "fail", "fatal", "progress", "tick", "tick"),
     *("admit", "cancel_job", "cancel_workflow", "redeliver"),
 )
 
@@ -313,6 +314,8 @@ def test_every_decision_keeps_the_rules_and_every_job_ends_once(
         match action:
             case "succeed" | "fail" | "fatal" if running:
                 world.report(running[pick % len(running)], action)
+            case "progress" if running:
+                world.progress(running[pick % len(running)])
             case "cancel_job":
                 world.cancel_job(sorted(world.ref)[pick % len(world.ref)])
             case "cancel_workflow":
@@ -399,3 +402,82 @@ def test_a_finished_workflow_is_forgotten_after_the_retention_in_log_time() -> N
     assert WF not in world.state.ended
     with pytest.raises(NotFound):  # the gateway answers such a cancel from the read model
         decide(world.state, CancelJob(TENANT, WF, "a", world.now))
+
+
+# --- stalled attempts ---------------------------------------------------------------------
+
+
+def test_an_attempt_without_progress_is_failed_at_its_deadline_then_retried_then_failed() -> None:
+    world = World(max_workers=1)
+    world.submit(TENANT, WF, spec({"id": "a", "retries": 1}, {"id": "b"}))
+    world.submit(OTHER, WF2, spec({"id": "x"}))
+    world.admit(WF)
+    world.admit(WF2)  # waits: the one slot is a's
+    assert next_stall(world.state) == T0 + STALL
+    assert world.tick(4) == []
+    world.progress((WF, "a"))  # a sign of life: the deadline starts again
+    assert next_stall(world.state) == T0 + timedelta(seconds=4) + STALL
+    assert world.tick(5.9) == []
+    stalled, retry, start = world.tick(0.1)
+    assert stalled == JobAttemptFailed(
+        event_id=decision_id("JobAttemptFailed", WF, "a", 1),  # as a data-plane report would be
+        occurred_at=world.now,
+        tenant_id=TENANT,
+        workflow_id=WF,
+        job_id="a",
+        attempt=1,
+        reason="stalled: no progress for 6 s",
+    )
+    assert isinstance(retry, JobRetryScheduled) and retry.retry_at == world.now + BASE
+    assert (start.type, start.job_id) == ("JobStarted", "x")  # the slot is free at once
+    world.report((WF2, "x"), "succeed")
+    world.tick(1)  # the retry starts; nothing was heard of attempt 2 either
+    assert job_state(world.state, TENANT, WF, "a") is JobState.RUNNING
+    stalled, failed, skipped, finished = world.tick(6)
+    assert (stalled.type, stalled.attempt, failed.type) == ("JobAttemptFailed", 2, "JobFailed")
+    assert failed.reason == "stalled: no progress for 6 s" and skipped.job_id == "b"
+    assert finished.state is WorkflowState.FAILED
+    assert world.state.running == 0 and next_stall(world.state) is None
+
+
+def test_a_late_failure_report_of_a_stalled_attempt_changes_nothing() -> None:
+    world = World(max_workers=1)
+    world.submit(TENANT, WF, spec({"id": "a", "retries": 1}))
+    world.admit(WF)
+    world.tick(6)  # stalled and retried
+    (late,) = [e for e in world.log if e.type == "JobAttemptFailed"]
+    world.log.append(late.model_copy(update={"reason": "tile lost", "occurred_at": world.now}))
+    world.redeliver(-1)  # the data plane's own report of attempt 1, after the sequencer's
+    assert world.state.job((WF, "a")).phase.value == "BACKOFF"
+    (start,) = world.tick(1)
+    assert start.attempt == 2 and next_stall(world.state) == world.now + STALL
+
+
+def test_progress_of_another_attempt_does_not_keep_the_current_one_alive() -> None:
+    world = World(max_workers=1)
+    world.submit(TENANT, WF, spec({"id": "a", "retries": 1}))
+    world.admit(WF)
+    world.tick(6)
+    world.tick(1)  # attempt 2 runs
+    world.now += timedelta(seconds=5)
+    stale = JobProgressed(
+        tenant_id=TENANT, workflow_id=WF, job_id="a", attempt=1, tiles_done=3, tiles_total=4
+    )
+    world.log.append(stale.model_copy(update={"occurred_at": world.now}))
+    world.redeliver(-1)  # a late merge of attempt 1 is no sign of attempt 2's life
+    stalled, *_ = world.tick(1)
+    assert (stalled.type, stalled.attempt) == ("JobAttemptFailed", 2)
+
+
+def test_after_a_restart_running_attempts_get_a_full_deadline_before_they_stall() -> None:
+    world = World(max_workers=2)
+    world.submit(TENANT, WF, spec({"id": "a", "retries": 1}, {"id": "b", "branch": "y"}))
+    world.admit(WF)
+    world.now += timedelta(hours=8)  # the whole stack was down overnight
+    world.state.awake_since = world.now  # the sequencer begins deciding again
+    assert next_stall(world.state) == world.now + STALL  # not 8 h ago
+    assert world.tick(STALL.total_seconds() - 1) == []
+    world.progress((WF, "a"))  # a resumed: alive; b was lost meanwhile
+    stalled, _ = world.tick(1)
+    assert (stalled.type, stalled.job_id) == ("JobAttemptFailed", "b")
+    assert next_stall(world.state) == world.now - timedelta(seconds=1) + STALL

@@ -1,8 +1,8 @@
 """A simulated world around the branch-sequencer, with a reference model for every decision.
 
-`World` feeds the decider the events the log would carry (submissions, admissions, attempt
-results, the passing of time, cancels, redeliveries) and judges each decision against a model it
-builds from the events alone, so that a wrong decision fails at the step where it happens.
+`World` feeds the decider the events the log would carry (submissions, admissions, attempt results,
+signs of progress, the passing of time, cancels, redeliveries) and judges each decision against a
+model it builds from the events alone, so that a wrong decision fails at the step where it happens.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tessera.events import (
     JobAttemptFailed,
     JobCancelled,
     JobFailed,
+    JobProgressed,
     JobRetryScheduled,
     JobSkipped,
     JobStarted,
@@ -41,6 +42,7 @@ from tessera.workflows import JobState, WorkflowSpec, WorkflowState
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 BASE, CAP = timedelta(seconds=1), timedelta(seconds=4)
+STALL = timedelta(seconds=6)
 Key = tuple[UUID, str]
 
 
@@ -48,11 +50,17 @@ def spec(*jobs: dict) -> WorkflowSpec:
     return WorkflowSpec.model_validate({"jobs": [{"type": "synthetic", **j} for j in jobs]})
 
 
+def fresh_state(max_workers: int) -> SequencerState:
+    return SequencerState(
+        max_workers=max_workers, retry_base=BASE, retry_cap=CAP, stall_after=STALL
+    )
+
+
 class World:
     """The sequencer's surroundings plus a reference model of what every decision may do."""
 
     def __init__(self, max_workers: int) -> None:
-        self.state = SequencerState(max_workers=max_workers, retry_base=BASE, retry_cap=CAP)
+        self.state = fresh_state(max_workers)
         self.max_workers = max_workers
         self.now = T0
         self.log: list[Event] = []
@@ -63,6 +71,7 @@ class World:
         self.attempts: Counter[Key] = Counter()
         self.retry_at: dict[Key, datetime] = {}
         self.failing: dict[Key, tuple[datetime, bool]] = {}
+        self.seen: dict[Key, datetime] = {}  # running attempt -> its last sign of life
         self.user_cancelled: set[Key] = set()
         self.terminal: Counter[Key] = Counter()
         self.finished: dict[UUID, WorkflowState] = {}
@@ -107,6 +116,11 @@ class World:
             and (tenant is None or self.specs[k[0]][0] == tenant)
         )
 
+    def silent_since(self, key: Key) -> datetime:
+        """The last sign of life of the running attempt, or when the sequencer woke if later."""
+        awake = self.state.awake_since  # an input, like `now`
+        return self.seen[key] if awake is None else max(self.seen[key], awake)
+
     def retries(self, key: Key) -> int:
         return self.specs[key[0]][1].job(key[1]).retries
 
@@ -141,8 +155,13 @@ class World:
                 key = (e.workflow_id, e.job_id)
                 self.ref[key], self.attempts[key] = JobState.RUNNING, e.attempt
                 self.retry_at.pop(key, None)
+                self.seen[key] = e.occurred_at
                 self.starts += 1
                 self.last_start[self.specs[e.workflow_id][0]] = self.starts
+            case JobProgressed():
+                key = (e.workflow_id, e.job_id)
+                if self.ref[key] is JobState.RUNNING and e.attempt == self.attempts[key]:
+                    self.seen[key] = max(self.seen[key], e.occurred_at)
             case JobAttemptFailed():
                 self.failing[(e.workflow_id, e.job_id)] = (e.occurred_at, e.retryable)
             case JobRetryScheduled():
@@ -199,6 +218,11 @@ class World:
                         theirs = (self.running(other), self.last_start.get(other, -1))
                         assert mine <= theirs  # the fewest running, then the longest waiting
                 assert d.event_id == decision_id("JobStarted", *key, d.attempt)
+            case JobAttemptFailed():  # only for an attempt without a sign of life for STALL
+                assert self.ref[key] is JobState.RUNNING and key not in self.failing
+                assert d.attempt == self.attempts[key] and d.retryable
+                assert self.now - self.silent_since(key) >= STALL and d.reason.startswith("stall")
+                assert d.event_id == decision_id("JobAttemptFailed", *key, d.attempt)
             case JobRetryScheduled():
                 failed_at, retryable = self.failing[key]
                 assert retryable and d.attempt == self.attempts[key] <= self.retries(key)
@@ -216,6 +240,10 @@ class World:
     def check_quiet(self) -> None:
         """What must hold once the decider has nothing left to decide."""
         assert not self.failing
+        for key in self.seen:  # no running attempt is left past its deadline
+            assert (
+                self.ref[key] is not JobState.RUNNING or self.silent_since(key) + STALL > self.now
+            )
         if self.running() < self.max_workers:  # work-conserving: no head-of-line blocking
             assert not [k for k in self.ref if self.runnable(k)]
         for key, s in self.ref.items():
@@ -241,6 +269,12 @@ class World:
         if outcome == "succeed":
             return self.feed(JobSucceeded(**header))
         return self.feed(JobAttemptFailed(**header, reason="boom", retryable=outcome == "fail"))
+
+    def progress(self, key: Key) -> list:
+        """The data plane reports progress of the job's current attempt."""
+        header = {"tenant_id": self.specs[key[0]][0], "workflow_id": key[0], "job_id": key[1]}
+        header |= {"attempt": self.attempts[key], "occurred_at": self.now}
+        return self.feed(JobProgressed(**header, tiles_done=1, tiles_total=2))
 
     def tick(self, seconds: float) -> list:
         self.now += timedelta(seconds=seconds)
@@ -292,14 +326,14 @@ class World:
 
     def check_replay(self, sample: list[int]) -> None:
         """The log alone rebuilds the state; a prefix replay re-decides exactly what was decided."""
-        rebuilt = SequencerState(max_workers=self.max_workers, retry_base=BASE, retry_cap=CAP)
+        rebuilt = fresh_state(self.max_workers)
         for e in self.log:
             evolve(rebuilt, e)
         assert rebuilt == self.state
         assert decide(rebuilt, Tick(self.now)) == []
         for i in sample:
             length, now, decisions = self.reactions[i % len(self.reactions)]
-            prefix = SequencerState(max_workers=self.max_workers, retry_base=BASE, retry_cap=CAP)
+            prefix = fresh_state(self.max_workers)
             for e in self.log[:length]:
                 evolve(prefix, e)
             assert react(prefix, Tick(now)) == decisions

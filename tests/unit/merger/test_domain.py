@@ -8,11 +8,13 @@ from tessera.events import (
     JobAttemptFailed,
     JobCancelled,
     JobPlanned,
+    JobProgressed,
     JobStarted,
     JobSucceeded,
     WorkflowFinished,
 )
 from tessera.merger.domain import (
+    LATE_RESULTS,
     Apply,
     Drop,
     Ended,
@@ -92,12 +94,24 @@ def test_success_and_cancel_end_attempts() -> None:
     assert isinstance(evolve(state, cancel), Ended)
 
 
-def test_finished_workflows_are_forgotten() -> None:
+def test_a_finished_workflow_is_forgotten_but_its_late_results_are_dropped_for_an_hour() -> None:
     state = MergerState()
     evolve(state, started(1))
     evolve(state, started(2))
-    evolve(state, WorkflowFinished(tenant_id=T, workflow_id=W, state=WorkflowState.SUCCEEDED))
-    assert state == MergerState()
+    finished = WorkflowFinished(tenant_id=T, workflow_id=W, state=WorkflowState.CANCELLED)
+    evolve(state, finished)
+    assert (state.current, state.by_key, state.ended) == ({}, {}, {})
+    for attempt in (1, 2):  # a cancelled attempt's results still in RESULTS: dropped at once
+        assert verdict(state, ref(attempt).key) == Drop("attempt ended")
+    unknown = verdict(
+        state, JobRef(tenant_id=T, workflow_id=uuid.uuid4(), job_id="x", attempt=1).key
+    )
+    assert unknown == Wait()
+    other = JobStarted(tenant_id=T, workflow_id=uuid.uuid4(), job_id="x")
+    evolve(state, other.model_copy(update={"occurred_at": finished.occurred_at + LATE_RESULTS}))
+    assert len(state.gone) == 2
+    evolve(state, other.model_copy(update={"occurred_at": other.occurred_at + 2 * LATE_RESULTS}))
+    assert not state.gone  # log time moved on: the keys are gone too
 
 
 def test_throttle_lets_one_through_per_interval_and_key() -> None:
@@ -119,3 +133,15 @@ def test_completion_and_timings() -> None:
     summary = timing_summary({"plan_s": 0.123456}, total, wall_s=4.0)
     assert summary == {"plan_s": 0.123, "forward_s": 1.0, "read_s": 0.75, "wall_s": 4.0}
     assert with_finalise(summary, 0.5) == {**summary, "finalise_s": 0.5, "wall_s": 4.5}
+
+
+def test_the_highest_progress_in_the_log_is_remembered_per_attempt() -> None:
+    state = MergerState()
+    evolve(state, started(1))
+    attempt = state.by_key[ref(1).key]
+    assert attempt.announced == -1  # not even 0 of 0 yet
+    header = {"tenant_id": T, "workflow_id": W, "job_id": "cells", "tiles_total": 9}
+    for done in (4, 9, 4):  # a late copy of an older count lowers nothing
+        evolve(state, JobProgressed(**header, attempt=1, tiles_done=done))
+    evolve(state, JobProgressed(**header, attempt=2, tiles_done=1))  # not started here: ignored
+    assert attempt.announced == 9

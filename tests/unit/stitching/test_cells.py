@@ -151,3 +151,31 @@ def test_empty_table_still_makes_valid_outputs(tmp_path: Path) -> None:
     assert writer.finalise(tmp_path / "c.parquet", tmp_path / "c.geojson") == 0
     assert pq.read_table(tmp_path / "c.parquet").num_rows == 0
     assert json.loads((tmp_path / "c.geojson").read_text())["features"] == []
+
+
+def test_rows_come_out_in_cell_id_order_whatever_order_the_tiles_arrived_in(
+    tmp_path: Path,
+) -> None:
+    job = uuid.UUID(int=12)
+    tiles = [(i, (i * 7) % 4) for i in range(12)]  # some tiles without cells
+
+    def export(folder: Path, arrivals: list[list[int]], restart_after: int) -> tuple[bytes, bytes]:
+        writer = CellTableWriter(folder / "parts", namespace=job)
+        for flush, indices in enumerate(arrivals):
+            if flush == restart_after:  # a crashed merger's successor appends further parts
+                writer = CellTableWriter(folder / "parts", namespace=job)
+            for index in indices:
+                writer.add(*_tile(*tiles[index]))
+            writer.flush()
+        writer.finalise(folder / "cells.parquet", folder / "cells.geojson", window_tiles=3)
+        return (folder / "cells.parquet").read_bytes(), (folder / "cells.geojson").read_bytes()
+
+    in_order = export(tmp_path / "a", [list(range(12))], restart_after=-1)
+    shuffled = export(
+        tmp_path / "b", [[9, 2, 11], [0, 5, 2], [7, 1, 10, 3], [8, 6, 4, 9]], restart_after=2
+    )
+    assert shuffled == in_order  # the same bytes: a re-run after a crash changes nothing
+    ids = pq.read_table(tmp_path / "b" / "cells.parquet").column("id").to_pylist()
+    assert ids == sorted(ids) and len(ids) == sum(n for _, n in tiles)
+    features = json.loads(shuffled[1])["features"]
+    assert [f["properties"]["measurements"]["Tessera id"] for f in features] == ids

@@ -52,7 +52,11 @@ def test_batches_round_trip_as_json() -> None:
         update={"work": SyntheticWork(seconds_per_tile=0.1, failure_probability=0.0)}
     )
     assert TileBatch.model_validate_json(synthetic.model_dump_json()).work.kind == "synthetic"
-    assert batch.msg_id != batch.model_copy(update={"batch": 8}).msg_id
+    # the id names the tiles: batch 0 of a plan with other batch sizes is no repeat of this one
+    assert batch.msg_id == batch.model_copy(update={"batch": 8}).msg_id
+    assert batch.msg_id != batch.model_copy(update={"tiles": (3, 4, 5, 6)}).msg_id
+    other = REF.model_copy(update={"attempt": 2})
+    assert batch.msg_id != batch.model_copy(update={"ref": other}).msg_id
 
 
 def test_plans_fit_in_job_planned() -> None:
