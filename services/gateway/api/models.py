@@ -426,7 +426,7 @@ class SlideView(_Out):
         examples=["aperio", "dicom", "ome-tiff"],
     )
     associated_images: list[str] = Field(
-        description="images the file holds beside the slide, at `.../associated/{name}` (JPEG)",
+        description="images the file holds beside the slide, at `.../associated/{image}` (JPEG)",
         examples=[["label", "thumbnail"]],
     )
     objective_power: float | None

@@ -84,6 +84,7 @@ async def seed_owner(
         "slide": uploaded.json()["slide"],
         "owner": str(owner),  # the upload's own route: uploads/{owner}/{name}
         "name": "owned.svs",
+        "image": "thumbnail",  # the associated image every test slide holds
         # Deep Zoom tile 0/0_0 exists for every image (1x1 pixel)
         "level": "0",
         "col": "0",

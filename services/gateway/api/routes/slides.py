@@ -1,7 +1,7 @@
 """/v1/slides: the slides a tenant may use, their Deep Zoom tiles, and uploads.
 
 A slide is named by its reference, its path in the data root, `/` included:
-`/v1/slides/{slide}/info`, `/thumbnail.jpg`, `/associated/{name}`, `/dzi`, `/dzi.json` and
+`/v1/slides/{slide}/info`, `/thumbnail.jpg`, `/associated/{image}`, `/dzi`, `/dzi.json` and
 `/dzi_files/{level}/{col}_{row}.jpeg`. `/dzi` and `/dzi_files/` sit side by side as a viewer
 expects them (OpenSeadragon finds the tiles of `x/dzi` under `x/dzi_files/`). Shared slides are
 visible to every tenant, uploads (`uploads/<tenant>/<name>`) only to their tenant; another
@@ -240,13 +240,13 @@ async def get_thumbnail(
 
 
 @router.get(
-    "/{slide:path}/associated/{name}",
+    "/{slide:path}/associated/{image}",
     response_class=Response,
     responses=media_responses(JPEG, "the associated image", ERRORS),
 )
 async def get_associated_image(
     slide: SlideRef,
-    name: Annotated[
+    image: Annotated[
         str,
         Path(max_length=64, description="one of the slide's `associated_images`"),
     ],
@@ -258,7 +258,7 @@ async def get_associated_image(
     404 when it holds none of that name."""
 
     def render() -> bytes:
-        return deepzoom.open(catalog.describe(slide, tenant)).associated_jpeg(name)
+        return deepzoom.open(catalog.describe(slide, tenant)).associated_jpeg(image)
 
     return Response(await asyncio.to_thread(render), media_type=JPEG, headers=SLIDE_CACHE)
 

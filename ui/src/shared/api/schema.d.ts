@@ -370,7 +370,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/slides/{slide}/associated/{name}": {
+    "/v1/slides/{slide}/associated/{image}": {
         parameters: {
             query?: never;
             header?: never;
@@ -382,7 +382,7 @@ export interface paths {
          * @description An image the slide file holds beside the slide (label, macro, thumbnail), as a JPEG;
          *     404 when it holds none of that name.
          */
-        get: operations["get_associated_image_v1_slides__slide__associated__name__get"];
+        get: operations["get_associated_image_v1_slides__slide__associated__image__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1380,7 +1380,7 @@ export interface components {
             format: string | null;
             /**
              * Associated Images
-             * @description images the file holds beside the slide, at `.../associated/{name}` (JPEG)
+             * @description images the file holds beside the slide, at `.../associated/{image}` (JPEG)
              * @example [
              *       "label",
              *       "thumbnail"
@@ -1505,7 +1505,7 @@ export interface components {
             format: string | null;
             /**
              * Associated Images
-             * @description images the file holds beside the slide, at `.../associated/{name}` (JPEG)
+             * @description images the file holds beside the slide, at `.../associated/{image}` (JPEG)
              * @example [
              *       "label",
              *       "thumbnail"
@@ -3924,7 +3924,7 @@ export interface operations {
             };
         };
     };
-    get_associated_image_v1_slides__slide__associated__name__get: {
+    get_associated_image_v1_slides__slide__associated__image__get: {
         parameters: {
             query?: never;
             header?: never;
@@ -3932,7 +3932,7 @@ export interface operations {
                 /** @description the slide's reference: its path in the data root, `/` included */
                 slide: string;
                 /** @description one of the slide's `associated_images` */
-                name: string;
+                image: string;
             };
             cookie?: never;
         };
