@@ -100,8 +100,11 @@ class Slide(openslide.AbstractSlide):
     def __del__(self) -> None:
         # An open slide dropped without close() (the gateway's Deep Zoom LRU lets the last
         # request holding one finish) closes its files here; OpenSlide's would do it anyway.
+        # When both are collected together, the OpenSlide handle may have been finalised (and its
+        # file closed) first: closing it again raises, and there is nothing left to close.
         if not getattr(self, "_closed", True):
-            self.close()
+            with contextlib.suppress(Exception):
+                self.close()
 
     @property
     def level_count(self) -> int:
