@@ -48,7 +48,8 @@ async def test_submissions_have_a_stricter_bucket_and_a_refused_one_appends_noth
         reads = [await gw.get("/v1/workflows", headers=headers(tenant)) for _ in range(3)]
     assert (first.status_code, second.status_code, third.status_code) == (202, 202, 429)
     assert third.json()["error"]["bucket"] == "submissions"
-    assert int(third.headers["Retry-After"]) == 10
+    # the submissions bucket's refill (10 s), less what the two submissions took on a busy machine
+    assert 8 <= int(third.headers["Retry-After"]) <= 10
     assert [r.status_code for r in reads] == [200, 200, 200]
     assert reads[-1].headers["RateLimit-Remaining"] == "0"
 
