@@ -8,18 +8,18 @@ from datetime import timedelta
 
 from tessera.lease import lead
 from tessera.service import Runtime, run_service
-from tessera.settings import Settings
 from tessera.snapshots import Snapshots, fingerprint
 
 from . import domain, line
 from .domain import AdmissionState
 from .handlers import Admission
+from .settings import AdmissionSettings
 
 
 def main() -> None:
-    settings = Settings()  # MAX_ACTIVE_TENANTS is a shared setting: the gateway shows it too
+    settings = AdmissionSettings()
 
-    async def serve(rt: Runtime) -> None:
+    async def serve(rt: Runtime[AdmissionSettings]) -> None:
         rt.ready = True  # a standby is healthy too; tessera_leader{role} tells who decides
 
         async def decide(stop: asyncio.Event) -> None:  # afresh each time it leads

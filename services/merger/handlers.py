@@ -124,7 +124,7 @@ class Merger:
     async def _finish_merged(self) -> None:
         """Finish the attempts of this partition whose tiles are all merged: the last merger was
         stopped between its last flush and JobSucceeded."""
-        root, partitions = self.settings.results_root, self.settings.partitions
+        root, partitions = self.settings.results_root, self.settings.merger_partitions
         for attempt in list(self.state.by_key.values()):
             ref, plan = attempt.ref, attempt.plan
             if (
