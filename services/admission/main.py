@@ -10,7 +10,6 @@ from tessera.lease import lead
 from tessera.service import Runtime, run_service
 from tessera.snapshots import Snapshots, fingerprint
 
-from . import domain, line
 from .domain import AdmissionState
 from .handlers import Admission
 from .settings import AdmissionSettings
@@ -28,7 +27,7 @@ def main() -> None:
                 retention=timedelta(seconds=settings.finished_retention_s),
             )
             every = settings.snapshot_every
-            snapshots = Snapshots(rt.bus, "admission", fingerprint(domain, line), every)
+            snapshots = Snapshots(rt.bus, "admission", fingerprint(AdmissionState), every)
             await Admission(rt.bus, state, snapshots=snapshots).run(stop)
 
         await lead(rt.bus, "admission", rt.stop, decide, ttl_s=settings.lease_ttl_s)

@@ -10,7 +10,6 @@ from tessera.lease import lead
 from tessera.service import Runtime, run_service
 from tessera.snapshots import Snapshots, fingerprint
 
-from . import domain, state
 from .domain import SequencerState
 from .handlers import Sequencer
 from .settings import SequencerSettings
@@ -25,7 +24,7 @@ def build(settings: SequencerSettings, rt: Runtime[SequencerSettings]) -> Sequen
         stall_after=timedelta(seconds=settings.stall_after_s),
     )
     snapshots = Snapshots(
-        rt.bus, "branch-sequencer", fingerprint(domain, state), settings.snapshot_every
+        rt.bus, "branch-sequencer", fingerprint(SequencerState), settings.snapshot_every
     )
     return Sequencer(rt.bus, initial, snapshots=snapshots)
 

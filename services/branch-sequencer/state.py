@@ -134,6 +134,9 @@ class TenantQueue:
 
 @dataclass(slots=True)
 class SequencerState:
+    # a snapshot is valid for this version and shape only (tessera.snapshots.fingerprint): bump
+    # it when what the fold means changes; tests/unit/test_snapshot_shapes.py holds the shape
+    SCHEMA_VERSION: ClassVar[int] = 1
     SETTINGS: ClassVar[tuple[str, ...]] = (  # not folded from the log
         "max_workers",
         "retry_base",
