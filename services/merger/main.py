@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+from tessera.merger.adapters.partitions import check_partitions
 from tessera.merger.handlers import Merger
 from tessera.merger.settings import MergerSettings
 from tessera.service import Runtime, run_service
 
 
 async def serve(rt: Runtime[MergerSettings]) -> None:
+    await check_partitions(rt.bus, rt.settings.merger_partitions)  # the tiler's count too?
     merger = Merger(rt.bus, rt.settings)
 
     def ready() -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -62,7 +63,7 @@ class JobRef(_Frozen):
 
     def partition(self, partitions: int) -> int:
         """The RESULTS partition (merger replica) that owns this attempt's output."""
-        return int(self.key[:8], 16) % max(1, partitions)
+        return partition_of(self.key, partitions)
 
     @property
     def results_path(self) -> str:
@@ -93,6 +94,22 @@ class JobRef(_Frozen):
             job_id=event.job_id,
             attempt=event.attempt,
         )
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The RESULTS partition of the attempt with this key (`JobRef.key`)."""
+    return int(key[:8], 16) % max(1, partitions)
+
+
+def misrouted(subjects: Iterable[str], partitions: int) -> list[str]:
+    """The RESULTS subjects whose partition is not their attempt's among `partitions`: a tiler
+    that counts another number of partitions published them, and they may reach no merger."""
+    wrong = []
+    for subject in subjects:
+        *_, partition, key = subject.split(".")
+        if int(partition) != partition_of(key, partitions):
+            wrong.append(subject)
+    return wrong
 
 
 def tiles_subject(ns: str, ref: JobRef) -> str:

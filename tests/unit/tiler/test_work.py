@@ -11,6 +11,7 @@ from tessera.tiling.work import (
     PlanDetails,
     SyntheticWork,
     TileBatch,
+    misrouted,
     results_filter,
     results_subject,
     subject_key,
@@ -36,6 +37,15 @@ def test_partitions_spread_attempts() -> None:
     refs = [REF.model_copy(update={"job_id": f"j{i}"}) for i in range(200)]
     counts = [sum(r.partition(4) == p for r in refs) for p in range(4)]
     assert min(counts) > 25
+
+
+def test_results_routed_with_another_partition_count_are_found() -> None:
+    refs = [REF.model_copy(update={"job_id": f"j{i}"}) for i in range(20)]
+    by_two = [results_subject("ns", r, 2) for r in refs]
+    assert misrouted(by_two, 2) == []
+    moved = [s for s, r in zip(by_two, refs, strict=True) if r.partition(2) != r.partition(3)]
+    assert moved and misrouted(by_two, 3) == moved
+    assert misrouted([results_subject("ns", r) for r in refs], 1) == []
 
 
 def test_batches_round_trip_as_json() -> None:
