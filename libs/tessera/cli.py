@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from tessera.gateway import cli as tenants_cli
+from tessera.gateway.settings import GatewaySettings
 from tessera.segmentation import cli as model_cli
 from tessera.settings import REPO_ROOT, Settings
 from tessera.slides import cli as slides_cli
@@ -23,6 +24,12 @@ from tessera.slides import cli as slides_cli
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 events_app = typer.Typer(no_args_is_help=True, help="The event log.")
 app.add_typer(events_app, name="events")
+
+URL_VARIABLES = (
+    ("nats_url", "NATS_URL"),
+    ("database_url", "DATABASE_URL"),
+    ("redis_url", "REDIS_URL"),
+)
 
 # service name -> module with `main()`; the order is the start order of `tessera up`
 SERVICES: dict[str, str] = {
@@ -68,20 +75,20 @@ def up(
     from tessera.embedded import embedded_stack
 
     with contextlib.ExitStack() as stack:
-        env = dict(os.environ)
-        missing = [k for k in ("NATS_URL", "DATABASE_URL", "REDIS_URL") if not env.get(k)]
+        given = Settings().model_fields_set  # what the environment names
+        ui = GatewaySettings().ui_dir
+        env = dict(os.environ)  # the services' environment: this one plus what is set here
+        missing = [var for field, var in URL_VARIABLES if field not in given]
         if missing:
             typer.echo(f"starting embedded servers under {state} (no {', '.join(missing)} given)")
             urls = stack.enter_context(embedded_stack(state / "servers"))
-            for key, value in urls.env().items():
-                env.setdefault(key, value)
-        env.setdefault("TESSERA_RESULTS_ROOT", str(state / "results"))
+            env.update({var: value for var, value in urls.env().items() if var in missing})
+        if "results_root" not in given:
+            env["TESSERA_RESULTS_ROOT"] = str(state / "results")
         env["TESSERA_GATEWAY_PORT"] = str(port)
-        env.setdefault("TESSERA_LOG_JSON", "true")
         procs = start_services(env, state, inference_replicas)
         stack.callback(stop_services, procs)
         url = f"http://127.0.0.1:{port}"
-        ui = Path(env.get("TESSERA_GATEWAY_UI_DIR") or REPO_ROOT / "ui" / "dist")
         where = f"UI at {url}/" if (ui / "index.html").is_file() else "no UI build (make ui)"
         typer.echo(f"Tessera is up: {where}, API at {url}/v1, docs at {url}/docs; Ctrl-C stops")
         wait_for_exit(procs)
