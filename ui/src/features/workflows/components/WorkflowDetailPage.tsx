@@ -62,7 +62,7 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
   const dagJobs = useMemo(() => toDag(w.jobs), [w.jobs]);
   const lanes = Object.entries(w.lanes);
   const jobsById = new Map(w.jobs.map((j) => [j.id, j]));
-  const canCancel = w.state === "QUEUED" || w.state === "RUNNING";
+  const canCancel = !isTerminal(w.state);
   useTitle(`${w.name || "Workflow"} · ${Math.floor(w.progress.percent)}%`);
 
   return (
@@ -158,7 +158,7 @@ function JobRow({ workflowId, job }: { workflowId: string; job: JobView }) {
   const cancel = useCancelJob(workflowId);
   const toast = useToast();
   const [asked, setAsked] = useState(false);
-  const cancellable = job.state === "PENDING" || job.state === "RUNNING";
+  const cancellable = !isTerminal(job.state);
   const { reset } = cancel;
   useEffect(() => reset(), [job.state, reset]); // a refusal is about the state it was given in
   const href = `/workflows/${workflowId}/jobs/${encodeURIComponent(job.id)}`;
