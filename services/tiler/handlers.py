@@ -1,4 +1,4 @@
-"""The tiler: JobStarted → plan → JobPlanned → tile batches into TILES, a window per job.
+"""The tiler: JobStarted → plan → JobPlanned → tile batches into TILES, one window for all jobs.
 
 The tiler follows the event log with an ordered feed and keeps its state in memory, rebuilt by
 replaying the log on start (like the other deciders). A durable consumer of JobStarted alone
@@ -9,12 +9,13 @@ an ack wait would be the wrong tool. After a restart every attempt the log says 
 running is planned again (deterministic) and resumed from the merger's tiles-done ledger;
 batches republished within the duplicate window are dropped by `Nats-Msg-Id`.
 
-Flow control: each running attempt may have `window` batches in TILES (queued or in a worker's
-hands), counted per attempt subject from the stream itself; free places are refilled every tick,
-one batch per job in turn. The stream therefore interleaves the running jobs and the pool,
-which serves it in order, serves them round robin: a small job started after a huge one is not
-queued behind all of the huge one's tiles, and no credit protocol is needed (a crashed worker's
-batch stays in the stream, so it still counts until it is redone).
+Flow control: the running attempts together may have `window` batches in TILES (queued or in a
+worker's hands), counted per attempt subject from the stream itself; free places are refilled
+every tick, each to the attempt with the fewest in TILES (`domain.refill`). The stream therefore
+interleaves the running jobs and the pool, which serves it in order, serves them in turn: a
+small job started after a huge one waits behind at most one window, not all of the huge one's
+tiles, and no credit protocol is needed (a crashed worker's batch stays in the stream, so it
+still counts until it is redone).
 
 One tiler replica is assumed: two would both plan every attempt (harmless, deduplicated, but
 wasted); several would each take a hash partition of the attempts.
@@ -231,7 +232,7 @@ class Tiler:
             self._wake.set()
 
     async def _pump(self, stop: asyncio.Event) -> None:
-        """Keep each running attempt's window of batches in TILES full, round robin."""
+        """Keep the shared window of batches in TILES full, the fewest-in-TILES attempt first."""
         while not stop.is_set():
             if self.pumps:
                 try:

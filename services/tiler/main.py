@@ -1,4 +1,4 @@
-"""Tiler process: JobStarted → JobPlanned + tile batches on TILES, a window per running job."""
+"""Tiler process: JobStarted → JobPlanned + tile batches on TILES, one window for all jobs."""
 
 from __future__ import annotations
 
