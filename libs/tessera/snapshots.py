@@ -40,7 +40,7 @@ import typing
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import nats.js.errors
 import pydantic
@@ -57,11 +57,16 @@ MAGIC = b"TSNAP1\n"
 FORMAT = 1
 
 
-def fingerprint(state: type) -> str:
+class Versioned(Protocol):
+    """A folded state class: bump `SCHEMA_VERSION` when what its fold means changes."""
+
+    SCHEMA_VERSION: ClassVar[int]
+
+
+def fingerprint(state: type[Versioned]) -> str:
     """What a snapshot of `state` is valid for: its `SCHEMA_VERSION`, its shape, the Python."""
-    version = int(state.SCHEMA_VERSION)  # type: ignore[attr-defined]
     described = json.dumps(describe(state), sort_keys=True)
-    text = f"{FORMAT} {sys.version_info[:2]} {version} {described}"
+    text = f"{FORMAT} {sys.version_info[:2]} {state.SCHEMA_VERSION} {described}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
