@@ -11,6 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
+from tessera.workflows import TERMINAL_JOB_STATES
+
 WORKFLOW_COLUMNS = """workflow_id, tenant_id, name, state, queue_position, jobs_total,
     jobs_finished, tiles_done, tiles_total, percent, submitted_at, started_at, finished_at,
     updated_at, last_seq"""
@@ -20,6 +22,7 @@ JOB_COLUMNS = """workflow_id, job_id, position, type, branch, slide, params, dep
 
 
 PROJECTION = "read_models"  # the projector's row in projector_checkpoint
+TERMINAL_JOB_STATES_SQL = sorted(map(str, TERMINAL_JOB_STATES))  # as a text[] parameter
 
 
 async def projected_seq(conn: asyncpg.Connection) -> int:
@@ -154,13 +157,14 @@ async def job_outcome(
 
 
 async def slide_in_use(conn: asyncpg.Connection, tenant_id: UUID, slide: str) -> bool:
-    """Whether a PENDING or RUNNING job of the tenant names this slide reference."""
+    """Whether a job of the tenant that has not ended (PENDING, RUNNING) names this slide."""
     return bool(
         await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM jobs WHERE tenant_id = $1 AND slide = $2 "
-            "AND state IN ('PENDING', 'RUNNING'))",
+            "AND state <> ALL($3::text[]))",
             tenant_id,
             slide,
+            TERMINAL_JOB_STATES_SQL,
         )
     )
 

@@ -28,9 +28,6 @@ from tessera.readmodel import queries
 from tessera.workflows import TERMINAL_JOB_STATES, WorkflowState
 
 checkpoint = queries.projected_seq
-_TERMINAL = sorted(
-    map(str, TERMINAL_JOB_STATES)
-)  # a text[] parameter: the states a job never leaves
 
 
 async def set_checkpoint(conn: asyncpg.Connection, seq: int) -> None:
@@ -255,7 +252,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
             transition_detail(ev),
             json.dumps(summary) if summary is not None else None,
             seq,
-            _TERMINAL,
+            queries.TERMINAL_JOB_STATES_SQL,
         )
         if applied is None:
             return None
@@ -301,5 +298,5 @@ async def _roll_up(conn: asyncpg.Connection, workflow_id: Any, seq: int, at: dat
         workflow_id,
         at,
         seq,
-        _TERMINAL,
+        queries.TERMINAL_JOB_STATES_SQL,
     )
