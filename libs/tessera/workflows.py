@@ -11,14 +11,14 @@ import graphlib
 from collections import Counter
 from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tessera.errors import InvalidWorkflow
 
 JobType = Literal["synthetic", "tissue_mask", "cell_segmentation"]
-JOB_TYPES: tuple[str, ...] = ("synthetic", "tissue_mask", "cell_segmentation")
+JOB_TYPES: tuple[str, ...] = get_args(JobType)
 MAX_JOBS_PER_WORKFLOW = 500
 MAX_RETRIES = 5
 

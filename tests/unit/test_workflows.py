@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tessera.errors import InvalidWorkflow
-from tessera.workflows import WorkflowSpec, find_cycle, validate_workflow
+from tessera.workflows import (
+    JOB_TYPES,
+    NEEDS_SLIDE,
+    PARAMS_BY_TYPE,
+    WorkflowSpec,
+    find_cycle,
+    validate_workflow,
+)
 
 
 def spec(*jobs: dict) -> WorkflowSpec:
@@ -115,3 +122,9 @@ def test_find_cycle_agrees_with_a_reachability_check(n: int, data: st.DataObject
     assert (cycle is not None) == has_cycle
     if cycle:
         assert cycle[0] == cycle[-1]
+
+
+def test_every_job_type_of_the_literal_has_its_parameters() -> None:
+    assert JOB_TYPES == ("synthetic", "tissue_mask", "cell_segmentation")
+    assert set(PARAMS_BY_TYPE) == set(JOB_TYPES)
+    assert NEEDS_SLIDE.issubset(JOB_TYPES)
