@@ -29,12 +29,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import nats
 import structlog
-from nats.aio.msg import Msg
 
 from tessera import workflows
-from tessera.bus import Bus, EventFeed, hold_in_progress
+from tessera.bus import Bus, Feed, WorkMessage, WorkQueue, hold_in_progress, pull
 from tessera.decider import FollowedLog
 from tessera.errors import BusError
 from tessera.events import JobProgressed, JobSucceeded, decision_id
@@ -93,7 +91,7 @@ class Merger:
             await self._finish_merged()
             follower = asyncio.create_task(self._follow(feed, stop))
             names = self.bus.names
-            sub = await self.bus.work_consumer(
+            queue = WorkQueue(
                 names.results_stream,
                 self.consumer_name(),
                 results_filter(names.ns, self.settings.partition),
@@ -101,22 +99,20 @@ class Merger:
                 max_ack_pending=self.settings.fetch_batch * 4,
                 max_deliver=self.settings.max_plan_waits + 10,
             )
+            consumer = await self.bus.work_consumer(queue)
             if on_ready is not None:
                 on_ready()
+
+            def done() -> bool:
+                return stop.is_set() or follower.done()
+
             try:
-                while not stop.is_set() and not follower.done():
-                    try:
-                        msgs = await sub.fetch(self.settings.fetch_batch, timeout=1.0)
-                    except (TimeoutError, nats.errors.TimeoutError):
-                        continue
-                    except nats.errors.ConnectionClosedError:
-                        return
+                async for msgs in pull(consumer, done, self.settings.fetch_batch):
                     await self.handle(msgs)
             finally:
                 follower.cancel()
                 await asyncio.gather(follower, return_exceptions=True)
-                with contextlib.suppress(Exception):  # else draining the connection waits on it
-                    await sub.unsubscribe()
+                await consumer.close()
                 await self.fold.save()
             if not follower.cancelled() and (error := follower.exception()) is not None:
                 raise error  # the log feed died: the merger must not go on blind
@@ -138,10 +134,10 @@ class Merger:
                 outputs = await self._outputs(attempt)
                 if is_complete(len(outputs.done), attempt.tiles_total):
                     await self._succeed(attempt, outputs)
-            except (BusError, OSError, nats.errors.Error) as exc:  # its redelivery finishes it
+            except (BusError, OSError) as exc:  # its redelivery finishes it
                 log.warning("merger_resume_failed", job_id=ref.job_id, error=str(exc))
 
-    async def _follow(self, feed: EventFeed, stop: asyncio.Event) -> None:
+    async def _follow(self, feed: Feed, stop: asyncio.Event) -> None:
         while not stop.is_set():
             for env in await feed.batch(max_size=500, timeout=0.25):
                 ended = self.fold.apply(env)
@@ -160,9 +156,9 @@ class Merger:
 
     # --- results -------------------------------------------------------------------------
 
-    async def handle(self, msgs: list[Msg]) -> None:
+    async def handle(self, msgs: list[WorkMessage]) -> None:
         """Apply a fetched batch of results, grouped by attempt."""
-        groups: dict[str, list[Msg]] = {}
+        groups: dict[str, list[WorkMessage]] = {}
         for msg in msgs:
             groups.setdefault(subject_key(msg.subject), []).append(msg)
         for key, group in groups.items():
@@ -174,13 +170,13 @@ class Merger:
                         await msg.ack()
                 case _:
                     for msg in group:
-                        if msg.metadata.num_delivered > self.settings.max_plan_waits:
+                        if msg.num_delivered > self.settings.max_plan_waits:
                             log.warning("result_without_plan_dropped", subject=msg.subject)
                             await msg.term()
                         else:
                             await msg.nak(delay=self.settings.plan_wait_s)
 
-    async def _apply(self, attempt: Attempt, group: list[Msg]) -> None:
+    async def _apply(self, attempt: Attempt, group: list[WorkMessage]) -> None:
         ref = attempt.ref
         every = max(0.5, self.settings.ack_wait_s / 3)
         holds = [asyncio.create_task(hold_in_progress(m, every)) for m in group]
@@ -188,11 +184,7 @@ class Merger:
             try:
                 outputs = await self._outputs(attempt)
                 started = time.perf_counter()
-                items = [
-                    (m.data, _timings(m))
-                    for m in group
-                    if not m.headers or MARKER_HEADER not in m.headers
-                ]
+                items = [(m.data, _timings(m)) for m in group if MARKER_HEADER not in m.headers]
                 await asyncio.to_thread(self._apply_and_flush, outputs, items, started)
             except (EncodingError, TypeError, ValueError) as exc:
                 await self._fail(ref, f"merging results failed: {type(exc).__name__}: {exc}")
@@ -211,7 +203,7 @@ class Merger:
                 await self._progress(attempt, done)
             for msg in group:
                 await msg.ack()
-        except (BusError, OSError, nats.errors.Error) as exc:  # redelivered, applied ones skipped
+        except (BusError, OSError) as exc:  # redelivered, applied ones skipped
             log.warning("merger_retry", job_id=ref.job_id, error=str(exc))
             for msg in group:
                 with contextlib.suppress(Exception):
@@ -318,8 +310,8 @@ def _ids(ref: JobRef) -> tuple[object, ...]:
     return (ref.workflow_id, ref.job_id, ref.attempt)
 
 
-def _timings(msg: Msg) -> dict[str, float]:
-    raw = (msg.headers or {}).get(TIMINGS_HEADER)
+def _timings(msg: WorkMessage) -> dict[str, float]:
+    raw = msg.headers.get(TIMINGS_HEADER)
     if not raw:
         return {}
     try:

@@ -224,7 +224,7 @@ class Tiler:
                 try:
                     await self.queue.announce_empty(ref, target.results_subject)
                     break
-                except Exception as exc:  # nats errors: try again, the attempt waits for it
+                except BusError as exc:  # try again, the attempt waits for it
                     log.warning("announce_failed", job_id=ref.job_id, error=str(exc))
                     await asyncio.sleep(1.0)
             return
@@ -246,10 +246,7 @@ class Tiler:
                 await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)
 
     async def _refill(self) -> None:
-        try:
-            counts = await self.queue.in_flight()
-        except Exception as exc:  # nats raises its own timeout/API errors here
-            raise BusError(f"TILES stream info failed: {exc}") from exc
+        counts = await self.queue.in_flight()
         backlog = [
             Backlog(k, counts.get(p.subject, 0), len(p.pending), p.published)
             for k, p in self.pumps.items()
