@@ -106,9 +106,16 @@ class MemoryBus:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    async def _wait_change(self, timeout: float) -> None:
+    async def _wait_change(self, timeout: float | None) -> None:
+        """Until the next write to a stream, at most `timeout` seconds.
+
+        `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a cancellation that
+        lands as the event is set, and a cancelled service would carry on.
+        """
+        changed = self._changed
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await changed.wait()
 
     @property
     def connected(self) -> bool:
@@ -255,7 +262,8 @@ class MemoryBus:
         self._servers.append(server)
         handler: RequestHandler = server.handler  # type: ignore[assignment]
         try:
-            return await asyncio.wait_for(handler(payload), timeout)
+            async with asyncio.timeout(timeout):
+                return await handler(payload)
         except TimeoutError as exc:
             raise BusError(f"no answer on {subject}: timeout") from exc
         except Exception:
@@ -314,15 +322,13 @@ class MemoryFeed:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            changed = self._bus._changed
             env = self._take()
             if env is not None:
                 return env
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 return None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), left)
+            await self._bus._wait_change(left)
 
     async def batch(self, max_size: int = 500, timeout: float = 0.5) -> list[Envelope]:
         first = await self.get(timeout)

@@ -26,11 +26,13 @@ from tessera.merger.handlers import Merger
 from tessera.merger.settings import MergerSettings
 from tessera.tiler.handlers import Tiler
 from tessera.tiler.settings import TilerSettings
+from tessera.tiling.work import TileBatch
 from tessera.workflows import JobSpec, WorkflowSpec
 from tests.unit.gateway.ratelimit_contract import FakeClock
 
 TERMINAL = {"JobSucceeded", "JobAttemptFailed", "JobFailed", "JobCancelled"}
-TILES = 16
+TILES = 16  # 4 batches of 4
+WINDOW = 2
 SECONDS_PER_TILE = 0.001  # what each tile's result reports as its work: summed once per tile
 Run = Callable[[asyncio.Event, Callable[[], None] | None], Coroutine[Any, Any, None]]
 
@@ -55,10 +57,10 @@ class Plane:
             task.result()
         return task
 
-    async def tiler(self) -> Tiler:
-        tiler = Tiler(self.bus, TilerSettings(**self.base, window=2, batch_tiles=4, tick_s=0.01))
-        await self.start(tiler.run)
-        return tiler
+    async def tiler(self) -> tuple[Tiler, asyncio.Task[None]]:
+        settings = TilerSettings(**self.base, window=WINDOW, batch_tiles=4, tick_s=0.01)
+        tiler = Tiler(self.bus, settings)
+        return tiler, await self.start(tiler.run)
 
     async def merger(self) -> tuple[Merger, asyncio.Task[None]]:
         merger = Merger(self.bus, MergerSettings(**self.base, progress_interval_s=0))
@@ -175,3 +177,25 @@ async def test_a_merger_restarted_mid_job_finishes_it_once(plane: Plane) -> None
     summary: dict[str, Any] = succeeded.summary  # type: ignore[union-attr]
     assert summary["tiles_done"] == TILES
     assert summary["timings"]["work_s"] == pytest.approx(TILES * SECONDS_PER_TILE)
+
+
+async def test_the_tiler_keeps_its_window_and_a_restarted_one_queues_nothing_twice(
+    plane: Plane,
+) -> None:
+    _, tiler_task = await plane.tiler()
+    await plane.submit()
+    consumer = await plane.worker().consumer()
+    names = plane.bus.names
+    delivered: list[int] = []
+    while len(delivered) < TILES // 4:
+        [msg] = await consumer.fetch(1, 10)
+        delivered.append(TileBatch.model_validate_json(msg.data).batch)
+        in_tiles = await plane.bus.in_flight(names.tiles_stream, names.tiles())
+        assert sum(in_tiles.values()) <= WINDOW
+        await msg.ack()
+        if len(delivered) == 1:  # a tiler restart mid-job plans again and resumes
+            await crash(tiler_task)
+            await plane.tiler()
+
+    assert sorted(delivered) == [0, 1, 2, 3]
+    assert await consumer.fetch(1, 0.3) == []
