@@ -36,11 +36,11 @@ from tessera.inference.adapters.models import Predictors, Ready
 from tessera.inference.adapters.results import publish_result
 from tessera.inference.adapters.tiles import TileReader
 from tessera.inference.domain import (
-    RepeatedDelivery,
     SyntheticTileFailed,
     failure_of,
     forward_batch_size,
     hold_interval,
+    repeated_delivery,
     synthetic_tile_fails,
 )
 from tessera.inference.settings import InferenceSettings
@@ -209,11 +209,9 @@ class InferenceWorker:
         if deliveries > 1:
             self.redelivered += 1
         try:
-            if deliveries > self.settings.max_deliveries:
-                raise RepeatedDelivery(
-                    f"tile batch {work.batch.batch} was delivered {deliveries} times "
-                    "without being finished (workers keep failing on it)"
-                )
+            repeated = repeated_delivery(work.batch.batch, deliveries, self.settings.max_deliveries)
+            if repeated is not None:
+                raise repeated
             spec = work.batch.work
             if isinstance(spec, CellWork):
                 work.ready = await self.predictors.get(spec.model, spec.model_sha256)

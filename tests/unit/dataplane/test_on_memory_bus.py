@@ -33,6 +33,7 @@ from tests.unit.gateway.ratelimit_contract import FakeClock
 TERMINAL = {"JobSucceeded", "JobAttemptFailed", "JobFailed", "JobCancelled"}
 TILES = 16  # 4 batches of 4
 WINDOW = 2
+ACK_WAIT_S = 5.0
 SECONDS_PER_TILE = 0.001  # what each tile's result reports as its work: summed once per tile
 Run = Callable[[asyncio.Event, Callable[[], None] | None], Coroutine[Any, Any, None]]
 
@@ -67,7 +68,8 @@ class Plane:
         return merger, await self.start(merger.run)
 
     def worker(self) -> InferenceWorker:
-        return InferenceWorker(self.bus, InferenceSettings(**self.base, ack_wait_s=5.0))
+        settings = InferenceSettings(**self.base, ack_wait_s=ACK_WAIT_S, max_deliveries=2)
+        return InferenceWorker(self.bus, settings)
 
     async def submit(self) -> tuple[uuid.UUID, uuid.UUID]:
         tenant, workflow = uuid.uuid4(), uuid.uuid4()
@@ -199,3 +201,23 @@ async def test_the_tiler_keeps_its_window_and_a_restarted_one_queues_nothing_twi
 
     assert sorted(delivered) == [0, 1, 2, 3]
     assert await consumer.fetch(1, 0.3) == []
+
+
+async def test_a_batch_workers_keep_dying_on_fails_its_attempt(plane: Plane) -> None:
+    await plane.merger()
+    await plane.tiler()
+    await plane.submit()
+    dying = await plane.worker().consumer()
+    for delivery in (1, 2):  # two workers take the first batch and die on it
+        [msg] = await dying.fetch(1, 10)
+        assert (TileBatch.model_validate_json(msg.data).batch, msg.num_delivered) == (0, delivery)
+        plane.clock.advance(ACK_WAIT_S + 1)
+    await dying.close()
+
+    await plane.start(plane.worker().run)  # the third delivery is one too many
+    events = await plane.finished()
+
+    [failed] = [e for e in events if e.type == "JobAttemptFailed"]
+    assert "tile batch 0 was delivered 3 times" in failed.reason  # type: ignore[union-attr]
+    assert failed.retryable  # type: ignore[union-attr]
+    assert not [e for e in events if e.type == "JobSucceeded"]
