@@ -9,7 +9,7 @@ they were written. Every deadline is read from `clock` (default `time.monotonic`
 that moves a fake clock sees redeliveries and expiries at once; waits for messages use real
 time (`timeout`), rechecking the clock every `POLL_S`.
 
-Several services share one `MemoryBus` like processes share one server; `tests/bus_contract.py`
+Several services share one `MemoryBus` like processes share one server; `tests/unit/bus_contract.py`
 holds what it has in common with the JetStream bus.
 """
 
@@ -21,14 +21,13 @@ import itertools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from tessera import telemetry
+from tessera.bus.memory_buckets import MemoryKeyValue, MemoryObjectStore
+from tessera.bus.memory_feed import MemoryFeed
 from tessera.bus.port import (
     DUPLICATE_WINDOW_S,
     AnnouncementHandler,
-    Entry,
-    Envelope,
     Headers,
     Names,
     RequestHandler,
@@ -36,8 +35,8 @@ from tessera.bus.port import (
     WorkQueue,
     subject_matches,
 )
-from tessera.errors import BusClosed, BusError, ConcurrencyConflict, KeyConflict
-from tessera.events import Event, decode_event, encode_event, subject_for
+from tessera.errors import BusClosed, BusError, ConcurrencyConflict
+from tessera.events import Event, encode_event, subject_for
 
 POLL_S = 0.005
 
@@ -285,61 +284,6 @@ class MemoryBus:
         return self._objects.setdefault(bucket, MemoryObjectStore())
 
 
-class MemoryFeed:
-    """The log from a sequence, followed live (implements `Feed`)."""
-
-    def __init__(self, bus: MemoryBus, start_seq: int, subject: str) -> None:
-        self._bus = bus
-        self._next = start_seq
-        self._subject = subject
-
-    async def __aenter__(self) -> MemoryFeed:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-    def _take(self) -> Envelope | None:
-        stream = self._bus._stream(self._bus.names.events_stream)
-        while self._next <= stream.last_seq:
-            msg = stream.messages.get(self._next)
-            self._next += 1
-            if msg is None or not subject_matches(self._subject, msg.subject):
-                continue
-            try:
-                event = decode_event(msg.data)
-            except ValueError:
-                continue  # as the JetStream feed: a foreign message does not stop it
-            return Envelope(seq=msg.seq, subject=msg.subject, event=event)
-        return None
-
-    async def get(self, timeout: float | None = None) -> Envelope | None:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while True:
-            env = self._take()
-            if env is not None:
-                return env
-            left = None if deadline is None else deadline - loop.time()
-            if left is not None and left <= 0:
-                return None
-            await self._bus._wait_change(left)
-
-    async def batch(self, max_size: int = 500, timeout: float = 0.5) -> list[Envelope]:
-        first = await self.get(timeout)
-        if first is None:
-            return []
-        out = [first]
-        while len(out) < max_size and (env := self._take()) is not None:
-            out.append(env)
-        return out
-
-
 @dataclass
 class _Consumer:
     """A durable consumer's state on the 'server': what was delivered how often, until when."""
@@ -444,60 +388,6 @@ class MemoryWork:
         d = self._current()
         if d is not None:
             d.due = self._bus.clock() + self._consumer.queue.ack_wait
-
-
-class MemoryKeyValue:
-    """Implements `KeyValue`; entries expire `ttl` after they were written."""
-
-    def __init__(self, clock: Callable[[], float], ttl: float) -> None:
-        self._clock = clock
-        self._ttl = ttl
-        self._entries: dict[str, tuple[bytes, int, float]] = {}
-        self._revision = 0
-
-    def _live(self, key: str) -> tuple[bytes, int, float] | None:
-        entry = self._entries.get(key)
-        if entry is not None and self._clock() - entry[2] >= self._ttl > 0:
-            del self._entries[key]
-            return None
-        return entry
-
-    def _write(self, key: str, value: bytes) -> int:
-        self._revision += 1
-        self._entries[key] = (value, self._revision, self._clock())
-        return self._revision
-
-    async def create(self, key: str, value: bytes) -> int:
-        if self._live(key) is not None:
-            raise KeyConflict(key, None)
-        return self._write(key, value)
-
-    async def get(self, key: str) -> Entry | None:
-        entry = self._live(key)
-        return None if entry is None else Entry(entry[0], entry[1])
-
-    async def update(self, key: str, value: bytes, *, last: int) -> int:
-        entry = self._live(key)
-        if entry is None or entry[1] != last:
-            raise KeyConflict(key, last)
-        return self._write(key, value)
-
-    async def delete(self, key: str, *, last: int) -> None:
-        entry = self._live(key)
-        if entry is None or entry[1] != last:
-            raise KeyConflict(key, last)
-        del self._entries[key]
-
-
-class MemoryObjectStore:
-    def __init__(self) -> None:
-        self._objects: dict[str, bytes] = {}
-
-    async def get(self, name: str) -> bytes | None:
-        return self._objects.get(name)
-
-    async def put(self, name: str, data: bytes) -> None:
-        self._objects[name] = bytes(data)
 
 
 async def _deliver(handler: AnnouncementHandler, subject: str, payload: bytes) -> None:

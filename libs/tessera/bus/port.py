@@ -4,7 +4,7 @@ Every service shell talks to a `Bus`: appends to the event log with an expectati
 feeds of the log, work queues (publish, fetch, ack, nak, term, in progress), core-NATS
 announcements, request/reply, a key-value bucket (the leases) and an object store (the
 snapshots). `tessera.bus.jetstream` implements it on NATS JetStream for production and
-`tessera.bus.memory` in memory for the unit tier; `tests/bus_contract.py` holds the behaviour
+`tessera.bus.memory` in memory for the unit tier; `tests/unit/bus_contract.py` holds the behaviour
 both must have.
 """
 
