@@ -31,12 +31,10 @@ from pathlib import Path
 
 import structlog
 
-from tessera import workflows
 from tessera.bus import Bus, Feed, WorkMessage, WorkQueue, hold_in_progress, pull
 from tessera.decider import FollowedLog
 from tessera.errors import BusError
 from tessera.events import JobProgressed, JobSucceeded, decision_id
-from tessera.merger import domain
 from tessera.merger.adapters.outputs import JobOutputs
 from tessera.merger.domain import (
     ACK,
@@ -58,7 +56,6 @@ from tessera.merger.domain import (
 )
 from tessera.merger.settings import MergerSettings
 from tessera.snapshots import Snapshots, fingerprint
-from tessera.tiling import work
 from tessera.tiling.work import MARKER_HEADER, TIMINGS_HEADER, JobRef, results_filter, subject_key
 
 log = structlog.get_logger(__name__)
@@ -71,7 +68,7 @@ class Merger:
     def __init__(self, bus: Bus, settings: MergerSettings) -> None:
         self.bus = bus
         self.settings = settings
-        code = fingerprint(domain, work, workflows)
+        code = fingerprint(MergerState)
         snapshots = Snapshots(bus, self.consumer_name(), code, settings.snapshot_every)
         self.fold = FollowedLog(MergerState(), evolve, snapshots)
         self.outputs: dict[str, JobOutputs] = {}
@@ -125,7 +122,7 @@ class Merger:
     async def _finish_merged(self) -> None:
         """Finish the attempts of this partition whose tiles are all merged: the last merger was
         stopped between its last flush and JobSucceeded."""
-        root, partitions = self.settings.results_root, self.settings.partitions
+        root, partitions = self.settings.results_root, self.settings.merger_partitions
         for attempt in list(self.state.by_key.values()):
             ref, plan = attempt.ref, attempt.plan
             if (
