@@ -26,7 +26,7 @@ from tessera.admission.domain import AdmissionState
 from tessera.admission.handlers import Admission
 from tessera.branch_sequencer.domain import SequencerState
 from tessera.branch_sequencer.handlers import Sequencer
-from tessera.bus import Bus
+from tessera.bus import Bus, JetStreamBus, read_events
 from tessera.embedded import nats_from_env_or_embedded
 from tessera.events import JobStarted, JobSucceeded, WorkflowSubmitted
 from tessera.telemetry import configure_logging
@@ -99,7 +99,7 @@ def latencies(envs: list, workers: int) -> list[float]:
 
 
 async def run(url: str, args: argparse.Namespace) -> None:
-    bus = await Bus.connect(url, "bench" + uuid.uuid4().hex[:8])
+    bus = await JetStreamBus.connect(url, "bench" + uuid.uuid4().hex[:8])
     await bus.ensure_streams()
     admission = Admission(bus, AdmissionState(max_active_tenants=args.tenants))
     sequencer = Sequencer(bus, SequencerState(max_workers=args.workers))
@@ -114,7 +114,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
     for tenant, spec in plan:
         await bus.append(WorkflowSubmitted(tenant_id=tenant, workflow_id=uuid.uuid4(), spec=spec))
     while True:
-        envs = [env async for env in bus.read_events()]
+        envs = [env async for env in read_events(bus)]
         if sum(e.event.type == "WorkflowFinished" for e in envs) == len(plan):
             break
         await asyncio.sleep(0.2)

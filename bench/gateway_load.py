@@ -46,7 +46,7 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tessera.bus import Bus
+from tessera.bus import Bus, JetStreamBus, read_events
 from tessera.embedded import ServerURLs, embedded_stack, free_port
 from tessera.events import JobProgressed, JobStarted, WorkflowSubmitted
 
@@ -220,7 +220,7 @@ async def time_inside_gateway(base: str) -> dict[str, float]:
 async def logged_submissions(bus: Bus) -> list[str]:
     return [
         str(env.event.workflow_id)
-        async for env in bus.read_events()
+        async for env in read_events(bus)
         if isinstance(env.event, WorkflowSubmitted)
     ]
 
@@ -428,7 +428,7 @@ async def run(args: argparse.Namespace) -> int:
             projector = start("tessera.projector", env, state / "projector.log")
             gateway = start("tessera.gateway", env, state / "gateway.log")
             base = f"http://127.0.0.1:{port}"
-            bus = await Bus.connect(urls.nats_url, ns, name="tessera-bench")
+            bus = await JetStreamBus.connect(urls.nats_url, ns, name="tessera-bench")
             try:
                 await wait_ready(base, gateway, state / "gateway.log")
                 cpu0 = cpu_seconds(gateway.pid)

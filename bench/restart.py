@@ -33,7 +33,7 @@ from tessera.admission import domain as admission
 from tessera.admission.handlers import Admission
 from tessera.branch_sequencer import domain as sequencer
 from tessera.branch_sequencer.handlers import Sequencer
-from tessera.bus import Bus
+from tessera.bus import Bus, JetStreamBus
 from tessera.embedded import nats_from_env_or_embedded
 from tessera.events import (
     Event,
@@ -239,7 +239,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
         f" made in {time.perf_counter() - begin:.1f} s"
     )
     for role in ROLES:
-        bus = await Bus.connect(url, "bench" + uuid.uuid4().hex[:8])
+        bus = await JetStreamBus.connect(url, "bench" + uuid.uuid4().hex[:8])
         await bus.ensure_streams()
         try:
             begin = time.perf_counter()

@@ -53,7 +53,7 @@ import numpy as np
 import torch
 import zarr
 
-from tessera.bus import Bus
+from tessera.bus import JetStreamBus
 from tessera.embedded import nats_from_env_or_embedded
 from tessera.events import JobStarted, WorkflowSubmitted
 from tessera.inference.domain import forward_batch_size
@@ -312,7 +312,7 @@ class Services:
                 raise RuntimeError(f"service {name} exited with {proc.returncode}")
 
     async def _run(self, slide: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        bus = await Bus.connect(self.url, self.namespace, name="bench")
+        bus = await JetStreamBus.connect(self.url, self.namespace, name="bench")
         try:
             await bus.ensure_streams()
             tenant, workflow = uuid.uuid4(), uuid.uuid4()
@@ -381,7 +381,7 @@ def services(root: Path, args: argparse.Namespace) -> Iterator[Services]:
 
 
 async def _delete_streams(url: str, namespace: str) -> None:
-    bus = await Bus.connect(url, namespace, name="bench-cleanup")
+    bus = await JetStreamBus.connect(url, namespace, name="bench-cleanup")
     try:
         await bus.delete_streams()
     finally:

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tessera.bus import Bus
+from tessera.bus import Bus, JetStreamBus
 from tessera.embedded import ServerURLs
 from tessera.gateway.settings import GatewaySettings
 from tessera.settings import REPO_ROOT, Settings
@@ -84,7 +84,7 @@ def settings(
 
 @pytest.fixture
 async def bus(settings: Settings) -> AsyncIterator[Bus]:
-    bus = await Bus.connect(settings.nats_url, settings.namespace, name="tessera-test")
+    bus = await JetStreamBus.connect(settings.nats_url, settings.namespace, name="tessera-test")
     await bus.ensure_streams()
     yield bus
     await bus.delete_streams()

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 
 from tessera import telemetry
-from tessera.bus import Bus, Envelope, EventFeed
+from tessera.bus import Bus, Envelope, Feed
 from tessera.errors import ConcurrencyConflict
 from tessera.events import AnyEvent, Event, subject_for
 from tessera.snapshots import Snapshots
@@ -51,7 +51,7 @@ class FoldedLog:
         self._state = state  # what a snapshot saves, with `subject_seq`
         self.last_seq = 0
         self.subject_seq: dict[str, int] = {}  # last sequence seen on each decision subject
-        self.feed: EventFeed | None = None
+        self.feed: Feed | None = None
         self._following = False  # past the start-up fold: snapshots are taken as events come
 
     async def restore(self) -> Any:
@@ -125,7 +125,7 @@ class FoldedLog:
 
 
 async def replay(
-    feed: EventFeed,
+    feed: Feed,
     end: int,
     evolve: Callable[[AnyEvent], object],
     *,
@@ -169,7 +169,7 @@ class FollowedLog(Generic[S, R]):
             self.state, self.last_seq = restored.state, restored.last_seq
         return self.last_seq + 1
 
-    async def replay(self, feed: EventFeed, end: int, *, patience: float) -> None:
+    async def replay(self, feed: Feed, end: int, *, patience: float) -> None:
         self.last_seq = await replay(
             feed,
             end,

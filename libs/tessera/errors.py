@@ -6,7 +6,9 @@
     ├── NotFound               an id that does not exist for this tenant (never "forbidden")
     ├── Conflict               a request that the current state refuses (fields: state)
     └── BusError               a publish or request on NATS that did not go through
-        └── ConcurrencyConflict an append whose expected subject sequence was stale
+        ├── ConcurrencyConflict an append whose expected subject sequence was stale
+        ├── KeyConflict         a key-value write whose expected revision was stale
+        └── BusClosed           the connection is closed (a consumer stops pulling)
 
 Only the gateway maps these to HTTP status codes.
 """
@@ -53,3 +55,15 @@ class ConcurrencyConflict(BusError):
         super().__init__(f"stale append on {subject!r} (expected last sequence {expected})")
         self.subject = subject
         self.expected = expected
+
+
+class KeyConflict(BusError):
+    def __init__(self, key: str, expected: int | None) -> None:
+        want = "absent" if expected is None else f"at revision {expected}"
+        super().__init__(f"key {key!r} is not {want}")
+        self.key = key
+        self.expected = expected
+
+
+class BusClosed(BusError):
+    """The bus's connection is closed."""

@@ -32,13 +32,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-import nats.errors
-import nats.js.errors
 import structlog
-from nats.js.kv import KeyValue
 
 from tessera import telemetry
-from tessera.bus import Bus
+from tessera.bus import Bus, KeyValue
+from tessera.errors import BusError, KeyConflict
 
 log = structlog.get_logger(__name__)
 
@@ -64,12 +62,7 @@ class Lease:
 
     async def _store(self) -> KeyValue:
         if self._kv is None:
-            try:
-                self._kv = await self.bus.js.key_value(self.bucket)
-            except nats.js.errors.BucketNotFoundError:
-                self._kv = await self.bus.js.create_key_value(
-                    bucket=self.bucket, ttl=self.ttl_s, history=1
-                )
+            self._kv = await self.bus.key_value(self.bucket, ttl=self.ttl_s)
         return self._kv
 
     async def try_acquire(self) -> bool:
@@ -80,7 +73,7 @@ class Lease:
             revision = await self._regain(kv) if lapsed else None
             if revision is None:
                 revision = await kv.create(self.role, self.holder)
-        except nats.js.errors.KeyWrongLastSequenceError:
+        except KeyConflict:
             return False
         except BaseException:
             self.lapsed = True  # a write that timed out may have landed: look at the key next time
@@ -92,13 +85,12 @@ class Lease:
 
     async def _regain(self, kv: KeyValue) -> int | None:
         """Renew the key if it still names this replica; None if it does not (or is gone)."""
-        try:
-            entry = await kv.get(self.role)
-        except nats.js.errors.KeyNotFoundError:  # expired or released: `create` takes it
+        entry = await kv.get(self.role)
+        if entry is None:  # expired or released: `create` takes it
             return None
-        if entry.value != self.holder or entry.revision is None:
+        if entry.value != self.holder:
             return None  # another replica's: `create` refuses
-        with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
+        with contextlib.suppress(KeyConflict):
             return int(await kv.update(self.role, self.holder, last=entry.revision))
         return None
 
@@ -106,7 +98,7 @@ class Lease:
         """Wait until this replica holds the role (True) or `stop` is set (False)."""
         while not stop.is_set():
             if self.bus.connected:  # a request sent during an outage waits out its timeout
-                with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
+                with contextlib.suppress(BusError, OSError, TimeoutError):
                     if await asyncio.wait_for(self.try_acquire(), self.ttl_s / 3):
                         return True
             await _first_of_or_timeout(stop, self.bus, self.ttl_s / 3)
@@ -120,13 +112,13 @@ class Lease:
             await self.bus.until_reconnected(self.ttl_s / 3)  # at once when NATS is back
             try:
                 self.revision = await asyncio.wait_for(
-                    kv.update(self.role, self.holder, last=self.revision), self.ttl_s / 3
+                    kv.update(self.role, self.holder, last=self.revision or 0), self.ttl_s / 3
                 )
                 renewed = time.monotonic()
-            except nats.js.errors.KeyWrongLastSequenceError:
+            except KeyConflict:
                 log.warning("lease_taken", role=self.role)
                 break
-            except (TimeoutError, nats.errors.Error, OSError) as exc:
+            except (TimeoutError, BusError, OSError) as exc:
                 if time.monotonic() - renewed >= self.ttl_s / 2:
                     error = str(exc) or type(exc).__name__
                     log.warning("lease_expiring", role=self.role, error=error)
@@ -142,7 +134,7 @@ class Lease:
             return
         revision, self.revision = self.revision, None
         telemetry.LEADER.labels(role=self.role).set(0)
-        with contextlib.suppress(nats.errors.Error, OSError):
+        with contextlib.suppress(BusError, OSError, TimeoutError):
             kv = await self._store()
             await kv.delete(self.role, last=revision)
             log.info("lease_released", role=self.role)

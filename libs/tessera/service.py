@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
-from tessera.bus import Bus
+from tessera.bus import Bus, JetStreamBus
 from tessera.ops import serve_ops
 from tessera.settings import Settings
 from tessera.telemetry import configure_logging
@@ -45,7 +45,9 @@ Serve = Callable[[Runtime[S]], Coroutine[Any, Any, None]]
 async def run_service(name: str, serve: Serve[S], settings: S) -> None:
     """Run `serve` until SIGTERM/SIGINT, then let it drain and close the connection."""
     configure_logging(settings.log_level, json=settings.log_json, service=name)
-    bus = await Bus.connect(settings.nats_url, settings.namespace, name=f"tessera-{name}")
+    bus: Bus = await JetStreamBus.connect(
+        settings.nats_url, settings.namespace, name=f"tessera-{name}"
+    )
     await bus.ensure_streams()
     rt = Runtime(name=name, settings=settings, bus=bus)
     loop = asyncio.get_running_loop()
@@ -54,7 +56,7 @@ async def run_service(name: str, serve: Serve[S], settings: S) -> None:
             loop.add_signal_handler(sig, rt.stop.set)
 
     def ready() -> bool:
-        return rt.ready and bus.nc.is_connected
+        return rt.ready and bus.connected
 
     async with serve_ops(name, settings.ops_host, settings.ops_port, ready):
         log.info("service_started", namespace=settings.namespace)

@@ -42,14 +42,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-import nats.js.errors
 import pydantic
 import structlog
-from nats.js.api import ObjectStoreConfig, StorageType
-from nats.js.object_store import ObjectStore
 
 from tessera import telemetry
-from tessera.bus import Bus
+from tessera.bus import Bus, ObjectStore
+from tessera.errors import BusError
 
 log = structlog.get_logger(__name__)
 
@@ -165,16 +163,11 @@ class Snapshots:
 
     async def _objects(self) -> ObjectStore:
         if self._store is None:
-            try:
-                self._store = await self.bus.js.object_store(self.bucket)
-            except nats.js.errors.BucketNotFoundError:
-                config = ObjectStoreConfig(storage=StorageType.FILE)
-                self._store = await self.bus.js.create_object_store(self.bucket, config=config)
+            self._store = await self.bus.object_store(self.bucket)
         return self._store
 
     async def _stream(self) -> tuple[str, int]:
-        info = await self.bus.js.stream_info(self.bus.names.events_stream)
-        return (info.created.isoformat() if info.created else ""), int(info.state.last_seq)
+        return await self.bus.log_created(), await self.bus.last_sequence()
 
     async def load(self) -> Restored | None:
         """The saved state if it is valid for this code and this log, else None (fold from 1)."""
@@ -182,11 +175,11 @@ class Snapshots:
             return None
         started = time.perf_counter()
         try:
-            blob = (await (await self._objects()).get(self.role)).data or b""
+            blob = await (await self._objects()).get(self.role)
+            if blob is None:
+                return None
             meta, start = decode_meta(blob)
-        except nats.js.errors.NotFoundError:
-            return None
-        except (nats.errors.Error, ValueError) as exc:
+        except (BusError, ValueError) as exc:
             log.warning("snapshot_unreadable", role=self.role, error=str(exc))
             return None
         created, last_seq = await self._stream()

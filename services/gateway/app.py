@@ -10,7 +10,7 @@ import asyncpg
 from fastapi import APIRouter, FastAPI
 
 from tessera import __version__
-from tessera.bus import Bus
+from tessera.bus import JetStreamBus
 from tessera.gateway.api import errors
 from tessera.gateway.api.routes import (
     admission,
@@ -121,7 +121,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bus = await Bus.connect(settings.nats_url, settings.namespace, name="tessera-gateway")
+        bus = await JetStreamBus.connect(
+            settings.nats_url, settings.namespace, name="tessera-gateway"
+        )
         await bus.ensure_streams()
         pool = await asyncpg.create_pool(
             settings.database_url,

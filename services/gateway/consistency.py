@@ -22,14 +22,10 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import nats
 import structlog
 from fastapi import Response
-from nats.aio.msg import Msg
-from nats.js.errors import APIError
 
 from tessera.bus import Bus
-from tessera.errors import BusError
 from tessera.events import event_subject
 from tessera.gateway.errors import NotProjected, UnknownToken
 from tessera.readmodel import queries
@@ -44,10 +40,7 @@ RECHECK_S = 0.2
 async def log_position(bus: Bus) -> int:
     """The log's last sequence: the token of a write that appends no event (BusError when the
     log does not answer, so that the write is refused before it changes anything)."""
-    try:
-        return await bus.last_sequence()
-    except (APIError, TimeoutError, nats.errors.Error) as exc:
-        raise BusError(f"the log's position could not be read: {exc}") from exc
+    return await bus.last_sequence()
 
 
 def give_token(response: Response, seq: int) -> int:
@@ -68,8 +61,8 @@ class Projection:
         self.seq = 0
 
     async def start(self) -> None:
-        self._subscription = await self._bus.nc.subscribe(
-            self._bus.names.projected, cb=self._on_announcement
+        self._subscription = await self._bus.subscribe(
+            self._bus.names.projected, self._on_announcement
         )
         await self.refresh()
 
@@ -82,11 +75,11 @@ class Projection:
         async with self._pool.acquire() as conn:
             self._advance(await queries.projected_seq(conn))
 
-    async def _on_announcement(self, msg: Msg) -> None:
+    async def _on_announcement(self, subject: str, data: bytes) -> None:
         try:
-            seq = int(json.loads(msg.data)["seq"])
+            seq = int(json.loads(data)["seq"])
         except (ValueError, KeyError, TypeError):
-            log.warning("bad_projection_announcement", data=msg.data[:200])
+            log.warning("bad_projection_announcement", data=data[:200])
             return
         self._advance(seq)
 

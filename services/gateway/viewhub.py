@@ -29,7 +29,6 @@ from uuid import UUID
 
 import asyncpg
 import structlog
-from nats.aio.msg import Msg
 
 from tessera.bus import Bus
 from tessera.gateway.api.models import JobView, StreamReady, StreamUpdate, WorkflowView
@@ -109,8 +108,8 @@ class ViewHub:
         return self._connections
 
     async def start(self) -> None:
-        self._subscription = await self._bus.nc.subscribe(
-            self._bus.names.view("*"), cb=self._on_announcement
+        self._subscription = await self._bus.subscribe(
+            self._bus.names.view("*"), self._on_announcement
         )
 
     async def stop(self) -> None:
@@ -123,8 +122,8 @@ class ViewHub:
             for sub in tenant.subscribers:
                 sub.close()
 
-    async def _on_announcement(self, msg: Msg) -> None:
-        tenant = self._tenants.get(msg.subject.rpartition(".")[2])
+    async def _on_announcement(self, subject: str, data: bytes) -> None:
+        tenant = self._tenants.get(subject.rpartition(".")[2])
         if tenant is not None:
             tenant.wake.set()
 

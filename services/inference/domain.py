@@ -34,6 +34,16 @@ class SyntheticTileFailed(Exception):
     """A synthetic tile drew a failure (its job's `failure_probability`)."""
 
 
+def repeated_delivery(batch: int, deliveries: int, max_deliveries: int) -> RepeatedDelivery | None:
+    """Why a batch must not be tried again: delivered more often than `max_deliveries`."""
+    if deliveries <= max_deliveries:
+        return None
+    return RepeatedDelivery(
+        f"tile batch {batch} was delivered {deliveries} times "
+        "without being finished (workers keep failing on it)"
+    )
+
+
 def synthetic_tile_fails(ref: JobRef, tile: int, probability: float) -> bool:
     if probability <= 0.0:
         return False

@@ -24,26 +24,23 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import nats
 import numpy as np
 import structlog
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from tessera import telemetry
-from tessera.bus import Bus, hold_in_progress
+from tessera.bus import Bus, WorkConsumer, WorkMessage, WorkQueue, hold_in_progress, pull
 from tessera.errors import BusError
 from tessera.inference.adapters import compute
 from tessera.inference.adapters.models import Predictors, Ready
 from tessera.inference.adapters.results import publish_result
 from tessera.inference.adapters.tiles import TileReader
 from tessera.inference.domain import (
-    RepeatedDelivery,
     SyntheticTileFailed,
     failure_of,
     forward_batch_size,
     hold_interval,
+    repeated_delivery,
     synthetic_tile_fails,
 )
 from tessera.inference.settings import InferenceSettings
@@ -67,7 +64,7 @@ CONSUMER = "inference"
 class Work:
     """A batch in hand: its message, what was read for it, or why it cannot be done."""
 
-    msg: Msg
+    msg: WorkMessage
     holder: asyncio.Task[None]
     batch: TileBatch | None = None
     pixels: np.ndarray | None = None
@@ -106,9 +103,9 @@ class InferenceWorker:
     def in_hand(self) -> int:
         return len(self._held)
 
-    async def consumer(self) -> JetStreamContext.PullSubscription:
+    async def consumer(self) -> WorkConsumer:
         names = self.bus.names
-        return await self.bus.work_consumer(
+        queue = WorkQueue(
             names.tiles_stream,
             CONSUMER,
             names.tiles(),
@@ -116,6 +113,7 @@ class InferenceWorker:
             max_ack_pending=self.settings.max_ack_pending,
             max_deliver=self.settings.max_deliveries + 1,
         )
+        return await self.bus.work_consumer(queue)
 
     async def preload(self) -> None:
         """Load and warm the `preload` models before taking work; a failure is only logged
@@ -178,32 +176,25 @@ class InferenceWorker:
                 await self._release(work, nak=graceful)
             self._compute.shutdown(wait=False, cancel_futures=True)
             self._post.shutdown(wait=False, cancel_futures=True)
-            with contextlib.suppress(Exception):  # else draining the connection waits on it
-                await sub.unsubscribe()
+            await sub.close()
 
     async def _fetch(
         self,
-        sub: JetStreamContext.PullSubscription,
+        sub: WorkConsumer,
         ready: asyncio.Queue[Work | None],
         slots: asyncio.Semaphore,
         stop: asyncio.Event,
     ) -> None:
         every = hold_interval(self.settings.ack_wait_s)
         try:
-            while not stop.is_set():
-                await slots.acquire()
-                try:
-                    msgs = await sub.fetch(1, timeout=1.0)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    slots.release()
-                    continue  # nats.py raises on an empty pull (nats.py #418)
-                except nats.errors.ConnectionClosedError:
-                    return
+            await slots.acquire()  # a slot for the batch the next fetch brings
+            async for msgs in pull(sub, stop.is_set):
                 for msg in msgs:
                     work = Work(msg, asyncio.create_task(hold_in_progress(msg, every)))
                     self._held.add(work)
                     await self._prepare(work)
                     ready.put_nowait(work)
+                await slots.acquire()
         finally:
             ready.put_nowait(None)
 
@@ -214,15 +205,13 @@ class InferenceWorker:
         except ValidationError as exc:
             work.error = exc
             return
-        deliveries = work.msg.metadata.num_delivered
+        deliveries = work.msg.num_delivered
         if deliveries > 1:
             self.redelivered += 1
         try:
-            if deliveries > self.settings.max_deliveries:
-                raise RepeatedDelivery(
-                    f"tile batch {work.batch.batch} was delivered {deliveries} times "
-                    "without being finished (workers keep failing on it)"
-                )
+            repeated = repeated_delivery(work.batch.batch, deliveries, self.settings.max_deliveries)
+            if repeated is not None:
+                raise repeated
             spec = work.batch.work
             if isinstance(spec, CellWork):
                 work.ready = await self.predictors.get(spec.model, spec.model_sha256)

@@ -17,9 +17,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import ClassVar, Literal
 from uuid import UUID
 
+from tessera.errors import BusError
 from tessera.events import (
     Event,
     JobAttemptFailed,
@@ -31,6 +32,7 @@ from tessera.events import (
     JobSucceeded,
     WorkflowFinished,
 )
+from tessera.stitching.encoding import EncodingError
 from tessera.tiling.work import JobRef, PlanDetails
 
 JobId = tuple[UUID, str]
@@ -142,6 +144,41 @@ def verdict(state: MergerState, key: str) -> Verdict:
     if attempt is None or attempt.plan is None:
         return Wait()
     return Apply(attempt)
+
+
+# --- answering results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How to answer the results of a group: ack, nak (again after `delay`) or term."""
+
+    how: Literal["ack", "nak", "term"]
+    delay: float | None = None
+
+
+ACK = Answer("ack")
+TERM = Answer("term")
+RETRY_S = 1.0  # a result that failed on the disk or the bus comes back this much later
+
+
+def waiting_answer(num_delivered: int, max_plan_waits: int, plan_wait_s: float) -> Answer:
+    """A result whose plan is not known yet: again a little later, dropped after enough tries."""
+    return TERM if num_delivered > max_plan_waits else Answer("nak", plan_wait_s)
+
+
+def error_answer(error: Exception, *, merging: bool) -> tuple[Answer, str | None]:
+    """How to answer results whose handling raised `error` (`merging`: while applying them),
+    and the reason to fail their attempt with (None: nothing is wrong with the attempt).
+
+    Disk and bus trouble sends them back (applied ones are skipped when they return); results
+    that do not fit the job, or a bug, fail the attempt rather than loop on redelivery.
+    """
+    if isinstance(error, BusError | OSError):
+        return Answer("nak", RETRY_S), None
+    if merging and isinstance(error, EncodingError | TypeError | ValueError):
+        return TERM, f"merging results failed: {type(error).__name__}: {error}"
+    return TERM, f"merging failed: {type(error).__name__}: {error}"
 
 
 def is_complete(tiles_done: int, tiles_total: int) -> bool:

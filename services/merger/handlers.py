@@ -29,30 +29,33 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import nats
 import structlog
-from nats.aio.msg import Msg
 
-from tessera.bus import Bus, EventFeed, hold_in_progress
+from tessera.bus import Bus, Feed, WorkMessage, WorkQueue, hold_in_progress, pull
 from tessera.decider import FollowedLog
 from tessera.errors import BusError
 from tessera.events import JobProgressed, JobSucceeded, decision_id
 from tessera.merger.adapters.outputs import JobOutputs
 from tessera.merger.domain import (
+    ACK,
+    RETRY_S,
+    TERM,
+    Answer,
     Apply,
     Attempt,
     Drop,
     Ended,
     MergerState,
     Throttle,
+    error_answer,
     evolve,
     is_complete,
     timing_summary,
     verdict,
+    waiting_answer,
 )
 from tessera.merger.settings import MergerSettings
 from tessera.snapshots import Snapshots, fingerprint
-from tessera.stitching.encoding import EncodingError
 from tessera.tiling.work import MARKER_HEADER, TIMINGS_HEADER, JobRef, results_filter, subject_key
 
 log = structlog.get_logger(__name__)
@@ -90,7 +93,7 @@ class Merger:
             await self._finish_merged()
             follower = asyncio.create_task(self._follow(feed, stop))
             names = self.bus.names
-            sub = await self.bus.work_consumer(
+            queue = WorkQueue(
                 names.results_stream,
                 self.consumer_name(),
                 results_filter(names.ns, self.settings.partition),
@@ -98,22 +101,20 @@ class Merger:
                 max_ack_pending=self.settings.fetch_batch * 4,
                 max_deliver=self.settings.max_plan_waits + 10,
             )
+            consumer = await self.bus.work_consumer(queue)
             if on_ready is not None:
                 on_ready()
+
+            def done() -> bool:
+                return stop.is_set() or follower.done()
+
             try:
-                while not stop.is_set() and not follower.done():
-                    try:
-                        msgs = await sub.fetch(self.settings.fetch_batch, timeout=1.0)
-                    except (TimeoutError, nats.errors.TimeoutError):
-                        continue
-                    except nats.errors.ConnectionClosedError:
-                        return
+                async for msgs in pull(consumer, done, self.settings.fetch_batch):
                     await self.handle(msgs)
             finally:
                 follower.cancel()
                 await asyncio.gather(follower, return_exceptions=True)
-                with contextlib.suppress(Exception):  # else draining the connection waits on it
-                    await sub.unsubscribe()
+                await consumer.close()
                 await self.fold.save()
             if not follower.cancelled() and (error := follower.exception()) is not None:
                 raise error  # the log feed died: the merger must not go on blind
@@ -135,10 +136,10 @@ class Merger:
                 outputs = await self._outputs(attempt)
                 if is_complete(len(outputs.done), attempt.tiles_total):
                     await self._succeed(attempt, outputs)
-            except (BusError, OSError, nats.errors.Error) as exc:  # its redelivery finishes it
+            except (BusError, OSError) as exc:  # its redelivery finishes it
                 log.warning("merger_resume_failed", job_id=ref.job_id, error=str(exc))
 
-    async def _follow(self, feed: EventFeed, stop: asyncio.Event) -> None:
+    async def _follow(self, feed: Feed, stop: asyncio.Event) -> None:
         while not stop.is_set():
             for env in await feed.batch(max_size=500, timeout=0.25):
                 ended = self.fold.apply(env)
@@ -157,9 +158,9 @@ class Merger:
 
     # --- results -------------------------------------------------------------------------
 
-    async def handle(self, msgs: list[Msg]) -> None:
+    async def handle(self, msgs: list[WorkMessage]) -> None:
         """Apply a fetched batch of results, grouped by attempt."""
-        groups: dict[str, list[Msg]] = {}
+        groups: dict[str, list[WorkMessage]] = {}
         for msg in msgs:
             groups.setdefault(subject_key(msg.subject), []).append(msg)
         for key, group in groups.items():
@@ -167,59 +168,44 @@ class Merger:
                 case Apply(attempt=attempt):
                     await self._apply(attempt, group)
                 case Drop():
-                    for msg in group:
-                        await msg.ack()
+                    await _answer(group, ACK)
                 case _:
+                    s = self.settings
                     for msg in group:
-                        if msg.metadata.num_delivered > self.settings.max_plan_waits:
+                        answer = waiting_answer(msg.num_delivered, s.max_plan_waits, s.plan_wait_s)
+                        if answer == TERM:
                             log.warning("result_without_plan_dropped", subject=msg.subject)
-                            await msg.term()
-                        else:
-                            await msg.nak(delay=self.settings.plan_wait_s)
+                        await _answer([msg], answer)
 
-    async def _apply(self, attempt: Attempt, group: list[Msg]) -> None:
+    async def _apply(self, attempt: Attempt, group: list[WorkMessage]) -> None:
         ref = attempt.ref
         every = max(0.5, self.settings.ack_wait_s / 3)
         holds = [asyncio.create_task(hold_in_progress(m, every)) for m in group]
+        merging = True
         try:
-            try:
-                outputs = await self._outputs(attempt)
-                started = time.perf_counter()
-                items = [
-                    (m.data, _timings(m))
-                    for m in group
-                    if not m.headers or MARKER_HEADER not in m.headers
-                ]
-                await asyncio.to_thread(self._apply_and_flush, outputs, items, started)
-            except (EncodingError, TypeError, ValueError) as exc:
-                await self._fail(ref, f"merging results failed: {type(exc).__name__}: {exc}")
-                for msg in group:
-                    await msg.term()
-                return
-            except OSError as exc:  # disk trouble: try again later
-                log.warning("merge_io_error", job_id=ref.job_id, error=str(exc))
-                for msg in group:
-                    await msg.nak(delay=1.0)
-                return
+            outputs = await self._outputs(attempt)
+            started = time.perf_counter()
+            items = [(m.data, _timings(m)) for m in group if MARKER_HEADER not in m.headers]
+            await asyncio.to_thread(self._apply_and_flush, outputs, items, started)
+            merging = False
             done = len(outputs.done)
             if is_complete(done, attempt.tiles_total):
                 await self._succeed(attempt, outputs)
             elif self.throttle.due(ref.key, time.monotonic()):
                 await self._progress(attempt, done)
-            for msg in group:
-                await msg.ack()
-        except (BusError, OSError, nats.errors.Error) as exc:  # redelivered, applied ones skipped
-            log.warning("merger_retry", job_id=ref.job_id, error=str(exc))
-            for msg in group:
-                with contextlib.suppress(Exception):
-                    await msg.nak(delay=1.0)
-        except Exception as exc:  # a bug must not loop on redelivery: fail the attempt
-            log.exception("merge_failed", job_id=ref.job_id)
-            with contextlib.suppress(BusError):
-                await self._fail(ref, f"merging failed: {type(exc).__name__}: {exc}")
-            for msg in group:
-                with contextlib.suppress(Exception):
-                    await msg.term()
+            await _answer(group, ACK)
+        except Exception as exc:
+            answer, reason = error_answer(exc, merging=merging)
+            if reason is None:  # redelivered, applied ones skipped
+                log.warning("merger_retry", job_id=ref.job_id, error=str(exc))
+            else:
+                log.warning("merge_failed", job_id=ref.job_id, exc_info=exc)
+                try:
+                    await self._fail(ref, reason)
+                except BusError:  # the failure is not in the log: the results come back
+                    answer = Answer("nak", RETRY_S)
+            with contextlib.suppress(Exception):  # unanswered, they come back anyway
+                await _answer(group, answer)
         finally:
             for hold in holds:
                 hold.cancel()
@@ -292,22 +278,28 @@ class Merger:
         if done <= attempt.announced:
             return
         ref = attempt.ref
-        await self.bus.append(
-            JobProgressed(
-                event_id=decision_id("JobProgressed", *_ids(ref), done),
-                tenant_id=ref.tenant_id,
-                workflow_id=ref.workflow_id,
-                job_id=ref.job_id,
-                attempt=ref.attempt,
-                tiles_done=done,
-                tiles_total=attempt.tiles_total,
-            )
+        progressed = JobProgressed(
+            event_id=decision_id("JobProgressed", *_ids(ref), done),
+            tiles_done=done,
+            tiles_total=attempt.tiles_total,
+            **ref.model_dump(),  # the attempt's ids
         )
-        attempt.announced = done
+        await self.bus.append(progressed)
+        evolve(self.state, progressed)  # announced now, not once the feed brings it back
 
     async def _fail(self, ref: JobRef, reason: str) -> None:
         log.warning("attempt_failed", job_id=ref.job_id, reason=reason)
         await self.bus.append(ref.attempt_failed(reason))
+
+
+async def _answer(group: list[WorkMessage], answer: Answer) -> None:
+    for msg in group:
+        if answer.how == "ack":
+            await msg.ack()
+        elif answer.how == "term":
+            await msg.term()
+        else:
+            await msg.nak(delay=answer.delay)
 
 
 def _ids(ref: JobRef) -> tuple[object, ...]:
@@ -315,8 +307,8 @@ def _ids(ref: JobRef) -> tuple[object, ...]:
     return (ref.workflow_id, ref.job_id, ref.attempt)
 
 
-def _timings(msg: Msg) -> dict[str, float]:
-    raw = (msg.headers or {}).get(TIMINGS_HEADER)
+def _timings(msg: WorkMessage) -> dict[str, float]:
+    raw = msg.headers.get(TIMINGS_HEADER)
     if not raw:
         return {}
     try:

@@ -9,11 +9,11 @@ import time
 from typing import Any
 
 import asyncpg
-import nats.errors
 import structlog
 
 from tessera import telemetry
 from tessera.bus import Bus, Envelope
+from tessera.errors import BusError
 from tessera.projector.adapters import store
 from tessera.projector.domain import JobTiming
 
@@ -64,9 +64,9 @@ class Projector:
         how far the read models now reach (reads that carry a consistency token wait for it)."""
         for tenant, workflows in changed.items():
             payload = {"seq": self.last_seq, "workflow_ids": sorted(str(w) for w in workflows)}
-            await self.bus.nc.publish(self.bus.names.view(tenant), json.dumps(payload).encode())
+            await self.bus.announce(self.bus.names.view(tenant), json.dumps(payload).encode())
         projected = json.dumps({"seq": self.last_seq}).encode()
-        await self.bus.nc.publish(self.bus.names.projected, projected)
+        await self.bus.announce(self.bus.names.projected, projected)
 
     async def run(self, stop: asyncio.Event, *, until_seq: int | None = None) -> None:
         """Follow the log from the checkpoint until `stop` (or until `until_seq` is applied)."""
@@ -85,6 +85,6 @@ class Projector:
 
     async def measure_behind(self) -> None:
         """How many events the log holds past the checkpoint (the projector falling behind)."""
-        with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+        with contextlib.suppress(BusError, TimeoutError, OSError):
             behind = await self.bus.last_sequence() - self.last_seq
             telemetry.PROJECTOR_BEHIND.set(max(0, behind))

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import structlog
 
-from tessera.bus import Bus
+from tessera.bus import JetStreamBus
 from tessera.projector.handlers import Projector
 from tessera.projector.settings import ProjectorSettings
 from tessera.readmodel.schema import drop_read_models, migrate
@@ -33,7 +33,7 @@ async def serve(rt: Runtime[ProjectorSettings]) -> None:
 
 async def replay(settings: Settings) -> int:
     """Drop the read models and rebuild them from the whole log; returns the last applied seq."""
-    bus = await Bus.connect(settings.nats_url, settings.namespace, name="tessera-replay")
+    bus = await JetStreamBus.connect(settings.nats_url, settings.namespace, name="tessera-replay")
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         await bus.ensure_streams()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -50,6 +50,7 @@ from tessera.tiler.domain import (
     failure_of,
     mask_dependency,
     refill,
+    retry_delay,
 )
 from tessera.tiler.settings import TilerSettings
 from tessera.tiling.work import JobRef, TileBatch, results_subject, tiles_subject
@@ -147,15 +148,21 @@ class Tiler:
 
     async def _append(self, ref: JobRef, event: Event) -> bool:
         """Append a decision about `ref`, retrying bus errors while the attempt runs."""
-        delay = 0.5
+        return await self._retrying(ref, event.type, lambda: self.bus.append(event))
+
+    async def _retrying(
+        self, ref: JobRef, what: str, operation: Callable[[], Awaitable[object]]
+    ) -> bool:
+        """Run a bus operation for `ref` until it goes through (True) or the attempt ended."""
+        tries = 0
         while self.state.is_running(ref):
             try:
-                await self.bus.append(event)
+                await operation()
                 return True
             except BusError as exc:
-                log.warning("append_failed", job_id=ref.job_id, event=event.type, error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                tries += 1
+                log.warning("bus_retry", job_id=ref.job_id, what=what, error=str(exc))
+                await asyncio.sleep(retry_delay(tries))
         return False
 
     async def _plan_and_queue(self, ref: JobRef) -> None:
@@ -213,18 +220,13 @@ class Tiler:
             )
             if not await self._append(ref, planned):
                 return
-            self.state.planned.add(ref)
+            evolve(self.state, planned)  # planned now, not once the feed brings it back
         bound.info(
             "job_planned", tiles=plan.tiles_total, batches=len(plan.batches), resumed=len(done)
         )
         if plan.tiles_total == 0:
-            while self.state.is_running(ref):
-                try:
-                    await self.queue.announce_empty(ref, target.results_subject)
-                    break
-                except Exception as exc:  # nats errors: try again, the attempt waits for it
-                    log.warning("announce_failed", job_id=ref.job_id, error=str(exc))
-                    await asyncio.sleep(1.0)
+            empty = target.results_subject
+            await self._retrying(ref, "empty plan", lambda: self.queue.announce_empty(ref, empty))
             return
         pending = deque(b for b in plan.batches if not done.issuperset(b.tiles))
         if pending:
@@ -244,10 +246,7 @@ class Tiler:
                 await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)
 
     async def _refill(self) -> None:
-        try:
-            counts = await self.queue.in_flight()
-        except Exception as exc:  # nats raises its own timeout/API errors here
-            raise BusError(f"TILES stream info failed: {exc}") from exc
+        counts = await self.queue.in_flight()
         backlog = [
             Backlog(k, counts.get(p.subject, 0), len(p.pending), p.published)
             for k, p in self.pumps.items()

@@ -13,7 +13,7 @@ import pytest
 
 from tessera.branch_sequencer.domain import SequencerState, Tick, decide
 from tessera.branch_sequencer.handlers import Sequencer
-from tessera.bus import Bus, Envelope
+from tessera.bus import Bus, Envelope, read_events
 from tessera.events import (
     JobAttemptFailed,
     JobStarted,
@@ -71,7 +71,7 @@ class FakeDataPlane:
 
 
 async def read_log(bus: Bus) -> list[Envelope]:
-    return [env async for env in bus.read_events()]
+    return [env async for env in read_events(bus)]
 
 
 async def wait_for_log(bus: Bus, check: Any, timeout: float = 30.0) -> list[Envelope]:

@@ -1,14 +1,39 @@
-"""The bus's stream set-up, against a stand-in JetStream API (no server)."""
+"""The in-memory bus against the bus contract; the JetStream bus's stream set-up against a
+stand-in JetStream API (no server). The JetStream bus runs the contract in
+tests/integration/test_bus.py."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from nats.js import api
 from nats.js.errors import NotFoundError
 
-from tessera.bus import Bus
+from tessera.bus import JetStreamBus, MemoryBus
+from tests.unit.bus_contract import BusContract
+from tests.unit.gateway.ratelimit_contract import FakeClock
+
+
+class TestMemoryBus(BusContract):
+    @pytest.fixture
+    def clock(self) -> FakeClock:
+        return FakeClock()
+
+    @pytest.fixture
+    async def bus(self, clock: FakeClock) -> MemoryBus:
+        bus = MemoryBus("tcontract", clock=clock)
+        await bus.ensure_streams()
+        return bus
+
+    @pytest.fixture
+    def later(self, clock: FakeClock) -> Callable[[float], Awaitable[None]]:
+        async def later(seconds: float) -> None:
+            clock.advance(seconds)
+
+        return later
 
 
 class StreamsAPI:
@@ -33,7 +58,7 @@ class StreamsAPI:
 
 async def test_a_starting_service_keeps_the_replicas_an_operator_gave_the_streams() -> None:
     js = StreamsAPI({"EVENTS": api.StreamConfig(name="EVENTS", num_replicas=3)})
-    bus = Bus(SimpleNamespace(jetstream=lambda: js), "tessera")  # type: ignore[arg-type]
+    bus = JetStreamBus(SimpleNamespace(jetstream=lambda: js), "tessera")  # type: ignore[arg-type]
 
     await bus.ensure_streams()
 

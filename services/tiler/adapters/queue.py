@@ -13,16 +13,16 @@ class TileQueue:
 
     async def in_flight(self) -> dict[str, int]:
         """Messages per tiles subject still in the stream (queued, or delivered but not acked)."""
-        info = await self.bus.js.stream_info(self.stream, subjects_filter=self.bus.names.tiles())
-        return dict(info.state.subjects or {})
+        return await self.bus.in_flight(self.stream, self.bus.names.tiles())
 
     async def publish(self, subject: str, batch: TileBatch) -> None:
         await self.bus.publish_work(subject, batch.model_dump_json().encode(), msg_id=batch.msg_id)
 
     async def announce_empty(self, ref: JobRef, results_subject: str) -> None:
         """Tell the merger that an attempt has no tile at all (it finalises empty outputs)."""
-        await self.bus.js.publish(
+        await self.bus.publish_work(
             results_subject,
             b"",
-            headers={"Nats-Msg-Id": f"{ref.key}:{EMPTY_PLAN}", MARKER_HEADER: EMPTY_PLAN},
+            msg_id=f"{ref.key}:{EMPTY_PLAN}",
+            headers={MARKER_HEADER: EMPTY_PLAN},
         )

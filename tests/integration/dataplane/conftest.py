@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import torch
 
-from tessera.bus import Bus
+from tessera.bus import Bus, JetStreamBus
 from tessera.embedded import ServerURLs
 from tessera.events import AnyEvent, JobStarted, WorkflowSubmitted
 from tessera.inference.main import serve as serve_inference
@@ -98,7 +98,7 @@ class DataPlane:
     services: list[Service] = field(default_factory=list)
 
     async def start(self, name: str, serve: Serve, settings: Settings) -> Service:
-        bus = await Bus.connect(settings.nats_url, settings.namespace, name=f"test-{name}")
+        bus = await JetStreamBus.connect(settings.nats_url, settings.namespace, name=f"test-{name}")
         await bus.ensure_streams()
         rt = Runtime(name=name, settings=settings, bus=bus)
         service = Service(name, rt, asyncio.create_task(serve(rt)))
@@ -211,7 +211,9 @@ def dp_base(servers: ServerURLs, namespace: str, tmp_path: Path) -> dict[str, An
 
 @pytest.fixture
 async def dataplane(dp_base: dict[str, Any]) -> AsyncIterator[DataPlane]:
-    bus = await Bus.connect(dp_base["nats_url"], dp_base["namespace"], name="test-dataplane")
+    bus = await JetStreamBus.connect(
+        dp_base["nats_url"], dp_base["namespace"], name="test-dataplane"
+    )
     await bus.ensure_streams()
     plane = DataPlane(dp_base, bus)
     try:

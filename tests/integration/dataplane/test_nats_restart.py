@@ -21,7 +21,7 @@ import pytest
 
 from tessera.branch_sequencer.domain import SequencerState
 from tessera.branch_sequencer.handlers import Sequencer
-from tessera.bus import Bus
+from tessera.bus import JetStreamBus
 from tessera.embedded import free_port, nats_server
 from tessera.events import WorkflowAdmitted, WorkflowSubmitted
 from tessera.lease import lead
@@ -67,7 +67,7 @@ async def test_a_restarted_nats_server_is_followed_within_a_second(
     server: Server, namespace: str, tmp_path: Path, dp_base: dict[str, Any]
 ) -> None:
     base = {**dp_base, "nats_url": server.url}
-    bus = await Bus.connect(server.url, namespace, name="test-restart")
+    bus = await JetStreamBus.connect(server.url, namespace, name="test-restart")
     await bus.ensure_streams()
     plane = DataPlane(base, bus)
     leads: list[float] = []  # when the sequencer began to decide, each time it led
@@ -76,7 +76,7 @@ async def test_a_restarted_nats_server_is_followed_within_a_second(
         leads.append(time.monotonic())
         await Sequencer(sequencer_bus, SequencerState(max_workers=2)).run(stop_work)
 
-    sequencer_bus = await Bus.connect(server.url, namespace, name="test-sequencer")
+    sequencer_bus = await JetStreamBus.connect(server.url, namespace, name="test-sequencer")
     stop = asyncio.Event()
     leader = asyncio.create_task(
         lead(sequencer_bus, "branch-sequencer", stop, decide, ttl_s=LEASE_TTL_S)

@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tessera.bus import Bus
+from tessera.bus import Bus, read_events
 from tessera.gateway.idempotency import now
 from tessera.readmodel.schema import drop_read_models, migrate
 from tests.integration.gateway.conftest import CMU, SMALL, SYNTHETIC, headers
@@ -26,7 +26,7 @@ OTHER = {"jobs": [{"id": "b", "type": "synthetic", "params": {"tiles": 2}}]}
 async def submissions(bus: Bus, tenant: uuid.UUID) -> list[uuid.UUID]:
     """The workflow ids of the tenant's WorkflowSubmitted events in the log."""
     subject = f"{bus.names.ns}.evt.{tenant}.*.WorkflowSubmitted"
-    return [env.event.workflow_id async for env in bus.read_events(subject=subject)]  # type: ignore[union-attr]
+    return [env.event.workflow_id async for env in read_events(bus, subject=subject)]  # type: ignore[union-attr]
 
 
 async def past_the_duplicate_window(bus: Bus) -> None:

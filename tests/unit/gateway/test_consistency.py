@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
+from tessera.bus import MemoryBus
 from tessera.gateway.consistency import Projection
 
 
@@ -29,24 +29,36 @@ class FakeDb:
         return self.seq
 
 
+BUS = MemoryBus()
+
+
 def projection(db: FakeDb) -> Projection:
-    return Projection(SimpleNamespace(), db, recheck_s=0.05)  # type: ignore[arg-type]
+    return Projection(BUS, db, recheck_s=0.05)  # type: ignore[arg-type]
 
 
-def announced(seq: int) -> Any:
-    return SimpleNamespace(data=json.dumps({"seq": seq}).encode())
+async def announce(data: bytes) -> None:
+    """What the projector announces, as the bus delivers it (the handler runs in a task)."""
+    await BUS.announce(BUS.names.projected, data)
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+def announced(seq: int) -> bytes:
+    return json.dumps({"seq": seq}).encode()
 
 
 async def test_an_announcement_wakes_the_reads_waiting_for_it() -> None:
     db = FakeDb()
     proj = projection(db)
+    await proj.start()
+    db.reads = 0
     waiting = asyncio.create_task(proj.reached(7, timeout=30))
     await asyncio.sleep(0)
-    await proj._on_announcement(announced(6))
-    await asyncio.sleep(0)
+    await announce(announced(6))
     assert not waiting.done()
-    await proj._on_announcement(announced(7))
+    await announce(announced(7))
     assert await asyncio.wait_for(waiting, 1) is True
+    await proj.stop()
     assert db.reads == 0  # woken by the announcement, not by reading the database
 
 
@@ -61,9 +73,11 @@ async def test_a_lost_announcement_is_healed_by_reading_the_checkpoint() -> None
 async def test_a_read_past_the_checkpoint_gives_up_after_its_timeout() -> None:
     db = FakeDb()
     proj = projection(db)
-    await proj._on_announcement(announced(3))
+    await proj.start()
+    await announce(announced(3))
     assert await proj.reached(4, timeout=0.12) is False
     assert await proj.reached(3, timeout=0) is True
-    await proj._on_announcement(SimpleNamespace(data=b"not json"))  # ignored, logged
-    await proj._on_announcement(announced(2))  # an older one changes nothing
+    await announce(b"not json")  # ignored, logged
+    await announce(announced(2))  # an older one changes nothing
     assert proj.seq == 3
+    await proj.stop()

@@ -12,6 +12,7 @@ from tessera.inference.domain import (
     failure_of,
     forward_batch_size,
     hold_interval,
+    repeated_delivery,
     synthetic_tile_fails,
 )
 from tessera.segmentation.errors import ModelUnavailable
@@ -57,3 +58,9 @@ def test_bus_errors_redeliver_everything_else_fails_the_attempt() -> None:
 def test_batches_are_held_alive_three_times_per_ack_wait() -> None:
     assert hold_interval(30.0) == 10.0
     assert hold_interval(0.3) == 0.2
+
+
+def test_a_batch_is_given_up_once_delivered_more_than_the_limit() -> None:
+    assert repeated_delivery(3, 2, 2) is None
+    error = repeated_delivery(3, 3, 2)
+    assert error is not None and "tile batch 3 was delivered 3 times" in str(error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from tessera.errors import BusError
 from tessera.events import (
     JobAttemptFailed,
     JobCancelled,
@@ -14,7 +15,11 @@ from tessera.events import (
     WorkflowFinished,
 )
 from tessera.merger.domain import (
+    ACK,
     LATE_RESULTS,
+    RETRY_S,
+    TERM,
+    Answer,
     Apply,
     Drop,
     Ended,
@@ -22,12 +27,15 @@ from tessera.merger.domain import (
     Throttle,
     Wait,
     add_timings,
+    error_answer,
     evolve,
     is_complete,
     timing_summary,
     verdict,
+    waiting_answer,
     with_finalise,
 )
+from tessera.stitching.encoding import EncodingError
 from tessera.tiling.work import JobRef, PlanDetails
 from tessera.workflows import WorkflowState
 
@@ -145,3 +153,22 @@ def test_the_highest_progress_in_the_log_is_remembered_per_attempt() -> None:
         evolve(state, JobProgressed(**header, attempt=1, tiles_done=done))
     evolve(state, JobProgressed(**header, attempt=2, tiles_done=1))  # not started here: ignored
     assert attempt.announced == 9
+
+
+def test_a_result_without_its_plan_waits_then_is_dropped() -> None:
+    assert waiting_answer(1, 40, 0.25) == Answer("nak", 0.25)
+    assert waiting_answer(40, 40, 0.25) == Answer("nak", 0.25)
+    assert waiting_answer(41, 40, 0.25) == TERM
+    assert ACK.how == "ack"
+
+
+def test_disk_and_bus_trouble_send_results_back_and_bad_results_fail_the_attempt() -> None:
+    for trouble in (OSError("disk full"), BusError("no answer")):
+        for merging in (True, False):
+            assert error_answer(trouble, merging=merging) == (Answer("nak", RETRY_S), None)
+    answer, reason = error_answer(EncodingError("truncated"), merging=True)
+    assert answer == TERM and reason == "merging results failed: EncodingError: truncated"
+    # the same error after the merge (finalising, say) is a bug of the merger, not of the results
+    answer, reason = error_answer(ValueError("bad summary"), merging=False)
+    assert answer == TERM and reason == "merging failed: ValueError: bad summary"
+    assert error_answer(KeyError("x"), merging=True)[0] == TERM

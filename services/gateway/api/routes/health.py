@@ -30,7 +30,7 @@ async def readyz(request: Request) -> JSONResponse:
     `rate_limits`), which is better than taking every gateway out of service at once.
     """
     state = request.app.state
-    checks = {"nats": bool(state.bus.nc.is_connected), "postgres": False}
+    checks = {"nats": state.bus.connected, "postgres": False}
     try:
         async with state.pool.acquire(timeout=2) as conn:
             checks["postgres"] = bool(await conn.fetchval("SELECT true"))

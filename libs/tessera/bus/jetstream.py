@@ -1,4 +1,4 @@
-"""NATS JetStream plumbing shared by every service: streams, appends, feeds, work queues, RPC.
+"""The `Bus` on NATS JetStream: streams, appends, feeds, work queues, RPC, KV and objects.
 
 Three streams per namespace (`tessera` gives the plain names the design uses):
 
@@ -23,11 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import nats
+import nats.js.errors
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -35,75 +34,34 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, BadRequestError, NotFoundError
 
 from tessera import telemetry
+from tessera.bus.feed import EventFeed
+from tessera.bus.jetstream_handles import (
+    WRONG_LAST_SEQUENCE,
+    JetStreamConsumer,
+    JetStreamKeyValue,
+    JetStreamObjectStore,
+)
+from tessera.bus.port import (
+    DUPLICATE_WINDOW_S,
+    AnnouncementHandler,
+    Headers,
+    Names,
+    RequestHandler,
+    Subscription,
+    WorkQueue,
+)
 from tessera.errors import BusError, ConcurrencyConflict
-from tessera.events import AnyEvent, Event, decode_event, encode_event, subject_for
+from tessera.events import Event, encode_event, subject_for
 
 log = structlog.get_logger(__name__)
 
-WRONG_LAST_SEQUENCE = 10071
-DUPLICATE_WINDOW_S = 120.0
 RECONNECT_WAIT_S = 0.25
 PING_INTERVAL_S = 5
+NATS_ERRORS = (APIError, TimeoutError, nats.errors.Error)
 
 
-@dataclass(frozen=True)
-class Names:
-    """Stream names and subjects of one namespace."""
-
-    ns: str
-
-    def stream(self, base: str) -> str:
-        return base if self.ns == "tessera" else f"{self.ns.upper()}_{base}"
-
-    @property
-    def events_stream(self) -> str:
-        return self.stream("EVENTS")
-
-    @property
-    def tiles_stream(self) -> str:
-        return self.stream("TILES")
-
-    @property
-    def results_stream(self) -> str:
-        return self.stream("RESULTS")
-
-    @property
-    def events(self) -> str:
-        return f"{self.ns}.evt.>"
-
-    def tenant_events(self, tenant_id: object) -> str:
-        return f"{self.ns}.evt.{tenant_id}.>"
-
-    def tiles(self, suffix: str = ">") -> str:
-        return f"{self.ns}.tiles.{suffix}"
-
-    def results(self, suffix: str = ">") -> str:
-        return f"{self.ns}.results.{suffix}"
-
-    @property
-    def projected(self) -> str:
-        """Core-NATS subject on which the projector announces its checkpoint after each batch."""
-        return f"{self.ns}.projected"
-
-    def view(self, tenant_id: object) -> str:
-        """Core-NATS subject on which the projector announces read-model changes of a tenant."""
-        return f"{self.ns}.view.{tenant_id}"
-
-    def rpc(self, service: str, verb: str) -> str:
-        return f"{self.ns}.rpc.{service}.{verb}"
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """An event read from the log, with its stream sequence."""
-
-    seq: int
-    subject: str
-    event: AnyEvent
-
-
-class Bus:
-    """A NATS connection with Tessera's streams and conventions."""
+class JetStreamBus:
+    """A NATS connection with Tessera's streams and conventions (implements `Bus`)."""
 
     def __init__(self, nc: NATS, ns: str) -> None:
         self.nc = nc
@@ -115,8 +73,8 @@ class Bus:
         self._returning: asyncio.Task[None] | None = None
 
     @classmethod
-    async def connect(cls, url: str, ns: str, *, name: str = "tessera") -> Bus:
-        bus: Bus | None = None
+    async def connect(cls, url: str, ns: str, *, name: str = "tessera") -> JetStreamBus:
+        bus: JetStreamBus | None = None
 
         async def on_error(exc: Exception) -> None:
             if isinstance(exc, OSError) and bus is not None and bus._down_since is not None:
@@ -246,7 +204,11 @@ class Bus:
                 await self.js.delete_stream(name)
 
     async def last_sequence(self, stream: str | None = None) -> int:
-        info = await self.js.stream_info(stream or self.names.events_stream)
+        name = stream or self.names.events_stream
+        try:
+            info = await self.js.stream_info(name)
+        except NATS_ERRORS as exc:
+            raise BusError(f"reading the last sequence of {name} failed: {exc}") from exc
         return int(info.state.last_seq)
 
     async def last_sequence_of(self, subject: str) -> int | None:
@@ -255,26 +217,27 @@ class Bus:
             msg = await self.js.get_last_msg(self.names.events_stream, subject)
         except NotFoundError:
             return None
-        except (APIError, TimeoutError, nats.errors.Error) as exc:
+        except NATS_ERRORS as exc:
             raise BusError(f"reading the last event of {subject} failed: {exc}") from exc
         return int(msg.seq or 0) or None
 
+    async def log_created(self) -> str:
+        try:
+            info = await self.js.stream_info(self.names.events_stream)
+        except NATS_ERRORS as exc:
+            raise BusError(f"reading the log's stream info failed: {exc}") from exc
+        return info.created.isoformat() if info.created else ""
+
     # --- the event log ------------------------------------------------------------------
 
-    async def append(
-        self,
-        event: Event,
-        *,
-        expected_last_subject_seq: int | None = None,
-        msg_id: str | None = None,
-    ) -> int:
+    async def append(self, event: Event, *, expected_last_subject_seq: int | None = None) -> int:
         """Append one event to the log and return its stream sequence.
 
         `expected_last_subject_seq` makes the append conditional on nobody having appended to the
         same subject since (0 = the subject must be empty).
         """
         subject = subject_for(event, self.names.ns)
-        headers = {"Nats-Msg-Id": msg_id or str(event.event_id)}
+        headers = {"Nats-Msg-Id": str(event.event_id)}
         if expected_last_subject_seq is not None:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_subject_seq)
         try:
@@ -295,55 +258,57 @@ class Bus:
         """The log in order from `start_seq`, followed live (use as an async context manager)."""
         return EventFeed(self, start_seq=start_seq, subject=subject)
 
-    async def read_events(
-        self, *, start_seq: int = 1, subject: str | None = None, until_seq: int | None = None
-    ) -> AsyncIterator[Envelope]:
-        """Read the log in order from `start_seq` up to `until_seq` (default: the current end)."""
-        end = until_seq if until_seq is not None else await self.last_sequence()
-        if end < start_seq:
-            return
-        async with self.feed(start_seq=start_seq, subject=subject) as feed:
-            while True:
-                env = await feed.get(timeout=10.0)
-                if env is None:  # filtered subjects can end before the stream does
-                    return
-                yield env
-                if env.seq >= end:
-                    return
-
     # --- work queues --------------------------------------------------------------------
 
-    async def publish_work(self, subject: str, payload: bytes, *, msg_id: str) -> int:
+    async def publish_work(
+        self, subject: str, payload: bytes, *, msg_id: str, headers: Headers | None = None
+    ) -> int:
         try:
-            ack = await self.js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
-        except (APIError, TimeoutError, nats.errors.Error) as exc:
+            ack = await self.js.publish(
+                subject, payload, headers={**(headers or {}), "Nats-Msg-Id": msg_id}
+            )
+        except NATS_ERRORS as exc:
             raise BusError(f"publish to {subject} failed: {exc}") from exc
         return int(ack.seq)
 
-    async def work_consumer(
-        self,
-        stream: str,
-        durable: str,
-        filter_subject: str,
-        *,
-        ack_wait: float = 30.0,
-        max_ack_pending: int = 64,
-        max_deliver: int = 10,
-    ) -> JetStreamContext.PullSubscription:
-        """A durable explicit-ack pull consumer shared by all replicas of a service."""
+    async def work_consumer(self, queue: WorkQueue) -> JetStreamConsumer:
         config = api.ConsumerConfig(
-            durable_name=durable,
+            durable_name=queue.durable,
             ack_policy=api.AckPolicy.EXPLICIT,
-            ack_wait=ack_wait,
-            max_ack_pending=max_ack_pending,
-            max_deliver=max_deliver,
-            filter_subject=filter_subject,
+            ack_wait=queue.ack_wait,
+            max_ack_pending=queue.max_ack_pending,
+            max_deliver=queue.max_deliver,
+            filter_subject=queue.filter_subject,
         )
-        return await self.js.pull_subscribe(
-            filter_subject, durable=durable, stream=stream, config=config
-        )
+        try:
+            sub = await self.js.pull_subscribe(
+                queue.filter_subject, durable=queue.durable, stream=queue.stream, config=config
+            )
+        except NATS_ERRORS as exc:
+            raise BusError(f"consumer {queue.durable} on {queue.stream}: {exc}") from exc
+        return JetStreamConsumer(sub)
 
-    # --- request / reply ----------------------------------------------------------------
+    async def in_flight(self, stream: str, filter_subject: str) -> dict[str, int]:
+        try:
+            info = await self.js.stream_info(stream, subjects_filter=filter_subject)
+        except NATS_ERRORS as exc:
+            raise BusError(f"{stream} stream info failed: {exc}") from exc
+        return dict(info.state.subjects or {})
+
+    # --- core NATS ----------------------------------------------------------------------
+
+    async def announce(self, subject: str, payload: bytes) -> None:
+        try:
+            await self.nc.publish(subject, payload)
+        except (nats.errors.Error, OSError) as exc:
+            raise BusError(f"announce on {subject} failed: {exc}") from exc
+
+    async def subscribe(self, subject: str, handler: AnnouncementHandler) -> Subscription:
+        async def on_msg(msg: Msg) -> None:
+            await handler(msg.subject, msg.data)
+
+        sub: Subscription = await self.nc.subscribe(subject, cb=on_msg)
+        return sub
 
     async def request(self, subject: str, payload: bytes, *, timeout: float = 5.0) -> bytes:
         try:
@@ -353,8 +318,8 @@ class Bus:
         return bytes(reply.data)
 
     async def serve(
-        self, subject: str, handler: Callable[[bytes], Awaitable[bytes]], *, queue: str = ""
-    ) -> Any:
+        self, subject: str, handler: RequestHandler, *, queue: str = ""
+    ) -> Subscription:
         async def on_request(msg: Msg) -> None:
             try:
                 answer = await handler(msg.data)
@@ -363,161 +328,28 @@ class Bus:
                 answer = b'{"error": "internal error"}'
             await msg.respond(answer)
 
-        return await self.nc.subscribe(subject, queue=queue, cb=on_request)
+        sub: Subscription = await self.nc.subscribe(subject, queue=queue, cb=on_request)
+        return sub
 
+    # --- buckets --------------------------------------------------------------------------
 
-class EventFeed:
-    """An ordered, ephemeral consumer of the log: exactly the stream order, no acks, no gaps.
-
-    Consumers that keep their own checkpoint (the projector in PostgreSQL, the deciders in memory
-    rebuilt on start) read the log through this rather than through a durable consumer.
-    """
-
-    def __init__(self, bus: Bus, *, start_seq: int, subject: str | None) -> None:
-        self._bus = bus
-        self._next = max(1, start_seq)  # the first sequence not queued yet
-        self._subject = subject or bus.names.events
-        self._queue: asyncio.Queue[Msg] = asyncio.Queue()
-        self._sub: Any = None
-        self._resuming: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> EventFeed:
-        await self._subscribe()
-        self._bus.feeds.add(self)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._bus.feeds.discard(self)
-        if self._resuming is not None:
-            self._resuming.cancel()
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-
-    async def _on_msg(self, msg: Msg) -> None:
-        seq = msg.metadata.sequence.stream
-        if seq < self._next:  # queued already, by the consumer this one replaced
-            return
-        self._next = seq + 1
-        self._queue.put_nowait(msg)
-
-    async def _subscribe(self) -> None:
-        """A new ordered consumer from the first sequence not queued yet, replacing the last."""
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-        config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._next
-        )
-        self._sub = await self._bus.js.subscribe(
-            self._subject,
-            stream=self._bus.names.events_stream,
-            ordered_consumer=True,
-            config=config,
-            cb=self._on_msg,
-            pending_msgs_limit=-1,
-        )
-
-    def resume(self) -> None:
-        """Follow on with a fresh consumer (after an outage), in the background."""
-        if self._resuming is None or self._resuming.done():
-            self._resuming = asyncio.create_task(self._resume())
-
-    async def _resume(self) -> None:
-        began, delay = time.monotonic(), 0.05
-        while not self._bus.nc.is_closed:
-            try:
-                await self._subscribe()
-            except (nats.errors.Error, TimeoutError, OSError) as exc:
-                log.info("log_feed_resume_retry", error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
-                continue
-            took = round(time.monotonic() - began, 3)
-            log.info("log_feed_resumed", from_seq=self._next, seconds=took)
-            return
-
-    def _decode(self, msg: Msg) -> Envelope | None:
-        seq = msg.metadata.sequence.stream
+    async def key_value(self, bucket: str, *, ttl: float) -> JetStreamKeyValue:
         try:
-            event = decode_event(msg.data)
-        except ValueError as exc:  # a foreign or corrupt message must not stop the feed
-            log.error("undecodable_event", seq=seq, subject=msg.subject, error=str(exc))
-            return None
-        return Envelope(seq=seq, subject=msg.subject, event=event)
-
-    async def get(self, timeout: float | None = None) -> Envelope | None:
-        """The next event, or None after `timeout` seconds without one.
-
-        Cancel-safe: `asyncio.timeout` around `Queue.get` leaves an item in the queue when the
-        wait is cancelled, where Python 3.11's `wait_for` could take it and drop it.
-        """
-        while True:
             try:
-                async with asyncio.timeout(timeout):
-                    msg = await self._queue.get()
-            except TimeoutError:
-                return None
-            env = self._decode(msg)
-            if env is not None:
-                return env
+                kv = await self.js.key_value(bucket)
+            except nats.js.errors.BucketNotFoundError:
+                kv = await self.js.create_key_value(bucket=bucket, ttl=ttl, history=1)
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            raise BusError(f"key-value bucket {bucket}: {exc}") from exc
+        return JetStreamKeyValue(kv)
 
-    async def batch(self, max_size: int = 500, timeout: float = 0.5) -> list[Envelope]:
-        """Wait up to `timeout` for one event, then take whatever else is already buffered."""
-        first = await self.get(timeout)
-        if first is None:
-            return []
-        out = [first]
-        while len(out) < max_size and not self._queue.empty():
-            env = self._decode(self._queue.get_nowait())
-            if env is not None:
-                out.append(env)
-        return out
-
-
-Handler = Callable[[Msg], Awaitable[None]]
-
-
-async def run_pull_loop(
-    sub: JetStreamContext.PullSubscription,
-    handler: Handler,
-    stop: asyncio.Event,
-    *,
-    batch: int = 1,
-    fetch_timeout: float = 1.0,
-    retry_delay: float = 1.0,
-    name: str = "worker",
-) -> None:
-    """Fetch and handle messages until `stop` is set; ack on success, nak with delay on error.
-
-    A handler may ack, nak or term a message itself; otherwise the loop acks it after the
-    handler returns. The message being handled when `stop` is set is finished first.
-    """
-    while not stop.is_set():
+    async def object_store(self, bucket: str) -> JetStreamObjectStore:
         try:
-            msgs = await sub.fetch(batch, timeout=fetch_timeout)
-        except (TimeoutError, nats.errors.TimeoutError):
-            continue  # nats.py raises on an empty pull instead of returning [] (nats.py #418)
-        except nats.errors.ConnectionClosedError:
-            return
-        for msg in msgs:
             try:
-                await handler(msg)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("message_handler_failed", worker=name, subject=msg.subject)
-                if not msg._ackd:
-                    with contextlib.suppress(Exception):
-                        await msg.nak(delay=retry_delay)
-                continue
-            if not msg._ackd:
-                await msg.ack()
-
-
-async def hold_in_progress(msg: Msg, every: float) -> None:
-    """Keep telling JetStream that long work on `msg` is alive until cancelled."""
-    while True:
-        await asyncio.sleep(every)
-        with contextlib.suppress(Exception):
-            await msg.in_progress()
+                store = await self.js.object_store(bucket)
+            except nats.js.errors.BucketNotFoundError:
+                config = api.ObjectStoreConfig(storage=api.StorageType.FILE)
+                store = await self.js.create_object_store(bucket, config=config)
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            raise BusError(f"object store {bucket}: {exc}") from exc
+        return JetStreamObjectStore(store)
