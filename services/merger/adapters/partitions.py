@@ -20,8 +20,8 @@ log = structlog.get_logger(__name__)
 async def check_partitions(bus: Bus, partitions: int) -> list[str]:
     """The pending results routed with another partition count (logged as an error)."""
     names = bus.names
-    info = await bus.js.stream_info(names.results_stream, subjects_filter=f"{names.ns}.results.>")
-    wrong = misrouted((info.state.subjects or {}).keys(), partitions)
+    pending = await bus.in_flight(names.results_stream, names.results())
+    wrong = misrouted(pending.keys(), partitions)
     if wrong:
         log.error(
             "merger_partitions_disagree",
