@@ -16,7 +16,7 @@ from tessera.snapshots import Snapshots, fingerprint
 
 from . import domain, state
 from .domain import SequencerState
-from .handlers import Sequencer
+from .handlers import APPEND_IN_FLIGHT, Sequencer
 
 
 class SequencerSettings(Settings):
@@ -35,6 +35,11 @@ class SequencerSettings(Settings):
         "failed (and retried under its retries); long enough for a slide's planning, a model's "
         "first load and a slow batch while other jobs share the pool",
     )
+    append_in_flight: int = Field(
+        default=APPEND_IN_FLIGHT,
+        ge=1,
+        description="decisions of one wave appended at once (pipelined; 1 = one after the other)",
+    )
 
 
 def build(settings: SequencerSettings, rt: Runtime) -> Sequencer:
@@ -48,7 +53,7 @@ def build(settings: SequencerSettings, rt: Runtime) -> Sequencer:
     snapshots = Snapshots(
         rt.bus, "branch-sequencer", fingerprint(domain, state), settings.snapshot_every
     )
-    return Sequencer(rt.bus, initial, snapshots=snapshots)
+    return Sequencer(rt.bus, initial, snapshots=snapshots, in_flight=settings.append_in_flight)
 
 
 def main() -> None:

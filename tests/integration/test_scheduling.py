@@ -15,6 +15,7 @@ import pytest
 from tessera.branch_sequencer.domain import SequencerState, Tick, decide
 from tessera.branch_sequencer.handlers import Sequencer
 from tessera.bus import Bus, Envelope
+from tessera.errors import BusError
 from tessera.events import (
     JobAttemptFailed,
     JobStarted,
@@ -247,6 +248,86 @@ async def test_a_stale_decision_is_refused_and_decided_again(bus: Bus) -> None:
         assert decide(stale.state, Tick(stale.clock())) == []  # caught up: nothing to start twice
     starts = [e for e in await read_log(bus) if isinstance(e.event, JobStarted)]
     assert len(starts) == 1
+
+
+async def caught_up(bus: Bus, feed: Any, workflows: list[WorkflowSpec], in_flight: int) -> Any:
+    """A sequencer folded up to `workflows` submitted and admitted, one tenant each."""
+    for one in workflows:
+        tenant, wid = uuid.uuid4(), uuid.uuid4()
+        await bus.append(WorkflowSubmitted(tenant_id=tenant, workflow_id=wid, spec=one))
+        await bus.append(WorkflowAdmitted(tenant_id=tenant, workflow_id=wid))
+    sequencer = Sequencer(bus, SequencerState(max_workers=8), in_flight=in_flight)
+    sequencer.fold.feed = feed
+    await sequencer.fold.catch_up()
+    return sequencer
+
+
+def started(envs: list[Envelope]) -> collections.Counter[tuple[uuid.UUID, str]]:
+    return collections.Counter(
+        (e.event.workflow_id, e.event.job_id) for e in envs if isinstance(e.event, JobStarted)
+    )
+
+
+@pytest.mark.parametrize("in_flight", [1, 256])
+async def test_a_refusal_in_the_middle_of_a_wave_leaves_what_landed_and_decides_the_rest_again(
+    bus: Bus, in_flight: int
+) -> None:
+    async with bus.feed(start_seq=1) as feed:
+        sequencer = await caught_up(bus, feed, [spec(1, 1)] * 3, in_flight)
+        wave = decide(sequencer.state, Tick(sequencer.clock()))
+        assert len(wave) == 3 and len({(d.workflow_id, d.job_id) for d in wave}) == 3
+        _, middle, last = wave
+        # another writer starts the middle job first: its subject's expected sequence is stale
+        await bus.append(
+            JobStarted(tenant_id=middle.tenant_id, workflow_id=middle.workflow_id,
+                       job_id=middle.job_id, attempt=1)
+        )  # fmt: skip
+        assert await sequencer.fold.append(wave) is False
+        again = decide(sequencer.state, Tick(sequencer.clock()))
+        landed = started(await read_log(bus))
+        assert sequencer.fold.last_seq == await bus.last_sequence()  # the state is the log's
+        if in_flight == 1:  # one after the other: the refusal stops the rest of the wave
+            assert [(d.workflow_id, d.job_id) for d in again] == [(last.workflow_id, last.job_id)]
+            assert (last.workflow_id, last.job_id) not in landed
+            assert await sequencer.fold.append(again) is True
+        else:  # pipelined: the decision after the refused one landed all the same
+            assert again == []
+        assert sequencer.state.running == 3
+    assert started(await read_log(bus)) == {(d.workflow_id, d.job_id): 1 for d in wave}
+
+
+async def test_a_failed_send_in_the_middle_of_a_wave_is_not_taken_for_done(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two lanes of one workflow start on one subject, one after the other; a lost append stops
+    the rest of its subject, the other subjects land, and the state shows only what landed."""
+    async with bus.feed(start_seq=1) as feed:
+        sequencer = await caught_up(bus, feed, [spec(1, 1), spec(2, 1), spec(1, 1)], 256)
+        wave = decide(sequencer.state, Tick(sequencer.clock()))
+        pair = [d for d in wave if sum(x.workflow_id == d.workflow_id for x in wave) == 2]
+        assert len(wave) == 4 and len(pair) == 2
+        append = bus.append
+
+        async def lossy(event: Any, **kwargs: Any) -> int:
+            if event == pair[0]:
+                raise BusError("timed out")  # and it did not land
+            return await append(event, **kwargs)
+
+        monkeypatch.setattr(bus, "append", lossy)
+        with pytest.raises(BusError):
+            await sequencer.fold.append(wave)
+        assert started(await read_log(bus)) == {
+            (d.workflow_id, d.job_id): 1 for d in wave if d not in pair
+        }
+        assert sequencer.state.running == 2  # what landed, folded from the log; not the pair
+        monkeypatch.setattr(bus, "append", append)
+        again = decide(sequencer.state, Tick(sequencer.clock()))
+        assert {(d.workflow_id, d.job_id) for d in again} == {
+            (d.workflow_id, d.job_id) for d in pair
+        }
+        assert await sequencer.fold.append(again) is True  # chained: the second expects the first
+        assert sequencer.state.running == 4
+    assert started(await read_log(bus)) == {(d.workflow_id, d.job_id): 1 for d in wave}
 
 
 async def test_a_cancel_the_sequencer_has_forgotten_is_answered_from_the_read_model(
