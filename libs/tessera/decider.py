@@ -58,6 +58,7 @@ class FoldedLog:
         self._following = False  # past the start-up fold: snapshots are taken as events come
         self.in_flight = in_flight  # appends on the wire at once (see `append`)
         self._landed = 0  # the highest sequence one of this decider's appends got
+        self._applied = telemetry.EVENTS_APPLIED.labels(consumer=consumer)
 
     async def restore(self) -> Any:
         """Load the newest valid snapshot: returns its state for the caller to adopt, or None.
@@ -90,23 +91,24 @@ class FoldedLog:
     def apply(self, env: Envelope) -> None:
         if env.seq <= self.last_seq:  # already folded
             return
-        with structlog.contextvars.bound_contextvars(**telemetry.ids_of(env.event)):
-            self._evolve(env.event)
+        self._evolve(env.event)  # pure: it logs nothing, so no ids to bind around it
         self.last_seq = env.seq
         if env.event.type in self._decision_types:
             self.subject_seq[env.subject] = env.seq
-        telemetry.EVENTS_APPLIED.labels(consumer=self._consumer).inc()
+        self._applied.inc()
         if self._following and self._snapshots is not None:
             self._snapshots.observe(self.last_seq, self._capture)
 
     async def fold_until(self, seq: int) -> None:
+        """Fold at least up to `seq` (and whatever else the feed holds by then)."""
         assert self.feed is not None, "open the feed first"
         while self.last_seq < seq:
-            env = await self.feed.get(timeout=CATCH_UP_TIMEOUT_S)
-            if env is None:  # e.g. the log ends with a message that does not decode
+            envs = await self.feed.batch(max_size=1000, timeout=CATCH_UP_TIMEOUT_S)
+            if not envs:  # e.g. the log ends with a message that does not decode
                 log.warning("log_catch_up_stalled", at=self.last_seq, wanted=seq)
                 return
-            self.apply(env)
+            for env in envs:
+                self.apply(env)
 
     async def catch_up(self) -> None:
         """Fold everything the log holds now."""
