@@ -424,7 +424,7 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, default=100, help="tiles per job (simulation)")
     parser.add_argument("--sim-replicas", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2, 4, 16, 64, 256])  # fmt: skip
-    parser.add_argument("--sequencer-us", type=float, default=87.0,
+    parser.add_argument("--sequencer-us", type=float, default=72.0,
                         help="sequencer CPU µs per event (bench/dispatch_bus.py)")  # fmt: skip
     parser.add_argument("--tail", type=int, default=10_000, help="events after the snapshot")
     args = parser.parse_args()
