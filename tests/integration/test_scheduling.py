@@ -330,6 +330,41 @@ async def test_a_failed_send_in_the_middle_of_a_wave_is_not_taken_for_done(
     assert started(await read_log(bus)) == {(d.workflow_id, d.job_id): 1 for d in wave}
 
 
+async def test_decisions_made_before_a_failed_wave_was_folded_are_not_appended(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send fails and the log does not answer the catch-up either: what landed stays unfolded
+    until the next append, which folds it and refuses decisions made without it."""
+    async with bus.feed(start_seq=1) as feed:
+        sequencer = await caught_up(bus, feed, [spec(1, 1)] * 2, 256)
+        wave = decide(sequencer.state, Tick(sequencer.clock()))
+        append, last_sequence = bus.append, bus.last_sequence
+
+        async def lossy(event: Any, **kwargs: Any) -> int:
+            if event == wave[0]:
+                raise BusError("timed out")
+            return await append(event, **kwargs)
+
+        async def unanswered(*args: Any) -> int:
+            raise BusError("no answer")
+
+        monkeypatch.setattr(bus, "append", lossy)
+        monkeypatch.setattr(bus, "last_sequence", unanswered)
+        with pytest.raises(BusError):
+            await sequencer.fold.append(wave)
+        assert sequencer.state.running == 0  # wave[1] landed, but is not folded yet
+        monkeypatch.setattr(bus, "append", append)
+        monkeypatch.setattr(bus, "last_sequence", last_sequence)
+        stale = decide(sequencer.state, Tick(sequencer.clock()))  # both again: it knows no better
+        assert len(stale) == 2
+        assert await sequencer.fold.append(stale) is False  # folded first, nothing appended
+        assert sequencer.state.running == 1
+        again = decide(sequencer.state, Tick(sequencer.clock()))
+        assert [(d.workflow_id, d.job_id) for d in again] == [(wave[0].workflow_id, wave[0].job_id)]
+        assert await sequencer.fold.append(again) is True
+    assert started(await read_log(bus)) == {(d.workflow_id, d.job_id): 1 for d in wave}
+
+
 async def test_a_cancel_the_sequencer_has_forgotten_is_answered_from_the_read_model(
     bus: Bus, projector: object, gateway: httpx.AsyncClient
 ) -> None:
