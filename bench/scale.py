@@ -52,7 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.` when
 from bench.dispatch_bus import latencies
 from tessera.admission import domain as admission
 from tessera.branch_sequencer import domain as sequencer
-from tessera.branch_sequencer import state as sequencer_state
 from tessera.branch_sequencer.handlers import Sequencer
 from tessera.bus import Bus, Envelope
 from tessera.embedded import nats_from_env_or_embedded
@@ -232,7 +231,7 @@ def _workflow_of(env: Envelope) -> uuid.UUID | None:
 async def restart(url: str, namespace: str, workers: int) -> tuple[float, int, float, int]:
     """(seconds from the snapshot, tail events, seconds of a full replay, events)."""
     bus = await Bus.connect(url, namespace, name="bench-restart")
-    code = fingerprint(sequencer, sequencer_state)
+    code = fingerprint(sequencer.SequencerState)
 
     async def fold(snapshots: Snapshots | None) -> tuple[float, int]:
         fresh = Sequencer(bus, sequencer.SequencerState(max_workers=workers), snapshots=snapshots)
