@@ -128,7 +128,9 @@ class FoldedLog:
         are independent (any subset of a wave, folded in any order, leaves a state from which
         deciding again is right: the branch-sequencer's), up to `in_flight` appends are on the
         wire at once: each subject's decisions go in order, each expecting the sequence its
-        predecessor got, and a refusal stops only the rest of its own subject.
+        predecessor got, and a refusal stops only the rest of its own subject. A failed send
+        (a timeout: NATS is in trouble) stops every send not made yet, so that a leader that
+        loses its lease in an outage does not go on appending a long wave after it.
         """
         if self._landed > self.last_seq:  # a wave that failed part-way: it is not folded yet
             await self.catch_up()
@@ -141,6 +143,7 @@ class FoldedLog:
             )
         slots = asyncio.Semaphore(self.in_flight)
         landed: list[int] = []
+        lost: list[BusError] = []  # a send failed: send nothing more of this wave
 
         async def send(chain: list[Event]) -> None:
             expected: dict[str, int] = {}
@@ -148,10 +151,17 @@ class FoldedLog:
                 subject = subject_for(decision, ns)
                 after = expected.get(subject, self.subject_seq.get(subject, 0))
                 async with slots:
-                    expected[subject] = await self.bus.append(
-                        decision, expected_last_subject_seq=after
-                    )
-                landed.append(expected[subject])
+                    if lost:
+                        return
+                    try:
+                        seq = await self.bus.append(decision, expected_last_subject_seq=after)
+                    except ConcurrencyConflict:
+                        raise
+                    except BusError as exc:
+                        lost.append(exc)
+                        raise
+                expected[subject] = seq
+                landed.append(seq)
 
         outcomes = await asyncio.gather(*(send(c) for c in chains.values()), return_exceptions=True)
         self._landed = max(self._landed, *landed, 0)

@@ -311,6 +311,7 @@ async def test_a_failed_send_in_the_middle_of_a_wave_is_not_taken_for_done(
 
         async def lossy(event: Any, **kwargs: Any) -> int:
             if event == pair[0]:
+                await asyncio.sleep(0)  # the others go out first
                 raise BusError("timed out")  # and it did not land
             return await append(event, **kwargs)
 
@@ -331,6 +332,33 @@ async def test_a_failed_send_in_the_middle_of_a_wave_is_not_taken_for_done(
     assert started(await read_log(bus)) == {(d.workflow_id, d.job_id): 1 for d in wave}
 
 
+async def test_a_failed_send_stops_the_sends_not_made_yet(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two on the wire at once: the first fails at once, and the rest of the wave stays unsent
+    (a leader cut off by an outage must not go on appending after it lost its lease)."""
+    async with bus.feed(start_seq=1) as feed:
+        sequencer = await caught_up(bus, feed, [spec(1, 1)] * 4, 2)
+        wave = decide(sequencer.state, Tick(sequencer.clock()))
+        assert len(wave) == 4
+        append = bus.append
+
+        async def lossy(event: Any, **kwargs: Any) -> int:
+            if event == wave[0]:
+                raise BusError("no connection")
+            return await append(event, **kwargs)
+
+        monkeypatch.setattr(bus, "append", lossy)
+        with pytest.raises(BusError):
+            await sequencer.fold.append(wave)
+        assert started(await read_log(bus)) == {}
+        assert sequencer.state.running == 0
+        monkeypatch.setattr(bus, "append", append)
+        assert await sequencer.fold.append(decide(sequencer.state, Tick(sequencer.clock())))
+        assert sequencer.state.running == 4
+    assert started(await read_log(bus)) == {(d.workflow_id, d.job_id): 1 for d in wave}
+
+
 async def test_decisions_made_before_a_failed_wave_was_folded_are_not_appended(
     bus: Bus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -343,6 +371,7 @@ async def test_decisions_made_before_a_failed_wave_was_folded_are_not_appended(
 
         async def lossy(event: Any, **kwargs: Any) -> int:
             if event == wave[0]:
+                await asyncio.sleep(0)  # wave[1] goes out first
                 raise BusError("timed out")
             return await append(event, **kwargs)
 
