@@ -14,7 +14,9 @@ from pathlib import Path
 HERE = Path(__file__).parent
 ORDER = [
     "scheduler",
+    "dispatch_bus",
     "restart",
+    "scale",
     "seams",
     "slide_read",
     "gateway_load",

@@ -1,15 +1,26 @@
-"""Dispatch latency through the bus: job becomes runnable → `JobStarted` appended to the log.
+"""Dispatch latency and sequencer throughput through the bus, serial appends vs pipelined.
 
-    .venv/bin/python bench/dispatch_bus.py            # 1,000 jobs, 200 lanes, 20 tenants
+    .venv/bin/python bench/dispatch_bus.py                     # steady, burst, throughput; 3 rounds
+    .venv/bin/python bench/dispatch_bus.py --scenarios burst --rounds 1 --in-flight 256
 
 The real admission and branch-sequencer services run on a real NATS JetStream log (embedded
 nats-server, or NATS_URL), with a stand-in data plane that reports every started job as succeeded
-after `--job-seconds`. A job becomes runnable when the last of these is in the log: its workflow's
-admission, the success of the job before it in its lane, the successes of its dependencies, and,
-when all `--workers` slots were busy, the success that freed one. Latency is the log's own time
-from that event to the job's `JobStarted` (`occurred_at` stamps from the clocks of the processes
-on this machine). `--job-seconds 0 --workers 1000` turns it into a burst: every job of the backlog
-becomes runnable within milliseconds and the figure then includes the queue of appends.
+after its job time. Each scenario runs once per `--in-flight` setting of the sequencer (1: every
+decision appended and read back before the next, as before; 256: a wave's decisions pipelined),
+side by side in every round, each in a namespace of its own; the medians over the rounds are
+printed at the end.
+
+- **steady**: 1,000 jobs over 200 lanes and 20 tenants, `MAX_WORKERS` 32, 50 ms jobs.
+- **burst**: the same jobs, 1,000 workers, jobs finish at once: the whole backlog becomes runnable
+  within milliseconds and the figure includes the queue of appends.
+- **throughput**: `--queued` jobs (10,000) already submitted and admitted in the log when the
+  sequencer starts, 1,000 workers, jobs finish at once; events the sequencer folds per second
+  (its own decisions and the stand-in's successes) from its start to the last workflow finished.
+
+Dispatch latency is the log's own time from the event that made a job runnable to its
+`JobStarted`: its workflow's admission, the success of the job before it in its lane, the
+successes of its dependencies, and, when all worker slots were busy, the success that freed one
+(`occurred_at` stamps from the clocks of the processes on this machine).
 """
 
 from __future__ import annotations
@@ -17,20 +28,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import multiprocessing
 import statistics
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tessera.admission.domain import AdmissionState
 from tessera.admission.handlers import Admission
 from tessera.branch_sequencer.domain import SequencerState
 from tessera.branch_sequencer.handlers import Sequencer
-from tessera.bus import Bus, JetStreamBus, read_events
+from tessera.bus import Bus, Envelope, JetStreamBus, read_events
 from tessera.embedded import nats_from_env_or_embedded
-from tessera.events import JobStarted, JobSucceeded, WorkflowSubmitted
+from tessera.events import JobStarted, JobSucceeded, WorkflowAdmitted, WorkflowSubmitted
 from tessera.telemetry import configure_logging
 from tessera.workflows import WorkflowSpec
+
+SCENARIOS = {  # workers, seconds per job
+    "steady": (32, 0.05),
+    "burst": (1000, 0.0),
+    "throughput": (1000, 0.0),
+}
 
 
 def workflows(jobs: int, lanes: int, tenants: int) -> list[tuple[uuid.UUID, WorkflowSpec]]:
@@ -71,7 +90,19 @@ async def stand_in_data_plane(bus: Bus, stop: asyncio.Event, seconds: float) -> 
                 task.add_done_callback(pending.discard)
 
 
-def latencies(envs: list, workers: int) -> list[float]:
+def data_plane_process(url: str, ns: str, seconds: float) -> None:
+    """The stand-in in a process of its own, so that this one's CPU time is the deciders'."""
+
+    async def serve() -> None:
+        bus = await JetStreamBus.connect(url, ns)
+        await stand_in_data_plane(bus, asyncio.Event(), seconds)  # until terminated
+
+    configure_logging("WARNING")
+    asyncio.run(serve())
+
+
+def latencies(envs: list[Envelope], workers: int) -> list[float]:
+    lanes: dict[uuid.UUID, dict[str, list[str]]] = {}
     # when each worker slot became free, oldest first: a start takes the oldest free slot
     free_since = collections.deque([datetime.min.replace(tzinfo=UTC)] * workers)
     specs: dict[uuid.UUID, WorkflowSpec] = {}
@@ -89,7 +120,9 @@ def latencies(envs: list, workers: int) -> list[float]:
             free_since.append(ev.occurred_at)
         elif isinstance(ev, JobStarted):
             spec = specs[ev.workflow_id]
-            lane = spec.lanes()[spec.job(ev.job_id).branch]
+            if ev.workflow_id not in lanes:
+                lanes[ev.workflow_id] = spec.lanes()
+            lane = lanes[ev.workflow_id][spec.job(ev.job_id).branch]
             before = lane[: lane.index(ev.job_id)][-1:]
             needs = [*before, *spec.job(ev.job_id).depends_on]
             prerequisites = [admitted[ev.workflow_id], *(done[(ev.workflow_id, j)] for j in needs)]
@@ -98,51 +131,105 @@ def latencies(envs: list, workers: int) -> list[float]:
     return out
 
 
-async def run(url: str, args: argparse.Namespace) -> None:
+@dataclass
+class Figures:
+    p50_ms: float
+    p99_ms: float
+    events_per_s: float
+    events: int
+    wall_s: float
+    cpu_s: float  # of this process: the deciders (the stand-in data plane runs in another)
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.cpu_s / self.events * 1e6
+
+    def __str__(self) -> str:
+        return (
+            f"p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  {self.events_per_s:7,.0f} "
+            f"events/s ({self.events:,} in {self.wall_s:.2f} s, {self.cpu_us_per_event:.0f} µs "
+            "CPU each)"
+        )
+
+
+async def append_all(bus: Bus, events: list[WorkflowSubmitted | WorkflowAdmitted]) -> None:
+    for i in range(0, len(events), 500):
+        await asyncio.gather(*(bus.append(e) for e in events[i : i + 500]))
+
+
+async def run(url: str, args: argparse.Namespace, scenario: str, in_flight: int) -> Figures:
     bus = await JetStreamBus.connect(url, "bench" + uuid.uuid4().hex[:8])
     await bus.ensure_streams()
-    admission = Admission(bus, AdmissionState(max_active_tenants=args.tenants))
-    sequencer = Sequencer(bus, SequencerState(max_workers=args.workers))
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(admission.run(stop)),
-        asyncio.create_task(sequencer.run(stop)),
-        asyncio.create_task(stand_in_data_plane(bus, stop, args.job_seconds)),
-    ]
-    plan = workflows(args.jobs, args.lanes, args.tenants)
-    t0 = time.monotonic()
-    for tenant, spec in plan:
-        await bus.append(WorkflowSubmitted(tenant_id=tenant, workflow_id=uuid.uuid4(), spec=spec))
-    while True:
-        envs = [env async for env in read_events(bus)]
-        if sum(e.event.type == "WorkflowFinished" for e in envs) == len(plan):
-            break
-        await asyncio.sleep(0.2)
-    wall = time.monotonic() - t0
+    workers, job_seconds = SCENARIOS[scenario]
+    backlog = scenario == "throughput"
+    plan = workflows(args.queued if backlog else args.jobs, args.lanes, args.tenants)
+    submitted = [WorkflowSubmitted(tenant_id=t, workflow_id=uuid.uuid4(), spec=s) for t, s in plan]
+    if backlog:  # the whole backlog in the log, admitted, before the sequencer starts
+        admitted = [WorkflowAdmitted(tenant_id=e.tenant_id, workflow_id=e.workflow_id)
+                    for e in submitted]  # fmt: skip
+        await append_all(bus, [*submitted, *admitted])
+    data_plane = multiprocessing.get_context("spawn").Process(
+        target=data_plane_process, args=(url, bus.names.ns, job_seconds), daemon=True
+    )
+    data_plane.start()
+    sequencer = Sequencer(bus, SequencerState(max_workers=workers), in_flight=in_flight)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    tasks = [asyncio.create_task(sequencer.run(stop, ready.set))]
+    if not backlog:
+        admission = Admission(bus, AdmissionState(max_active_tenants=args.tenants))
+        tasks.append(asyncio.create_task(admission.run(stop)))
+    await ready.wait()
+    async with bus.feed(subject=f"{bus.names.ns}.evt.*.*.WorkflowFinished") as finished:
+        t0, cpu0, seq0 = time.monotonic(), time.process_time(), sequencer.fold.last_seq
+        if not backlog:
+            await append_all(bus, submitted)
+        for _ in plan:
+            await finished.get()
+        wall, folded = time.monotonic() - t0, sequencer.fold.last_seq - seq0
+        cpu = time.process_time() - cpu0
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    lat = sorted(latencies(envs, args.workers))
+    data_plane.terminate()
+    data_plane.join()
+    lat = sorted(latencies([env async for env in read_events(bus)], workers))
     q = statistics.quantiles(lat, n=100)
-    print(f"jobs {len(lat)} in {len(plan)} workflows, {args.lanes} lanes, {args.tenants} tenants,"
-          f" {args.workers} workers, {args.job_seconds} s per job;"
-          f" {len(envs)} events in {wall:.1f} s")  # fmt: skip
-    print(f"dispatch latency through the bus: p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms,"
-          f" max {lat[-1] * 1e3:.2f} ms")  # fmt: skip
     await bus.delete_streams()
     await bus.close()
+    return Figures(q[49] * 1e3, q[98] * 1e3, folded / wall, folded, wall, cpu)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--scenarios", default="steady,burst,throughput")
+    parser.add_argument("--in-flight", default="1,256", help="sequencer settings side by side")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1000, help="steady and burst")
+    parser.add_argument("--queued", type=int, default=10_000, help="throughput: the backlog")
     parser.add_argument("--lanes", type=int, default=200)
     parser.add_argument("--tenants", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=32, help="MAX_WORKERS")
-    parser.add_argument("--job-seconds", type=float, default=0.05, help="stand-in job duration")
     args = parser.parse_args()
+    scenarios = args.scenarios.split(",")
+    settings = [int(n) for n in args.in_flight.split(",")]
     configure_logging("WARNING")
+    results: dict[tuple[str, int], list[Figures]] = collections.defaultdict(list)
     with nats_from_env_or_embedded() as url:
-        asyncio.run(run(url, args))
+        for r in range(args.rounds):
+            for scenario in scenarios:
+                for in_flight in settings:
+                    f = asyncio.run(run(url, args, scenario, in_flight))
+                    results[(scenario, in_flight)].append(f)
+                    print(f"round {r + 1} {scenario:10} in flight {in_flight:3}: {f}", flush=True)
+    print(f"\nmedians of {args.rounds} rounds (workers, seconds per job: {SCENARIOS})")
+    print("| scenario | in flight | dispatch p50 | dispatch p99 | events/s | CPU µs per event |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for (scenario, in_flight), runs in results.items():
+        p50, p99, rate, cpu = (
+            statistics.median(getattr(f, k) for f in runs)
+            for k in ("p50_ms", "p99_ms", "events_per_s", "cpu_us_per_event")
+        )
+        print(
+            f"| {scenario} | {in_flight} | {p50:.1f} ms | {p99:.1f} ms | {rate:,.0f} | {cpu:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ keep their fold in a `FollowedLog`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -19,7 +21,7 @@ import structlog
 
 from tessera import telemetry
 from tessera.bus import Bus, Envelope, Feed
-from tessera.errors import ConcurrencyConflict
+from tessera.errors import BusError, ConcurrencyConflict
 from tessera.events import AnyEvent, Event, subject_for
 from tessera.snapshots import Snapshots
 
@@ -42,6 +44,7 @@ class FoldedLog:
         consumer: str,
         snapshots: Snapshots | None = None,
         state: Callable[[], object] = lambda: None,
+        in_flight: int = 1,
     ) -> None:
         self.bus = bus
         self._evolve = evolve
@@ -53,6 +56,9 @@ class FoldedLog:
         self.subject_seq: dict[str, int] = {}  # last sequence seen on each decision subject
         self.feed: Feed | None = None
         self._following = False  # past the start-up fold: snapshots are taken as events come
+        self.in_flight = in_flight  # appends on the wire at once (see `append`)
+        self._landed = 0  # the highest sequence one of this decider's appends got
+        self._applied = telemetry.EVENTS_APPLIED.labels(consumer=consumer)
 
     async def restore(self) -> Any:
         """Load the newest valid snapshot: returns its state for the caller to adopt, or None.
@@ -85,43 +91,96 @@ class FoldedLog:
     def apply(self, env: Envelope) -> None:
         if env.seq <= self.last_seq:  # already folded
             return
-        with structlog.contextvars.bound_contextvars(**telemetry.ids_of(env.event)):
-            self._evolve(env.event)
+        self._evolve(env.event)  # pure: it logs nothing, so no ids to bind around it
         self.last_seq = env.seq
         if env.event.type in self._decision_types:
             self.subject_seq[env.subject] = env.seq
-        telemetry.EVENTS_APPLIED.labels(consumer=self._consumer).inc()
+        self._applied.inc()
         if self._following and self._snapshots is not None:
             self._snapshots.observe(self.last_seq, self._capture)
 
     async def fold_until(self, seq: int) -> None:
+        """Fold at least up to `seq` (and whatever else the feed holds by then)."""
         assert self.feed is not None, "open the feed first"
         while self.last_seq < seq:
-            env = await self.feed.get(timeout=CATCH_UP_TIMEOUT_S)
-            if env is None:  # e.g. the log ends with a message that does not decode
+            envs = await self.feed.batch(max_size=1000, timeout=CATCH_UP_TIMEOUT_S)
+            if not envs:  # e.g. the log ends with a message that does not decode
                 log.warning("log_catch_up_stalled", at=self.last_seq, wanted=seq)
                 return
-            self.apply(env)
+            for env in envs:
+                self.apply(env)
 
     async def catch_up(self) -> None:
         """Fold everything the log holds now."""
         await self.fold_until(await self.bus.last_sequence())
 
     async def append(self, decisions: Sequence[Event]) -> bool:
-        """Append in order, then fold up to them; False (caught up) if another appended first."""
-        last = 0
-        try:
-            for decision in decisions:
-                subject = subject_for(decision, self.bus.names.ns)
-                expected = self.subject_seq.get(subject, 0)
-                last = await self.bus.append(decision, expected_last_subject_seq=expected)
-                self.subject_seq[subject] = last
-        except ConcurrencyConflict as exc:
-            log.info("decision_superseded", subject=exc.subject, consumer=self._consumer)
+        """Append a wave of decisions, then fold the log up to them.
+
+        True when every decision landed. False when one was refused because another replica, or
+        a state that was behind, got to its subject first: the log is then folded to its end and
+        the caller decides again. A failure to send (`BusError`) is raised once whatever did land
+        is folded. Either way the state comes from the log, never from the intended decisions.
+
+        With `in_flight` 1 the decisions go one after the other and the first refusal stops the
+        rest, as a decider needs whose waves are ordered (admission's `TenantQueued` comes before
+        the `WorkflowQueued` that waits in the line with it). Above 1, for a decider whose waves
+        are independent (any subset of a wave, folded in any order, leaves a state from which
+        deciding again is right: the branch-sequencer's), up to `in_flight` appends are on the
+        wire at once: each subject's decisions go in order, each expecting the sequence its
+        predecessor got, and a refusal stops only the rest of its own subject. A failed send
+        (a timeout: NATS is in trouble) stops every send not made yet, so that a leader that
+        loses its lease in an outage does not go on appending a long wave after it.
+        """
+        if self._landed > self.last_seq:  # a wave that failed part-way: it is not folded yet
             await self.catch_up()
+            return False  # these decisions were made without it
+        ns = self.bus.names.ns
+        chains: dict[str, list[Event]] = {}
+        for decision in decisions:
+            chains.setdefault(subject_for(decision, ns) if self.in_flight > 1 else "", []).append(
+                decision
+            )
+        slots = asyncio.Semaphore(self.in_flight)
+        landed: list[int] = []
+        lost: list[BusError] = []  # a send failed: send nothing more of this wave
+
+        async def send(chain: list[Event]) -> None:
+            expected: dict[str, int] = {}
+            for decision in chain:
+                subject = subject_for(decision, ns)
+                after = expected.get(subject, self.subject_seq.get(subject, 0))
+                async with slots:
+                    if lost:
+                        return
+                    try:
+                        seq = await self.bus.append(decision, expected_last_subject_seq=after)
+                    except ConcurrencyConflict:
+                        raise
+                    except BusError as exc:
+                        lost.append(exc)
+                        raise
+                expected[subject] = seq
+                landed.append(seq)
+
+        outcomes = await asyncio.gather(*(send(c) for c in chains.values()), return_exceptions=True)
+        self._landed = max(self._landed, *landed, 0)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if not failures:
+            await self.fold_until(self._landed)
+            return True
+        for failure in failures:
+            if isinstance(failure, ConcurrencyConflict):
+                log.info("decision_superseded", subject=failure.subject, consumer=self._consumer)
+            elif not isinstance(failure, BusError):
+                raise failure
+        sent = next((f for f in failures if not isinstance(f, ConcurrencyConflict)), None)
+        if sent is None:
+            await self.catch_up()  # what landed, and what the others appended
             return False
-        await self.fold_until(last)
-        return True
+        with contextlib.suppress(Exception):  # a log that does not answer: the next append folds
+            await self.catch_up()  # what landed, a timed-out append that did after all
+        raise sent
 
 
 async def replay(

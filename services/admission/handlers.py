@@ -46,6 +46,7 @@ class Admission:
             "admission",
             snapshots,
             lambda: self.state,
+            in_flight=1,  # a group's decisions are ordered: the first refusal must stop the rest
         )
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] = lambda: None) -> None:

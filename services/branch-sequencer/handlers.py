@@ -7,8 +7,11 @@ come back from the JobRetryScheduled events with it. Each decision is appended w
 `Nats-Msg-Id` = its deterministic id (JetStream drops a repeat) and
 `Nats-Expected-Last-Subject-Sequence` = the last sequence seen on its subject: if another replica
 or a stale view got there first, the append is refused, the shell folds the log further and
-decides again. Cancel requests arrive over request/reply and are queued
-to the same task, which catches up with the whole log before it answers. Besides events and
+decides again. The decisions of one wave are independent of each other, so they are appended
+together (pipelined, each subject's in order) rather than one round trip after the other; what
+landed of a wave that failed part-way is folded from the log like everything else. Cancel
+requests arrive over request/reply and are queued to the same task, which catches up with the
+whole log before it answers. Besides events and
 requests, the task wakes when the next retry is due and when the stalest running attempt's
 stall deadline passes.
 """
@@ -44,6 +47,7 @@ from .domain import (
     next_stall,
     next_timer,
 )
+from .settings import APPEND_IN_FLIGHT
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +64,7 @@ class Sequencer:
         state: SequencerState,
         clock: Callable[[], datetime] = utcnow,
         snapshots: Snapshots | None = None,
+        in_flight: int = APPEND_IN_FLIGHT,
     ) -> None:
         self.bus, self.state, self.clock = bus, state, clock
         self.fold = FoldedLog(
@@ -69,6 +74,7 @@ class Sequencer:
             "branch-sequencer",
             snapshots,
             lambda: self.state,
+            in_flight,  # a wave's decisions are independent (`decide`): they go out together
         )
         self.requests: asyncio.Queue[Pending] = asyncio.Queue()
         self._lanes_measured = -LANE_DEPTHS_EVERY_S

@@ -26,7 +26,7 @@ def build(settings: SequencerSettings, rt: Runtime[SequencerSettings]) -> Sequen
     snapshots = Snapshots(
         rt.bus, "branch-sequencer", fingerprint(SequencerState), settings.snapshot_every
     )
-    return Sequencer(rt.bus, initial, snapshots=snapshots)
+    return Sequencer(rt.bus, initial, snapshots=snapshots, in_flight=settings.append_in_flight)
 
 
 def main() -> None:

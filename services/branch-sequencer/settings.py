@@ -8,6 +8,8 @@ from pydantic_settings import SettingsConfigDict
 
 from tessera.settings import Settings
 
+APPEND_IN_FLIGHT = 256  # appends of one wave on the wire at once (1: one after the other)
+
 
 class SequencerSettings(Settings):
     """Shared settings (MAX_WORKERS among them) plus the retry backoff and the stall deadline."""
@@ -24,4 +26,9 @@ class SequencerSettings(Settings):
         description="a running attempt with no JobPlanned or JobProgressed for this long is "
         "failed (and retried under its retries); long enough for a slide's planning, a model's "
         "first load and a slow batch while other jobs share the pool",
+    )
+    append_in_flight: int = Field(
+        default=APPEND_IN_FLIGHT,
+        ge=1,
+        description="decisions of one wave appended at once (pipelined; 1 = one after the other)",
     )

@@ -14,6 +14,7 @@ import pytest
 from tessera.branch_sequencer.domain import SequencerState, Tick, decide
 from tessera.branch_sequencer.handlers import Sequencer
 from tessera.bus import Bus, Envelope, read_events
+from tessera.errors import BusError
 from tessera.events import (
     JobAttemptFailed,
     JobStarted,
@@ -248,6 +249,150 @@ async def test_a_stale_decision_is_refused_and_decided_again(bus: Bus) -> None:
         assert decide(stale.state, Tick(stale.clock())) == []  # caught up: nothing to start twice
     starts = [e for e in await read_log(bus) if isinstance(e.event, JobStarted)]
     assert len(starts) == 1
+
+
+async def caught_up(bus: Bus, feed: Any, workflows: list[WorkflowSpec], in_flight: int) -> Any:
+    """A sequencer folded up to `workflows` submitted and admitted, one tenant each."""
+    for one in workflows:
+        tenant, wid = uuid.uuid4(), uuid.uuid4()
+        await bus.append(WorkflowSubmitted(tenant_id=tenant, workflow_id=wid, spec=one))
+        await bus.append(WorkflowAdmitted(tenant_id=tenant, workflow_id=wid))
+    sequencer = Sequencer(bus, SequencerState(max_workers=8), in_flight=in_flight)
+    sequencer.fold.feed = feed
+    await sequencer.fold.catch_up()
+    return sequencer
+
+
+def started(envs: list[Envelope]) -> collections.Counter[tuple[uuid.UUID, str]]:
+    return collections.Counter(
+        (e.event.workflow_id, e.event.job_id) for e in envs if isinstance(e.event, JobStarted)
+    )
+
+
+@pytest.mark.parametrize("in_flight", [1, 256])
+async def test_a_refusal_in_the_middle_of_a_wave_leaves_what_landed_and_decides_the_rest_again(
+    bus: Bus, in_flight: int
+) -> None:
+    async with bus.feed(start_seq=1) as feed:
+        sequencer = await caught_up(bus, feed, [spec(1, 1)] * 3, in_flight)
+        wave = decide(sequencer.state, Tick(sequencer.clock()))
+        assert len(wave) == 3 and len({(d.workflow_id, d.job_id) for d in wave}) == 3
+        _, middle, last = wave
+        # another writer starts the middle job first: its subject's expected sequence is stale
+        await bus.append(
+            JobStarted(tenant_id=middle.tenant_id, workflow_id=middle.workflow_id,
+                       job_id=middle.job_id, attempt=1)
+        )  # fmt: skip
+        assert await sequencer.fold.append(wave) is False
+        again = decide(sequencer.state, Tick(sequencer.clock()))
+        landed = started(await read_log(bus))
+        assert sequencer.fold.last_seq == await bus.last_sequence()  # the state is the log's
+        if in_flight == 1:  # one after the other: the refusal stops the rest of the wave
+            assert [(d.workflow_id, d.job_id) for d in again] == [(last.workflow_id, last.job_id)]
+            assert (last.workflow_id, last.job_id) not in landed
+            assert await sequencer.fold.append(again) is True
+        else:  # pipelined: the decision after the refused one landed all the same
+            assert again == []
+        assert sequencer.state.running == 3
+    assert started(await read_log(bus)) == {(d.workflow_id, d.job_id): 1 for d in wave}
+
+
+async def test_a_failed_send_in_the_middle_of_a_wave_is_not_taken_for_done(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two lanes of one workflow start on one subject, one after the other; a lost append stops
+    the rest of its subject, the other subjects land, and the state shows only what landed."""
+    async with bus.feed(start_seq=1) as feed:
+        sequencer = await caught_up(bus, feed, [spec(1, 1), spec(2, 1), spec(1, 1)], 256)
+        wave = decide(sequencer.state, Tick(sequencer.clock()))
+        pair = [d for d in wave if sum(x.workflow_id == d.workflow_id for x in wave) == 2]
+        assert len(wave) == 4 and len(pair) == 2
+        append = bus.append
+
+        async def lossy(event: Any, **kwargs: Any) -> int:
+            if event == pair[0]:
+                await asyncio.sleep(0)  # the others go out first
+                raise BusError("timed out")  # and it did not land
+            return await append(event, **kwargs)
+
+        monkeypatch.setattr(bus, "append", lossy)
+        with pytest.raises(BusError):
+            await sequencer.fold.append(wave)
+        assert started(await read_log(bus)) == {
+            (d.workflow_id, d.job_id): 1 for d in wave if d not in pair
+        }
+        assert sequencer.state.running == 2  # what landed, folded from the log; not the pair
+        monkeypatch.setattr(bus, "append", append)
+        again = decide(sequencer.state, Tick(sequencer.clock()))
+        assert {(d.workflow_id, d.job_id) for d in again} == {
+            (d.workflow_id, d.job_id) for d in pair
+        }
+        assert await sequencer.fold.append(again) is True  # chained: the second expects the first
+        assert sequencer.state.running == 4
+    assert started(await read_log(bus)) == {(d.workflow_id, d.job_id): 1 for d in wave}
+
+
+async def test_a_failed_send_stops_the_sends_not_made_yet(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two on the wire at once: the first fails at once, and the rest of the wave stays unsent
+    (a leader cut off by an outage must not go on appending after it lost its lease)."""
+    async with bus.feed(start_seq=1) as feed:
+        sequencer = await caught_up(bus, feed, [spec(1, 1)] * 4, 2)
+        wave = decide(sequencer.state, Tick(sequencer.clock()))
+        assert len(wave) == 4
+        append = bus.append
+
+        async def lossy(event: Any, **kwargs: Any) -> int:
+            if event == wave[0]:
+                raise BusError("no connection")
+            return await append(event, **kwargs)
+
+        monkeypatch.setattr(bus, "append", lossy)
+        with pytest.raises(BusError):
+            await sequencer.fold.append(wave)
+        assert started(await read_log(bus)) == {}
+        assert sequencer.state.running == 0
+        monkeypatch.setattr(bus, "append", append)
+        assert await sequencer.fold.append(decide(sequencer.state, Tick(sequencer.clock())))
+        assert sequencer.state.running == 4
+    assert started(await read_log(bus)) == {(d.workflow_id, d.job_id): 1 for d in wave}
+
+
+async def test_decisions_made_before_a_failed_wave_was_folded_are_not_appended(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send fails and the log does not answer the catch-up either: what landed stays unfolded
+    until the next append, which folds it and refuses decisions made without it."""
+    async with bus.feed(start_seq=1) as feed:
+        sequencer = await caught_up(bus, feed, [spec(1, 1)] * 2, 256)
+        wave = decide(sequencer.state, Tick(sequencer.clock()))
+        append, last_sequence = bus.append, bus.last_sequence
+
+        async def lossy(event: Any, **kwargs: Any) -> int:
+            if event == wave[0]:
+                await asyncio.sleep(0)  # wave[1] goes out first
+                raise BusError("timed out")
+            return await append(event, **kwargs)
+
+        async def unanswered(*args: Any) -> int:
+            raise BusError("no answer")
+
+        monkeypatch.setattr(bus, "append", lossy)
+        monkeypatch.setattr(bus, "last_sequence", unanswered)
+        with pytest.raises(BusError):
+            await sequencer.fold.append(wave)
+        assert sequencer.state.running == 0  # wave[1] landed, but is not folded yet
+        monkeypatch.setattr(bus, "append", append)
+        monkeypatch.setattr(bus, "last_sequence", last_sequence)
+        stale = decide(sequencer.state, Tick(sequencer.clock()))  # both again: it knows no better
+        assert len(stale) == 2
+        assert await sequencer.fold.append(stale) is False  # folded first, nothing appended
+        assert sequencer.state.running == 1
+        again = decide(sequencer.state, Tick(sequencer.clock()))
+        assert [(d.workflow_id, d.job_id) for d in again] == [(wave[0].workflow_id, wave[0].job_id)]
+        assert await sequencer.fold.append(again) is True
+    assert started(await read_log(bus)) == {(d.workflow_id, d.job_id): 1 for d in wave}
 
 
 async def test_a_cancel_the_sequencer_has_forgotten_is_answered_from_the_read_model(

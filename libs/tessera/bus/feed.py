@@ -108,11 +108,14 @@ class EventFeed:
         wait is cancelled, where Python 3.11's `wait_for` could take it and drop it.
         """
         while True:
-            try:
-                async with asyncio.timeout(timeout):
-                    msg = await self._queue.get()
-            except TimeoutError:
-                return None
+            if not self._queue.empty():  # no timer to arm for what is already here
+                msg = self._queue.get_nowait()
+            else:
+                try:
+                    async with asyncio.timeout(timeout):
+                        msg = await self._queue.get()
+                except TimeoutError:
+                    return None
             env = self._decode(msg)
             if env is not None:
                 return env
