@@ -62,54 +62,97 @@ def instance_contour(mask: np.ndarray) -> np.ndarray:
     Marching squares at 0.5 on the zero-padded mask, the longest ring kept (an instance split
     in two keeps its larger part), collinear points dropped (lossless, about half the points).
     """
+    return _drop_collinear([_longest_ring(mask)])[0]
+
+
+def _longest_ring(mask: np.ndarray) -> np.ndarray:
+    """The longest marching-squares ring of a mask crop (y/x in padded coordinates)."""
     mask = np.asarray(mask)
     padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.float32)
     padded[1:-1, 1:-1] = mask
     rings = _find_contours(padded, 0.5)
     if not rings:
         raise ValueError("empty mask has no contour")
-    ring = _drop_collinear(max(rings, key=len))
-    # padded index p is crop index p - 1, whose pixel centre sits at (p - 1) + 0.5
-    return np.column_stack([ring[:, 1] - 0.5, ring[:, 0] - 0.5])
+    return max(rings, key=len)
 
 
-def _drop_collinear(ring: np.ndarray) -> np.ndarray:
-    """The closed ring without points lying on the line through their neighbours."""
-    pts = ring[:-1] if np.array_equal(ring[0], ring[-1]) else ring
-    before = pts - np.roll(pts, 1, axis=0)
-    after = np.roll(pts, -1, axis=0) - pts
+def _drop_collinear(rings: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each closed ring (y/x, padded coordinates) without the points lying on the line through
+    their neighbours, as x/y in crop coordinates; all rings at once (one pass of numpy)."""
+    open_rings = [r[:-1] if np.array_equal(r[0], r[-1]) else r for r in rings]
+    lengths = np.array([len(r) for r in open_rings], np.int64)
+    if len(open_rings) == 0:
+        return []
+    pts = np.concatenate(open_rings)
+    starts = np.zeros(len(lengths), np.int64)
+    starts[1:] = np.cumsum(lengths)[:-1]
+    ring_of = np.repeat(np.arange(len(lengths)), lengths)
+    at = np.arange(len(pts)) - starts[ring_of]  # position within its ring
+    size = lengths[ring_of]
+    prev = starts[ring_of] + (at - 1) % size
+    nxt = starts[ring_of] + (at + 1) % size
+    before = pts - pts[prev]
+    after = pts[nxt] - pts
     turn = np.abs(before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0]) > 1e-9
-    if np.count_nonzero(turn) >= 3:
-        pts = pts[turn]
-    return np.vstack([pts, pts[:1]])
+    turns = np.bincount(ring_of, weights=turn, minlength=len(lengths))
+    keep = turn | (turns < 3)[ring_of]  # a ring with fewer than 3 turns keeps every point
+    out = []
+    # padded index p is crop index p - 1, whose pixel centre sits at (p - 1) + 0.5
+    xy = pts[:, ::-1] - 0.5
+    for k, start in enumerate(starts.tolist()):
+        ring = xy[start : start + int(lengths[k])][keep[start : start + int(lengths[k])]]
+        out.append(np.vstack([ring, ring[:1]]))
+    return out
 
 
 def cell_table(instances: Sequence[Instance], grid: TileGrid, tile_index: int) -> pa.Table:
-    """Cell rows (CELL_SCHEMA) of a tile's owned instances, in level-0 coordinates."""
+    """Cell rows (CELL_SCHEMA) of a tile's owned instances, in level-0 coordinates.
+
+    The measurements of all instances are taken in one pass over their concatenated masks;
+    only the contours are traced one instance at a time.
+    """
     s = grid.level0_per_px
-    cols: dict[str, list[Any]] = {name: [] for name in CELL_SCHEMA.names}
-    for inst in instances:
-        rows, cs = np.nonzero(inst.mask)
-        pixels = len(rows)
-        if pixels == 0:
-            continue
-        cols["id"].append(inst.global_id)
-        cols["tile_index"].append(tile_index)
-        cols["centroid_x"].append((inst.x + cs.mean() + 0.5) * s)
-        cols["centroid_y"].append((inst.y + rows.mean() + 0.5) * s)
-        cols["area_px"].append(pixels * s * s)
-        cols["area_um2"].append(pixels * grid.mpp**2 if grid.mpp is not None else None)
-        cols["bbox_x0"].append((inst.x + cs.min()) * s)
-        cols["bbox_y0"].append((inst.y + rows.min()) * s)
-        cols["bbox_x1"].append((inst.x + cs.max() + 1) * s)
-        cols["bbox_y1"].append((inst.y + rows.max() + 1) * s)
-        ring = instance_contour(inst.mask)
-        ring = (ring + np.array([inst.x, inst.y])) * s
-        cols["contour"].append(ring.astype(np.float32))
-        cols["truncated"].append(inst.truncated)
-    rings = cols.pop("contour")
-    arrays = {name: pa.array(values, CELL_SCHEMA.field(name).type) for name, values in cols.items()}
-    arrays["contour"] = _ring_array(rings)
+    kept = [inst for inst in instances if inst.mask.any()]
+    n = len(kept)
+    if n == 0:
+        return CELL_SCHEMA.empty_table()
+    heights = np.array([inst.height for inst in kept], np.int64)
+    widths = np.array([inst.width for inst in kept], np.int64)
+    flat = np.concatenate([inst.mask.ravel() for inst in kept])
+    which = np.repeat(np.arange(n), heights * widths)
+    offsets = np.zeros(n, np.int64)
+    offsets[1:] = np.cumsum(heights * widths)[:-1]
+    at = np.flatnonzero(flat)
+    owner = which[at]
+    rows, cols = np.divmod(at - offsets[owner], widths[owner])
+    pixels = np.bincount(owner, minlength=n)
+    first = np.zeros(n, np.int64)
+    first[1:] = np.cumsum(pixels)[:-1]  # owner is sorted: each instance's pixels are a run
+    xs = np.array([inst.x for inst in kept], np.float64)
+    ys = np.array([inst.y for inst in kept], np.float64)
+    mean_r = np.bincount(owner, weights=rows, minlength=n) / pixels
+    mean_c = np.bincount(owner, weights=cols, minlength=n) / pixels
+    rings = _drop_collinear([_longest_ring(inst.mask) for inst in kept])
+    contours = [
+        ((ring + np.array([inst.x, inst.y])) * s).astype(np.float32)
+        for ring, inst in zip(rings, kept, strict=True)
+    ]
+    area = pixels.astype(np.float64)
+    arrays = {
+        "id": pa.array([inst.global_id for inst in kept], pa.uint64()),
+        "tile_index": pa.array(np.full(n, tile_index, np.int64)),
+        "centroid_x": pa.array((xs + mean_c + 0.5) * s),
+        "centroid_y": pa.array((ys + mean_r + 0.5) * s),
+        "area_px": pa.array(area * s * s),
+        "area_um2": pa.array(area * grid.mpp**2 if grid.mpp is not None else [None] * n,
+                             pa.float64()),
+        "bbox_x0": pa.array((xs + np.minimum.reduceat(cols, first)) * s),
+        "bbox_y0": pa.array((ys + np.minimum.reduceat(rows, first)) * s),
+        "bbox_x1": pa.array((xs + np.maximum.reduceat(cols, first) + 1) * s),
+        "bbox_y1": pa.array((ys + np.maximum.reduceat(rows, first) + 1) * s),
+        "contour": _ring_array(contours),
+        "truncated": pa.array([inst.truncated for inst in kept], pa.bool_()),
+    }  # fmt: skip
     return pa.table({name: arrays[name] for name in CELL_SCHEMA.names}, schema=CELL_SCHEMA)
 
 
