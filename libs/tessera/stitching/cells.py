@@ -21,16 +21,16 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from skimage.measure import find_contours
 
+from tessera.stitching.contours import outer_rings_flat
 from tessera.stitching.files import replace_text
 from tessera.stitching.ownership import Instance
 from tessera.tiling.grid import TileGrid
@@ -51,7 +51,6 @@ CELL_SCHEMA = pa.schema(
         ("truncated", pa.bool_()),
     ]
 )
-_find_contours = cast(Callable[[np.ndarray, float], list[np.ndarray]], find_contours)  # untyped
 # Ids in QuPath are UUIDs; derive them from the cell id so exports are reproducible.
 QUPATH_NAMESPACE = uuid.UUID("5f0b6a34-9a59-4c8e-8f53-7f6a1c1e0b7d")
 
@@ -62,54 +61,42 @@ def instance_contour(mask: np.ndarray) -> np.ndarray:
     Marching squares at 0.5 on the zero-padded mask, the longest ring kept (an instance split
     in two keeps its larger part), collinear points dropped (lossless, about half the points).
     """
-    return _drop_collinear([_longest_ring(mask)])[0]
-
-
-def _longest_ring(mask: np.ndarray) -> np.ndarray:
-    """The longest marching-squares ring of a mask crop (y/x in padded coordinates)."""
-    mask = np.asarray(mask)
-    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.float32)
-    padded[1:-1, 1:-1] = mask
-    rings = _find_contours(padded, 0.5)
-    if not rings:
+    if not np.any(mask):
         raise ValueError("empty mask has no contour")
-    return max(rings, key=len)
+    return _contours([np.asarray(mask, bool)])[0]
 
 
-def _drop_collinear(rings: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Each closed ring (y/x, padded coordinates) without the points lying on the line through
-    their neighbours, as x/y in crop coordinates; all rings at once (one pass of numpy)."""
-    open_rings = [r[:-1] if np.array_equal(r[0], r[-1]) else r for r in rings]
-    lengths = np.array([len(r) for r in open_rings], np.int64)
-    if len(open_rings) == 0:
-        return []
-    pts = np.concatenate(open_rings)
+def _contours(masks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """`instance_contour` of every mask at once: the closed rings one after another, and the
+    number of points of each."""
+    pts, lengths = outer_rings_flat(masks)
+    if len(lengths) == 0:
+        return np.zeros((0, 2)), lengths
     starts = np.zeros(len(lengths), np.int64)
     starts[1:] = np.cumsum(lengths)[:-1]
     ring_of = np.repeat(np.arange(len(lengths)), lengths)
     at = np.arange(len(pts)) - starts[ring_of]  # position within its ring
     size = lengths[ring_of]
-    prev = starts[ring_of] + (at - 1) % size
-    nxt = starts[ring_of] + (at + 1) % size
-    before = pts - pts[prev]
-    after = pts[nxt] - pts
+    before = pts - pts[starts[ring_of] + (at - 1) % size]
+    after = pts[starts[ring_of] + (at + 1) % size] - pts
     turn = np.abs(before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0]) > 1e-9
-    turns = np.bincount(ring_of, weights=turn, minlength=len(lengths))
-    keep = turn | (turns < 3)[ring_of]  # a ring with fewer than 3 turns keeps every point
-    out = []
+    # a ring with fewer than 3 turns keeps every point
+    keep = turn | (np.bincount(ring_of, weights=turn, minlength=len(lengths)) < 3)[ring_of]
+    kept = np.bincount(ring_of[keep], minlength=len(lengths))
+    # each ring closed by its first kept point again
+    first = np.zeros(len(lengths), np.int64)
+    first[1:] = np.cumsum(kept)[:-1]
+    kept_pts = pts[keep]
+    closed = np.insert(kept_pts, np.cumsum(kept), kept_pts[first], axis=0)
     # padded index p is crop index p - 1, whose pixel centre sits at (p - 1) + 0.5
-    xy = pts[:, ::-1] - 0.5
-    for k, start in enumerate(starts.tolist()):
-        ring = xy[start : start + int(lengths[k])][keep[start : start + int(lengths[k])]]
-        out.append(np.vstack([ring, ring[:1]]))
-    return out
+    return closed[:, ::-1] - 0.5, kept + 1
 
 
 def cell_table(instances: Sequence[Instance], grid: TileGrid, tile_index: int) -> pa.Table:
     """Cell rows (CELL_SCHEMA) of a tile's owned instances, in level-0 coordinates.
 
-    The measurements of all instances are taken in one pass over their concatenated masks;
-    only the contours are traced one instance at a time.
+    The measurements and contours of all instances are taken at once (one pass of numpy over
+    their concatenated masks, `contours.outer_rings_flat`), not instance by instance.
     """
     s = grid.level0_per_px
     kept = [inst for inst in instances if inst.mask.any()]
@@ -132,11 +119,9 @@ def cell_table(instances: Sequence[Instance], grid: TileGrid, tile_index: int) -
     ys = np.array([inst.y for inst in kept], np.float64)
     mean_r = np.bincount(owner, weights=rows, minlength=n) / pixels
     mean_c = np.bincount(owner, weights=cols, minlength=n) / pixels
-    rings = _drop_collinear([_longest_ring(inst.mask) for inst in kept])
-    contours = [
-        ((ring + np.array([inst.x, inst.y])) * s).astype(np.float32)
-        for ring, inst in zip(rings, kept, strict=True)
-    ]
+    rings, lengths = _contours([inst.mask for inst in kept])
+    origin = np.repeat(np.column_stack([xs, ys]), lengths, axis=0)
+    contours = ((rings + origin) * s).astype(np.float32)
     area = pixels.astype(np.float64)
     arrays = {
         "id": pa.array([inst.global_id for inst in kept], pa.uint64()),
@@ -150,18 +135,17 @@ def cell_table(instances: Sequence[Instance], grid: TileGrid, tile_index: int) -
         "bbox_y0": pa.array((ys + np.minimum.reduceat(rows, first)) * s),
         "bbox_x1": pa.array((xs + np.maximum.reduceat(cols, first) + 1) * s),
         "bbox_y1": pa.array((ys + np.maximum.reduceat(rows, first) + 1) * s),
-        "contour": _ring_array(contours),
+        "contour": _ring_array(contours, lengths),
         "truncated": pa.array([inst.truncated for inst in kept], pa.bool_()),
     }  # fmt: skip
     return pa.table({name: arrays[name] for name in CELL_SCHEMA.names}, schema=CELL_SCHEMA)
 
 
-def _ring_array(rings: list[np.ndarray]) -> pa.Array:
-    offsets = np.zeros(len(rings) + 1, np.int32)
-    offsets[1:] = np.cumsum([len(r) for r in rings])
-    flat = np.concatenate(rings).ravel() if rings else np.zeros(0, np.float32)
-    points = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), 2)
-    return pa.ListArray.from_arrays(pa.array(offsets), points)
+def _ring_array(points: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    offsets = np.zeros(len(lengths) + 1, np.int32)
+    offsets[1:] = np.cumsum(lengths)
+    flat = pa.array(np.ascontiguousarray(points, np.float32).ravel(), pa.float32())
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.FixedSizeListArray.from_arrays(flat, 2))
 
 
 def geojson_feature(
