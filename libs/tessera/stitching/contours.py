@@ -95,8 +95,11 @@ def outer_rings_flat(masks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarra
 
     starts, ends, order = [], [], []
     flat_case = case.ravel()
+    crossed = np.flatnonzero((flat_case != 0) & (flat_case != 15))  # squares with segments
+    by_case = crossed[np.argsort(flat_case[crossed], kind="stable")]
+    bounds = np.searchsorted(flat_case[by_case], np.arange(1, 16))
     for value, segments in _CASES.items():
-        at = np.flatnonzero(flat_case == value)
+        at = by_case[bounds[value - 1] : bounds[value]]
         if at.size == 0:
             continue
         r, c = np.divmod(at, cols - 1)
