@@ -28,13 +28,14 @@ from tessera.bus import Bus
 from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
 from tessera.decider import FoldedLog
 from tessera.errors import BusError, Conflict, NotFound
-from tessera.events import JobCancelled, utcnow
+from tessera.events import JobCancelled, event_types, utcnow
 from tessera.snapshots import Snapshots, adopt
 
 from .domain import (
     CancelJob,
     CancelWorkflow,
     Command,
+    Decision,
     SequencerState,
     Tick,
     decide,
@@ -46,10 +47,7 @@ from .domain import (
 
 log = structlog.get_logger(__name__)
 
-DECISIONS = frozenset(
-    {"JobStarted", "JobAttemptFailed", "JobRetryScheduled", "JobFailed", "JobCancelled",
-     "JobSkipped", "WorkflowFinished"}
-)  # fmt: skip
+DECISIONS = event_types(Decision)  # the subjects whose last sequence each append expects
 IDLE_WAKEUP_S = 60.0
 LANE_DEPTHS_EVERY_S = 1.0  # reading every lane is for the metrics only: at most this often
 Pending = tuple[CancelRequest, "asyncio.Future[CancelReply]"]

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
 
-from tessera.workflows import JobState, WorkflowSpec, WorkflowState
+from tessera.workflows import TERMINAL_JOB_STATES, JobState, WorkflowSpec, WorkflowState
 
 JobKey = tuple[UUID, str]
 """(workflow_id, job_id): job ids are unique within a workflow only."""
@@ -53,7 +53,7 @@ PUBLIC_STATE = {
     Phase.SKIPPED: JobState.SKIPPED,
 }
 PENDING_PHASES = frozenset({Phase.WAITING, Phase.READY, Phase.BACKOFF})
-TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED, Phase.SKIPPED})
+TERMINAL_PHASES = frozenset(p for p, s in PUBLIC_STATE.items() if s in TERMINAL_JOB_STATES)
 
 
 @dataclass(slots=True)
@@ -134,6 +134,9 @@ class TenantQueue:
 
 @dataclass(slots=True)
 class SequencerState:
+    # a snapshot is valid for this version and shape only (tessera.snapshots.fingerprint): bump
+    # it when what the fold means changes; tests/unit/test_snapshot_shapes.py holds the shape
+    SCHEMA_VERSION: ClassVar[int] = 1
     SETTINGS: ClassVar[tuple[str, ...]] = (  # not folded from the log
         "max_workers",
         "retry_base",

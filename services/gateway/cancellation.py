@@ -16,9 +16,9 @@ from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
 from tessera.errors import Conflict, NotFound
 from tessera.gateway.consistency import log_position
 from tessera.readmodel import queries
+from tessera.workflows import TERMINAL_JOB_STATES, TERMINAL_WORKFLOW_STATES
 
 CANCEL_TIMEOUT_S = 5.0
-ENDED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"})
 
 
 async def request_cancel(
@@ -34,13 +34,16 @@ async def request_cancel(
     reply = CancelReply.model_validate_json(raw)
     what = f"{workflow_id}/{job_id}" if job_id else str(workflow_id)
     if reply.outcome == "not_found":
+        ended: frozenset[str]
         async with pool.acquire() as conn:
             if job_id is None:
                 state = await queries.workflow_state(conn, tenant, workflow_id)
+                ended = TERMINAL_WORKFLOW_STATES
             else:
                 job = await queries.job_outcome(conn, tenant, workflow_id, job_id)
                 state = None if job is None else job["state"]
-        if state in ENDED:
+                ended = TERMINAL_JOB_STATES
+        if state in ended:
             raise Conflict(f"{what} cannot be cancelled: it is {state}", state=state)
         raise NotFound("job" if job_id else "workflow", what)
     if reply.outcome == "refused":

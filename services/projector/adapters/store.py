@@ -28,6 +28,9 @@ from tessera.readmodel import queries
 from tessera.workflows import TERMINAL_JOB_STATES, WorkflowState
 
 checkpoint = queries.projected_seq
+_TERMINAL = sorted(
+    map(str, TERMINAL_JOB_STATES)
+)  # a text[] parameter: the states a job never leaves
 
 
 async def set_checkpoint(conn: asyncpg.Connection, seq: int) -> None:
@@ -242,7 +245,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
                    summary = COALESCE($8::jsonb, summary),
                    updated_at = $5, last_seq = $9
                WHERE workflow_id = $1 AND job_id = $2
-                 AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED')
+                 AND state <> ALL($10::text[])
                RETURNING type, created_at, started_at""",
             *key,
             state.value,
@@ -252,6 +255,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
             transition_detail(ev),
             json.dumps(summary) if summary is not None else None,
             seq,
+            _TERMINAL,
         )
         if applied is None:
             return None
@@ -286,10 +290,10 @@ async def _roll_up(conn: asyncpg.Connection, workflow_id: Any, seq: int, at: dat
            FROM (SELECT COALESCE(sum(tiles_done), 0) AS done,
                         COALESCE(sum(tiles_total), 0) AS total,
                         count(*) FILTER (
-                          WHERE state IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED')
+                          WHERE state = ANY($4::text[])
                         ) AS finished,
                         COALESCE(100.0 * avg(CASE
-                          WHEN state IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED') THEN 1.0
+                          WHEN state = ANY($4::text[]) THEN 1.0
                           WHEN tiles_total > 0 THEN tiles_done::double precision / tiles_total
                           ELSE 0.0 END), 0) AS percent
                  FROM jobs WHERE workflow_id = $1) j
@@ -297,4 +301,5 @@ async def _roll_up(conn: asyncpg.Connection, workflow_id: Any, seq: int, at: dat
         workflow_id,
         at,
         seq,
+        _TERMINAL,
     )

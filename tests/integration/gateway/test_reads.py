@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,19 +20,22 @@ from tessera.events import (
     TenantQueued,
 )
 from tests.integration.gateway.conftest import headers
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
 
-async def eventually(
+async def read_when(
     gw: httpx.AsyncClient, url: str, tenant: uuid.UUID, ok: Callable[[dict], bool]
 ) -> dict:
-    for _ in range(250):
-        answer = await gw.get(url, headers=headers(tenant))
-        if answer.status_code == 200 and ok(answer.json()):
-            return answer.json()
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{url} never got there: {answer.status_code} {answer.text}")
+    answer = await eventually(
+        lambda: gw.get(url, headers=headers(tenant)),
+        lambda answer: answer.status_code == 200 and ok(answer.json()),
+        timeout=5.0,
+        what=url,
+        show=lambda answer: f"{answer.status_code} {answer.text}",
+    )
+    return dict(answer.json())
 
 
 async def test_a_job_shows_its_history_attempts_progress_and_timings(
@@ -64,7 +66,7 @@ async def test_a_job_shows_its_history_attempts_progress_and_timings(
         ):
             await bus.append(event)
         url = f"/v1/workflows/{wid}/jobs/a"
-        job = await eventually(gw, url, tenant, lambda j: j["state"] == "SUCCEEDED")
+        job = await read_when(gw, url, tenant, lambda j: j["state"] == "SUCCEEDED")
         pending = (await gw.get(f"/v1/workflows/{wid}/jobs/b", headers=headers(tenant))).json()
         ghost = await gw.get(f"/v1/workflows/{wid}/jobs/ghost", headers=headers(tenant))
 
@@ -111,7 +113,7 @@ async def test_admission_shows_counts_my_state_and_my_live_place_in_line(
         await bus.append(TenantActivated(tenant_id=running))
         await bus.append(TenantQueued(tenant_id=first, position=1))
         await bus.append(TenantQueued(tenant_id=second, position=2))
-        mine = await eventually(gw, "/v1/admission", second, lambda a: a["state"] == "WAITING")
+        mine = await read_when(gw, "/v1/admission", second, lambda a: a["state"] == "WAITING")
         assert (mine["active_tenants"], mine["waiting_tenants"], mine["position"]) == (1, 2, 2)
         assert mine["since"] is not None
         head = (await gw.get("/v1/admission", headers=headers(first))).json()
@@ -120,7 +122,7 @@ async def test_admission_shows_counts_my_state_and_my_live_place_in_line(
         assert (active["state"], active["position"]) == ("ACTIVE", None)
         # the head is admitted: the second tenant moves up without a new event of its own
         await bus.append(TenantActivated(tenant_id=first))
-        moved = await eventually(gw, "/v1/admission", second, lambda a: a["position"] == 1)
+        moved = await read_when(gw, "/v1/admission", second, lambda a: a["position"] == 1)
         assert (moved["active_tenants"], moved["waiting_tenants"]) == (2, 1)
         nobody = (await gw.get("/v1/admission", headers=headers(idle))).json()
         assert (nobody["state"], nobody["waiting_tenants"]) == ("IDLE", 1)

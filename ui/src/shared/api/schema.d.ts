@@ -998,12 +998,11 @@ export interface components {
             /** Retries */
             retries: number;
             /**
-             * State
              * @example PENDING
              * @example RUNNING
              * @example SUCCEEDED
              */
-            state: string;
+            state: components["schemas"]["JobState"];
             /** Attempt */
             attempt: number;
             progress: components["schemas"]["Progress"];
@@ -1074,6 +1073,11 @@ export interface components {
              */
             retries?: number;
         };
+        /**
+         * JobState
+         * @enum {string}
+         */
+        JobState: "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "SKIPPED";
         /** JobTimings */
         JobTimings: {
             /**
@@ -1104,11 +1108,8 @@ export interface components {
              * @example JobStarted
              */
             event_type: string;
-            /**
-             * State
-             * @example RUNNING
-             */
-            state: string;
+            /** @example RUNNING */
+            state: components["schemas"]["JobState"];
             /** Attempt */
             attempt: number;
             /** Detail */
@@ -1148,12 +1149,11 @@ export interface components {
             /** Retries */
             retries: number;
             /**
-             * State
              * @example PENDING
              * @example RUNNING
              * @example SUCCEEDED
              */
-            state: string;
+            state: components["schemas"]["JobState"];
             /** Attempt */
             attempt: number;
             progress: components["schemas"]["Progress"];
@@ -1547,11 +1547,8 @@ export interface components {
              * Format: uuid
              */
             workflow_id: string;
-            /**
-             * State
-             * @example QUEUED
-             */
-            state: string;
+            /** @example QUEUED */
+            state: components["schemas"]["WorkflowState"];
             /**
              * Event Seq
              * @description sequence of WorkflowSubmitted in the event log: the consistency token (also the X-Tessera-Seq header) that reads send back to see this workflow
@@ -1628,12 +1625,11 @@ export interface components {
             /** Name */
             name: string;
             /**
-             * State
              * @example QUEUED
              * @example RUNNING
              * @example SUCCEEDED
              */
-            state: string;
+            state: components["schemas"]["WorkflowState"];
             /** Queue Position */
             queue_position: number | null;
             /** Jobs Total */
@@ -1782,12 +1778,11 @@ export interface components {
             /** Name */
             name: string;
             /**
-             * State
              * @example QUEUED
              * @example RUNNING
              * @example SUCCEEDED
              */
-            state: string;
+            state: components["schemas"]["WorkflowState"];
             /** Queue Position */
             queue_position: number | null;
             /** Jobs Total */
