@@ -85,13 +85,16 @@ def outer_rings_flat(masks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarra
     horizontal = rows * (cols - 1)
 
     def point_ids(edge: str, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        ids: np.ndarray
         if edge == "T":
-            return r * (cols - 1) + c
-        if edge == "B":
-            return (r + 1) * (cols - 1) + c
-        if edge == "L":
-            return horizontal + r * cols + c
-        return horizontal + r * cols + c + 1
+            ids = r * (cols - 1) + c
+        elif edge == "B":
+            ids = (r + 1) * (cols - 1) + c
+        elif edge == "L":
+            ids = horizontal + r * cols + c
+        else:
+            ids = horizontal + r * cols + c + 1
+        return ids
 
     starts, ends, order = [], [], []
     flat_case = case.ravel()
