@@ -13,6 +13,12 @@ measures:
   (c) the ceiling: the bare batched forward (`Predictor`, as the inference service runs it) over
       exactly the tiles Tessera processes, pixels already in memory.
 
+  (d) the CPU cost outside the forward: CPU seconds per model megapixel of each stage (read,
+      fragment clean-up, ownership, cell rows, encoding, merging) over the same tiles and
+      labels, this code against the revision `--cpu-baseline` names (`bench/cpu_cost.py`);
+  (e) `--concurrent N` jobs of N tenants on the slide at once through the same services: each
+      job's tiles/s and the share of the wall time the inference worker's model was busy.
+
 MP/s count the slide region at the model's pixel size (the same megapixels for every path), so
 (b)/(a) is the speed-up over InstanSeg and (b)/(c) the share of the bare forward that the whole
 pipeline keeps. Cell F1 at IoU 0.5 of (a) and (b) is against ground truth rendered at the
@@ -23,6 +29,7 @@ model's pixel size. Figures are printed, not asserted.
     .venv/bin/python bench/throughput.py --device cuda --workdir /keep   # slides kept, reused
     .venv/bin/python bench/throughput.py --model /abs/folder    # any model setting
     .venv/bin/python bench/throughput.py --rss 10000,20000      # peak RSS per service process
+    .venv/bin/python bench/throughput.py --variants half --skip-instanseg --cpu-baseline 3a447b6
 
 `--rss` runs the three services the same way on slides of the given sides and prints each
 one's peak RSS (VmHWM), to check that memory stays flat as slides grow. Slides already in
@@ -49,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cpu_cost
 import numpy as np
 import torch
 import zarr
@@ -122,6 +130,22 @@ def main(argv: list[str] | None = None) -> int:
         choices=["auto", "model", "labels"],
         help="where InstanSeg's fragment clean-up runs, in (b) and (c) alike",
     )
+    parser.add_argument(
+        "--decode-scaled",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the workers decode JPEG tiles scaled towards the model's size (the default)",
+    )
+    parser.add_argument(
+        "--cpu-baseline",
+        default=None,
+        metavar="REF",
+        help="git revision whose CPU stages (d) are measured beside this code's",
+    )
+    parser.add_argument("--cpu-repeat", type=int, default=3, help="passes of (d) per code")
+    parser.add_argument(
+        "--concurrent", type=int, default=3, help="jobs of as many tenants at once (e); 0: skip"
+    )
     parser.add_argument("--skip-instanseg", action="store_true", help="leave out (a)")
     parser.add_argument("--rss", default="", help="comma-separated slide sides: RSS mode")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -149,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             # first calls; (a) and (c) are warmed up likewise
             stack.run(warm_up.path.name, {"model": setting, "tile_size": TILE, "halo": HALO})
             for variant, slide in variants.items():
-                run_variant(args, stack, model, setting, variant, slide)
+                run_variant(args, stack, model, setting, variant, slide, work)
     return 0
 
 
@@ -165,6 +189,7 @@ def run_variant(
     setting: str,
     variant: str,
     slide: SyntheticSlide,
+    work: Path,
 ) -> None:
     slides = slide.path.parent
     print(f"\n== {variant} tissue: {args.size}² at {args.mpp} µm/px ({slide.nuclei} nuclei)")
@@ -193,7 +218,9 @@ def run_variant(
     tiles = [t for b in plan.batches for t in b.tiles]
     work0 = plan.batches[0].work if plan.batches else None
     assert isinstance(work0, CellWork)
-    rows["(c) bare batched forward"] = forward_path(slide.path, grid, tiles, work0, model, args, mp)
+    rows["(c) bare batched forward"], labels = forward_path(
+        slide.path, grid, tiles, work0, model, args, mp
+    )
     for name, f in rows.items():
         f1 = f"F1 {f.f1:.3f}" if f.f1 is not None else ""
         print(f"{name:34s} {f.seconds:7.1f} s  {f.mp_s:6.3f} MP/s  {f1:9s} {f.extra}")
@@ -203,6 +230,40 @@ def run_variant(
     if a is not None:
         print(f"(b)/(a) = {b / a.mp_s:.2f}x   ", end="")
     print(f"(b)/(c) = {b / c:.2f}")
+    np.save(work / f"{variant}-labels.npy", labels)
+    spec = {
+        "slide": str(slide.path),
+        "grid": grid.model_dump(),
+        "tiles": tiles,
+        "labels": str(work / f"{variant}-labels.npy"),
+        "decode_scaled": args.decode_scaled,
+    }
+    medians = cpu_cost.compare(spec, args.cpu_baseline, args.cpu_repeat, work)
+    print(
+        f"(d) CPU seconds per model MP outside the forward ({len(tiles)} tiles, {mp:.1f} MP, "
+        f"one thread, median of {args.cpu_repeat}):"
+    )
+    print(cpu_cost.report(medians, mp, args.cpu_baseline))
+    if args.concurrent > 0:
+        concurrent_jobs(stack, slide.path.name, setting, args.concurrent)
+
+
+def concurrent_jobs(stack: Services, slide: str, setting: str, jobs: int) -> None:
+    """(e): `jobs` tenants' jobs on one slide at once; the workers take their batches from
+    one queue, so the model serves them all."""
+    params = {"model": setting, "tile_size": TILE, "halo": HALO}
+    done, wall = stack.run_many([(slide, params)] * jobs)
+    print(f"(e) {jobs} jobs of {jobs} tenants at once: {wall:.1f} s wall")
+    forward = 0.0
+    for k, (summary, seconds) in enumerate(done, start=1):
+        tiles = summary["tiles_total"]
+        forward += summary["timings"].get("forward_s", 0.0)
+        print(f"    job {k}: {tiles} tiles in {seconds:.1f} s = {tiles / seconds:.2f} tiles/s")
+    total = sum(s["tiles_total"] for s, _ in done)
+    print(
+        f"    together {total / wall:.2f} tiles/s; the model busy {forward / wall:.0%} of the "
+        f"wall time ({forward:.1f} s of forward over {stack.replicas} worker(s))"
+    )
 
 
 def instanseg_path(
@@ -263,9 +324,11 @@ def forward_path(
     model: LoadedModel,
     args: argparse.Namespace,
     mp: float,
-) -> Figures:
+) -> tuple[Figures, np.ndarray]:
     handle = open_slide(path)
-    pixels = np.stack([read_box(handle, grid, grid.tile(i).read) for i in tiles])
+    pixels = np.stack(
+        [read_box(handle, grid, grid.tile(i).read, decode_scaled=args.decode_scaled) for i in tiles]
+    )
     handle.close()
     module = resolve_model(str(model.path)).module
     predictor = Predictor(module, args.device, args.precision, fragments=args.fragments)
@@ -274,12 +337,17 @@ def forward_path(
     predictor.warm_up(grid.tile_size, grid.tile_size, size, stats)  # as the service does
     for _ in range(WARM_UP_CALLS):  # TorchScript profiles its first calls: not timed
         predictor(pixels[:size], stats)
+    labels = np.empty(pixels.shape[:3], np.int32)
     t0 = time.perf_counter()
     for start in range(0, len(tiles), size):
-        predictor(pixels[start : start + size], stats)
+        # as the service: the labels' fragments are cleaned after the forward (the raw labels
+        # are kept for (d), which times the clean-up as its own stage)
+        labels[start : start + size] = predictor(pixels[start : start + size], stats, clean=False)
+        for k in range(start, min(start + size, len(tiles))):
+            predictor.clean(labels[k])
     seconds = time.perf_counter() - t0
     detail = f"batch {size}, {predictor.precision}, fragments cleaned in the {predictor.fragments}"
-    return Figures(seconds, mp, None, f"({len(tiles)} tiles, {detail})")
+    return Figures(seconds, mp, None, f"({len(tiles)} tiles, {detail})"), labels
 
 
 def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -299,9 +367,26 @@ class Services:
     results: Path
     procs: dict[str, subprocess.Popen[bytes]]
 
+    @property
+    def replicas(self) -> int:
+        return sum(name.startswith("inference") for name in self.procs)
+
     def run(self, slide: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """Submit one cell_segmentation job; its summary and seconds from start to success."""
         return asyncio.run(self._run(slide, params))
+
+    def run_many(
+        self, jobs: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[list[tuple[dict[str, Any], float]], float]:
+        """One job per tenant, all started at once; each one's summary and seconds from the
+        start to its success, and the wall time until the last one succeeded."""
+
+        async def together() -> tuple[list[tuple[dict[str, Any], float]], float]:
+            t0 = time.perf_counter()
+            done = await asyncio.gather(*(self._run(slide, p) for slide, p in jobs))
+            return list(done), time.perf_counter() - t0
+
+        return asyncio.run(together())
 
     def peaks_kb(self) -> dict[str, int]:
         return {name: _peak_rss_kb(p.pid) for name, p in self.procs.items()}
@@ -353,6 +438,7 @@ def services(root: Path, args: argparse.Namespace) -> Iterator[Services]:
             "TESSERA_INFERENCE_DEVICE": args.device,
             "TESSERA_INFERENCE_FRAGMENTS": args.fragments,
             "TESSERA_INFERENCE_PRECISION": args.precision,
+            "TESSERA_INFERENCE_DECODE_SCALED": str(args.decode_scaled).lower(),
             # every replica compiles its batch shapes before taking work, not on a timed job
             "TESSERA_INFERENCE_PRELOAD": args.model_setting,
             "TESSERA_INFERENCE_PRELOAD_TILE_SIZE": str(TILE),

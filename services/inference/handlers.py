@@ -86,7 +86,9 @@ class InferenceWorker:
         self.predictors = predictors or Predictors(
             settings.device, settings.precision, settings.fragments
         )
-        self.reader = reader or TileReader(settings.data_root, settings.reader_threads)
+        self.reader = reader or TileReader(
+            settings.data_root, settings.reader_threads, decode_scaled=settings.decode_scaled
+        )
         self._compute = ThreadPoolExecutor(
             1,
             thread_name_prefix="forward",

@@ -27,6 +27,12 @@ class InferenceSettings(Settings):
     reader_threads: int = Field(
         default=2, ge=1, le=64, description="slide readers (one handle each)"
     )
+    decode_scaled: bool = Field(
+        default=True,
+        description="read JPEG-tiled slides (Aperio, generic TIFF) tile by tile, decoded at 1/2, "
+        "1/4 or 1/8 scale towards the model's pixel size; false: OpenSlide's full-size read, "
+        "resampled (several times the CPU, pixels a few levels apart)",
+    )
     post_threads: int = Field(
         default=1,
         ge=0,

@@ -29,13 +29,17 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import openslide
 from PIL import Image
 
 from tessera.errors import SlideError
+from tessera.slides.jpegtiles import JpegTiles
 from tessera.slides.signatures import describe_file, dicom_instance, is_dicom, is_tiff
 
 Backend = Literal["openslide", "tiffslide", "wsidicom"]
+# OpenSlide formats whose levels are TIFF pages read tile by tile as laid out in the file
+PLAIN_TIFF_TILES = frozenset({"aperio", "generic-tiff"})
 
 
 class Slide(openslide.AbstractSlide):
@@ -62,6 +66,7 @@ class Slide(openslide.AbstractSlide):
         errors: tuple[type[BaseException], ...],
         read: Callable[[tuple[int, int], int, tuple[int, int]], Image.Image] | None = None,
         close: Callable[[], None] | None = None,
+        tiff: Path | None = None,
     ) -> None:
         super().__init__()
         self.inner = inner
@@ -77,6 +82,8 @@ class Slide(openslide.AbstractSlide):
         )
         self._read = read if read is not None else inner.read_region
         self._close = close if close is not None else inner.close
+        self._tiff = tiff  # a TIFF whose tiles are laid out plainly: see `jpeg_tiles`
+        self._jpeg: JpegTiles | bool | None = False  # False: not looked at yet
         self._closed = True  # until whole: a failed __init__ leaves closing to its caller
         self._associated = _LazyImages(name, associated, errors, self._lock)
         self._level_dimensions: tuple[tuple[int, int], ...] = tuple(
@@ -95,7 +102,30 @@ class Slide(openslide.AbstractSlide):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if isinstance(self._jpeg, JpegTiles):
+                self._jpeg.close()
             self._close()
+
+    @property
+    def jpeg_tiles(self) -> JpegTiles | None:
+        """The slide's JPEG-tiled levels read directly (`tessera.slides.jpegtiles`), or None
+        where that does not read what this backend reads (other formats and compressions)."""
+        if self._jpeg is False:
+            self._jpeg = (
+                JpegTiles.open(self._tiff, self.level_dimensions, self._reference_read)
+                if self._tiff is not None
+                else None
+            )
+        assert not isinstance(self._jpeg, bool)
+        return self._jpeg
+
+    def _reference_read(
+        self, level: int, location: tuple[int, int], size: tuple[int, int]
+    ) -> np.ndarray:
+        d = self._level_downsamples[level]
+        at = (round(location[0] * d), round(location[1] * d))
+        rgba = np.asarray(self.read_region(at, level, size))
+        return np.where(rgba[..., 3:] == 255, rgba[..., :3], 255).astype(np.uint8)
 
     def __del__(self) -> None:
         # An open slide dropped without close() (the gateway's Deep Zoom LRU lets the last
@@ -289,6 +319,9 @@ def _open_openslide(path: Path, name: str, vendor: str) -> Slide:
             objective_power=positive_float(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),
             associated=_readers(handle.associated_images),
             errors=(openslide.OpenSlideError,),
+            # OpenSlide reads these levels as the plain TIFF tiles they are (other TIFF-based
+            # formats lay tiles out their own way: Ventana's overlap, Philips' sparse tiles)
+            tiff=path if vendor in PLAIN_TIFF_TILES else None,
         )
     except openslide.OpenSlideError as exc:
         handle.close()
@@ -331,6 +364,7 @@ def _open_tiffslide(path: Path, name: str) -> Slide:
             objective_power=positive_float(props.get("tiffslide.objective-power")),
             associated=_readers(handle.associated_images),
             errors=errors,
+            tiff=path,
         )
     except errors as exc:
         handle.close()

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from tessera.slides.formats import Slide, open_slide
+from tessera.slides.jpegtiles import SCALES, JpegTiles
 from tessera.tiling.grid import Box, TileGrid
 
 # A level whose downsample is within 1 % of the target is used as is (Aperio writes 4.0003).
@@ -79,17 +80,26 @@ def read_scaled(
     *,
     level: int | None = None,
     resample: Image.Resampling = Image.Resampling.BILINEAR,
+    decode_scaled: bool = False,
 ) -> np.ndarray:
     """Read `size` (w, h) output pixels, each `level0_per_px` level-0 pixels wide.
 
     `origin` is the level-0 position of the output's top-left corner (floats allowed). The
     level defaults to `best_level`. Output pixel (i, j) covers level-0
     [origin + j * level0_per_px, origin + (j + 1) * level0_per_px).
+
+    `decode_scaled`: where the slide's levels are JPEG tiles (`Slide.jpeg_tiles`), read them
+    directly and let the decoder scale them by 1/2, 1/4 or 1/8 towards the output's pixel size
+    (much less work, slightly different pixels: `tessera.slides.jpegtiles`).
     """
     if level0_per_px <= 0:
         raise ValueError("level0_per_px must be positive")
     w, h = size
     downsamples = handle.level_downsamples
+    if decode_scaled and level is None and (tiles := handle.jpeg_tiles) is not None:
+        source = decoded_level(downsamples, tiles.level_numbers, level0_per_px)
+        if source is not None:
+            return _read_decoded(tiles, *source, downsamples, origin, level0_per_px, size, resample)
     if level is None:
         level = best_level(downsamples, level0_per_px)
     d = float(downsamples[level])
@@ -110,6 +120,52 @@ def read_scaled(
     return np.asarray(image)
 
 
+def decoded_level(
+    downsamples: Sequence[float], jpeg_levels: Sequence[int], level0_per_px: float
+) -> tuple[int, int] | None:
+    """(level, decoder scale) of JPEG-tiled levels whose scaled downsample is the coarsest not
+    exceeding `level0_per_px` (within 1 %), ties to the coarser stored level; None when that is
+    coarser than what `best_level` reads anyway (a stored level that is not JPEG)."""
+    limit = level0_per_px * (1 + LEVEL_TOLERANCE)
+    found = [
+        (downsamples[lv] * s, lv, s) for lv in jpeg_levels for s in SCALES
+        if downsamples[lv] * s <= limit
+    ]  # fmt: skip
+    if not found:
+        return None
+    d, level, scale = max(found)
+    if d < downsamples[best_level(downsamples, level0_per_px)] * (1 - LEVEL_TOLERANCE):
+        return None
+    return level, scale
+
+
+def _read_decoded(
+    tiles: JpegTiles,
+    level: int,
+    scale: int,
+    downsamples: Sequence[float],
+    origin: tuple[float, float],
+    level0_per_px: float,
+    size: tuple[int, int],
+    resample: Image.Resampling,
+) -> np.ndarray:
+    """`read_scaled` from a level decoded at 1/`scale`: a crop where its pixels are the
+    output's, else resampled from it like a stored level."""
+    w, h = size
+    d = float(downsamples[level]) * scale  # level-0 pixels per decoded pixel
+    ox, oy = origin[0] / d, origin[1] / d  # in decoded pixels
+    ratio = level0_per_px / d
+    if abs(ratio - 1) < 1e-9 and abs(ox - round(ox)) < 1e-6 and abs(oy - round(oy)) < 1e-6:
+        return tiles.read(level, scale, (round(ox), round(oy)), (w, h))
+    # one decoded pixel of margin on each side feeds the resampling filter at the edges
+    x0, y0 = math.floor(ox) - 1, math.floor(oy) - 1
+    read_w = math.ceil(ox + w * ratio - x0) + 1
+    read_h = math.ceil(oy + h * ratio - y0) + 1
+    pixels = tiles.read(level, scale, (x0, y0), (read_w, read_h))
+    box = (ox - x0, oy - y0, ox - x0 + w * ratio, oy - y0 + h * ratio)
+    return np.asarray(Image.fromarray(pixels).resize((w, h), resample=resample, box=box))
+
+
 def _read_start(origin: float, d: float) -> tuple[int, float, int]:
     """Level-0 read position, the level coordinate OpenSlide starts at, and white padding.
 
@@ -124,13 +180,15 @@ def _read_start(origin: float, d: float) -> tuple[int, float, int]:
     return x0, x0 / d, 0
 
 
-def read_box(handle: Slide, grid: TileGrid, box: Box) -> np.ndarray:
-    """Read a box of the grid's pixel space (e.g. a tile's `read` box) at the grid's scale."""
+def read_box(handle: Slide, grid: TileGrid, box: Box, *, decode_scaled: bool = False) -> np.ndarray:
+    """Read a box of the grid's pixel space (e.g. a tile's `read` box) at the grid's scale
+    (`decode_scaled`: see `read_scaled`)."""
     return read_scaled(
         handle,
         (box.x * grid.level0_per_px, box.y * grid.level0_per_px),
         grid.level0_per_px,
         (box.width, box.height),
+        decode_scaled=decode_scaled,
     )
 
 

@@ -18,19 +18,20 @@ or on a crash in between. Nothing holds the whole table.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from skimage.measure import find_contours
 
+from tessera.stitching.contours import outer_rings_flat
 from tessera.stitching.files import replace_text
 from tessera.stitching.ownership import Instance
 from tessera.tiling.grid import TileGrid
@@ -51,7 +52,6 @@ CELL_SCHEMA = pa.schema(
         ("truncated", pa.bool_()),
     ]
 )
-_find_contours = cast(Callable[[np.ndarray, float], list[np.ndarray]], find_contours)  # untyped
 # Ids in QuPath are UUIDs; derive them from the cell id so exports are reproducible.
 QUPATH_NAMESPACE = uuid.UUID("5f0b6a34-9a59-4c8e-8f53-7f6a1c1e0b7d")
 
@@ -62,63 +62,91 @@ def instance_contour(mask: np.ndarray) -> np.ndarray:
     Marching squares at 0.5 on the zero-padded mask, the longest ring kept (an instance split
     in two keeps its larger part), collinear points dropped (lossless, about half the points).
     """
-    mask = np.asarray(mask)
-    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.float32)
-    padded[1:-1, 1:-1] = mask
-    rings = _find_contours(padded, 0.5)
-    if not rings:
+    if not np.any(mask):
         raise ValueError("empty mask has no contour")
-    ring = _drop_collinear(max(rings, key=len))
-    # padded index p is crop index p - 1, whose pixel centre sits at (p - 1) + 0.5
-    return np.column_stack([ring[:, 1] - 0.5, ring[:, 0] - 0.5])
+    return _contours([np.asarray(mask, bool)])[0]
 
 
-def _drop_collinear(ring: np.ndarray) -> np.ndarray:
-    """The closed ring without points lying on the line through their neighbours."""
-    pts = ring[:-1] if np.array_equal(ring[0], ring[-1]) else ring
-    before = pts - np.roll(pts, 1, axis=0)
-    after = np.roll(pts, -1, axis=0) - pts
+def _contours(masks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """`instance_contour` of every mask at once: the closed rings one after another, and the
+    number of points of each."""
+    pts, lengths = outer_rings_flat(masks)
+    if len(lengths) == 0:
+        return np.zeros((0, 2)), lengths
+    starts = np.zeros(len(lengths), np.int64)
+    starts[1:] = np.cumsum(lengths)[:-1]
+    ring_of = np.repeat(np.arange(len(lengths)), lengths)
+    at = np.arange(len(pts)) - starts[ring_of]  # position within its ring
+    size = lengths[ring_of]
+    before = pts - pts[starts[ring_of] + (at - 1) % size]
+    after = pts[starts[ring_of] + (at + 1) % size] - pts
     turn = np.abs(before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0]) > 1e-9
-    if np.count_nonzero(turn) >= 3:
-        pts = pts[turn]
-    return np.vstack([pts, pts[:1]])
+    # a ring with fewer than 3 turns keeps every point
+    keep = turn | (np.bincount(ring_of, weights=turn, minlength=len(lengths)) < 3)[ring_of]
+    kept = np.bincount(ring_of[keep], minlength=len(lengths))
+    # each ring closed by its first kept point again
+    first = np.zeros(len(lengths), np.int64)
+    first[1:] = np.cumsum(kept)[:-1]
+    kept_pts = pts[keep]
+    closed = np.insert(kept_pts, np.cumsum(kept), kept_pts[first], axis=0)
+    # padded index p is crop index p - 1, whose pixel centre sits at (p - 1) + 0.5
+    return closed[:, ::-1] - 0.5, kept + 1
 
 
 def cell_table(instances: Sequence[Instance], grid: TileGrid, tile_index: int) -> pa.Table:
-    """Cell rows (CELL_SCHEMA) of a tile's owned instances, in level-0 coordinates."""
+    """Cell rows (CELL_SCHEMA) of a tile's owned instances, in level-0 coordinates.
+
+    The measurements and contours of all instances are taken at once (one pass of numpy over
+    their concatenated masks, `contours.outer_rings_flat`), not instance by instance.
+    """
     s = grid.level0_per_px
-    cols: dict[str, list[Any]] = {name: [] for name in CELL_SCHEMA.names}
-    for inst in instances:
-        rows, cs = np.nonzero(inst.mask)
-        pixels = len(rows)
-        if pixels == 0:
-            continue
-        cols["id"].append(inst.global_id)
-        cols["tile_index"].append(tile_index)
-        cols["centroid_x"].append((inst.x + cs.mean() + 0.5) * s)
-        cols["centroid_y"].append((inst.y + rows.mean() + 0.5) * s)
-        cols["area_px"].append(pixels * s * s)
-        cols["area_um2"].append(pixels * grid.mpp**2 if grid.mpp is not None else None)
-        cols["bbox_x0"].append((inst.x + cs.min()) * s)
-        cols["bbox_y0"].append((inst.y + rows.min()) * s)
-        cols["bbox_x1"].append((inst.x + cs.max() + 1) * s)
-        cols["bbox_y1"].append((inst.y + rows.max() + 1) * s)
-        ring = instance_contour(inst.mask)
-        ring = (ring + np.array([inst.x, inst.y])) * s
-        cols["contour"].append(ring.astype(np.float32))
-        cols["truncated"].append(inst.truncated)
-    rings = cols.pop("contour")
-    arrays = {name: pa.array(values, CELL_SCHEMA.field(name).type) for name, values in cols.items()}
-    arrays["contour"] = _ring_array(rings)
+    kept = [inst for inst in instances if inst.mask.any()]
+    n = len(kept)
+    if n == 0:
+        return CELL_SCHEMA.empty_table()
+    heights = np.array([inst.height for inst in kept], np.int64)
+    widths = np.array([inst.width for inst in kept], np.int64)
+    flat = np.concatenate([inst.mask.ravel() for inst in kept])
+    which = np.repeat(np.arange(n), heights * widths)
+    offsets = np.zeros(n, np.int64)
+    offsets[1:] = np.cumsum(heights * widths)[:-1]
+    at = np.flatnonzero(flat)
+    owner = which[at]
+    rows, cols = np.divmod(at - offsets[owner], widths[owner])
+    pixels = np.bincount(owner, minlength=n)
+    first = np.zeros(n, np.int64)
+    first[1:] = np.cumsum(pixels)[:-1]  # owner is sorted: each instance's pixels are a run
+    xs = np.array([inst.x for inst in kept], np.float64)
+    ys = np.array([inst.y for inst in kept], np.float64)
+    mean_r = np.bincount(owner, weights=rows, minlength=n) / pixels
+    mean_c = np.bincount(owner, weights=cols, minlength=n) / pixels
+    rings, lengths = _contours([inst.mask for inst in kept])
+    origin = np.repeat(np.column_stack([xs, ys]), lengths, axis=0)
+    contours = ((rings + origin) * s).astype(np.float32)
+    area = pixels.astype(np.float64)
+    arrays = {
+        "id": pa.array([inst.global_id for inst in kept], pa.uint64()),
+        "tile_index": pa.array(np.full(n, tile_index, np.int64)),
+        "centroid_x": pa.array((xs + mean_c + 0.5) * s),
+        "centroid_y": pa.array((ys + mean_r + 0.5) * s),
+        "area_px": pa.array(area * s * s),
+        "area_um2": pa.array(area * grid.mpp**2 if grid.mpp is not None else [None] * n,
+                             pa.float64()),
+        "bbox_x0": pa.array((xs + np.minimum.reduceat(cols, first)) * s),
+        "bbox_y0": pa.array((ys + np.minimum.reduceat(rows, first)) * s),
+        "bbox_x1": pa.array((xs + np.maximum.reduceat(cols, first) + 1) * s),
+        "bbox_y1": pa.array((ys + np.maximum.reduceat(rows, first) + 1) * s),
+        "contour": _ring_array(contours, lengths),
+        "truncated": pa.array([inst.truncated for inst in kept], pa.bool_()),
+    }  # fmt: skip
     return pa.table({name: arrays[name] for name in CELL_SCHEMA.names}, schema=CELL_SCHEMA)
 
 
-def _ring_array(rings: list[np.ndarray]) -> pa.Array:
-    offsets = np.zeros(len(rings) + 1, np.int32)
-    offsets[1:] = np.cumsum([len(r) for r in rings])
-    flat = np.concatenate(rings).ravel() if rings else np.zeros(0, np.float32)
-    points = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), 2)
-    return pa.ListArray.from_arrays(pa.array(offsets), points)
+def _ring_array(points: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    offsets = np.zeros(len(lengths) + 1, np.int32)
+    offsets[1:] = np.cumsum(lengths)
+    flat = pa.array(np.ascontiguousarray(points, np.float32).ravel(), pa.float32())
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.FixedSizeListArray.from_arrays(flat, 2))
 
 
 def geojson_feature(
@@ -132,7 +160,9 @@ def geojson_feature(
 def geojson_features(table: pa.Table, *, namespace: uuid.UUID = QUPATH_NAMESPACE) -> list[str]:
     """Every row of a cell table as one serialised Feature (as `geojson_feature`, compact JSON).
 
-    The rings of all rows are rounded and converted in one go, not point by point.
+    The rings of all rows are rounded and converted in one go, not point by point, and each
+    feature is written from a template around its ring's JSON (the bytes `json.dumps` gives
+    the Feature: compared in tests/unit/stitching/test_cells.py).
     """
     if table.num_rows == 0:
         return []
@@ -140,6 +170,8 @@ def geojson_features(table: pa.Table, *, namespace: uuid.UUID = QUPATH_NAMESPACE
     ends = np.cumsum(pc.list_value_length(contour).to_numpy()).tolist()
     values = contour.flatten().flatten().to_numpy().astype(np.float64)
     points = np.round(values, 2).reshape(-1, 2).tolist()
+    ring_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    number = float.__repr__  # what json writes for a finite float
     out: list[str] = []
     start = 0
     for cell_id, area_px, area_um2, end in zip(
@@ -149,10 +181,24 @@ def geojson_features(table: pa.Table, *, namespace: uuid.UUID = QUPATH_NAMESPACE
         ends,
         strict=True,
     ):
-        feature = _feature(cell_id, points[start:end], area_px, area_um2, namespace)
-        out.append(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
+        um2 = "" if area_um2 is None else f',"Area µm^2":{number(round(area_um2, 3))}'
+        out.append(
+            f'{{"type":"Feature","id":"{_uuid5(namespace, str(cell_id))}",'
+            f'"geometry":{{"type":"Polygon","coordinates":[{ring_json(points[start:end])}]}},'
+            f'"properties":{{"objectType":"detection","measurements":{{"Tessera id":'
+            f'{number(float(cell_id))},"Area px^2":{number(round(area_px, 3))}{um2}}}}}}}'
+        )
         start = end
     return out
+
+
+def _uuid5(namespace: uuid.UUID, name: str) -> str:
+    """`str(uuid.uuid5(namespace, name))` without building the UUID object."""
+    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _feature(

@@ -3,7 +3,8 @@
 A result carries only what the merger needs: for a segmentation tile, the owned instances as
 (global id, bbox, bit-packed mask crop); for a tissue tile, its probabilities as uint8. The body
 is zlib-compressed once as a whole, which compresses the many small masks far better than
-compressing each alone.
+compressing each alone. zlib's level 1 is ~4x cheaper than its default 6 on these bodies for
+2-3 % more bytes (the bench slide's 70 tiles: 0.11 -> 0.03 CPU-s, 910 -> 932 kB).
 
 Layout (little-endian): a 24-byte header, then zlib(body).
 
@@ -76,7 +77,7 @@ def encode_instances(
     instances: list[Instance],
     *,
     cells: pa.Table | None = None,
-    level: int = 6,
+    level: int = 1,
 ) -> bytes:
     """Encode a tile's owned instances, and their cell rows if given; `origin` is usually the
     tile's read-box corner."""
@@ -103,7 +104,7 @@ def encode_instances(
 
 
 def encode_probability(
-    tile_index: int, origin: tuple[int, int], probability_u8: np.ndarray, *, level: int = 6
+    tile_index: int, origin: tuple[int, int], probability_u8: np.ndarray, *, level: int = 1
 ) -> bytes:
     """Encode a tissue tile's uint8 probabilities placed at `origin` in grid space."""
     prob = np.ascontiguousarray(probability_u8, np.uint8)

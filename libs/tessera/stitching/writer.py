@@ -129,10 +129,10 @@ class LabelImageWriter:
             x1 = max(i.x + i.width for i in instances)
             y1 = max(i.y + i.height for i in instances)
             canvas = np.zeros((y1 - y0, x1 - x0), self.array.dtype)
-            for inst in instances:
+            # highest id first, so that the lowest wins where a tile's instances overlap
+            for inst in sorted(instances, key=lambda i: i.global_id, reverse=True):
                 ty, tx = inst.y - y0, inst.x - x0
-                view = canvas[ty : ty + inst.height, tx : tx + inst.width]
-                _paint_min(view, np.where(inst.mask, inst.global_id, 0).astype(canvas.dtype))
+                canvas[ty : ty + inst.height, tx : tx + inst.width][inst.mask] = inst.global_id
             self._merge(canvas, x0, y0)
         self._ledger.mark(tile_index)
 

@@ -4,6 +4,12 @@ The synthetic Aperio slide is written again as a generic tiled TIFF, an OME-TIFF
 DICOM WSI series (a folder); one cell segmentation of each must find the same cells (count
 within 0.5 %, centroids within 1 px) and the same tissue fraction as the SVS. NDPI and MRXS
 cannot be written here; their routing and errors are tested in tests/unit/slides/test_formats.py.
+
+The workers read every format at full size here (`decode_scaled=False`): by default a
+JPEG-tiled slide read at a coarser pixel size is decoded scaled in the DCT domain, a different
+resampling from the bilinear one the other formats get (its pixels are a few levels apart, and
+this test's blob-threshold model then counts ~1 % fewer cells in the SVS; on the real model the
+cells and F1 are the same: docs/benchmarks.md). This test is about the backends reading alike.
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ async def test_every_format_gives_the_same_cells_and_tissue(
     dataplane: DataPlane, dp_base: dict, slides: Path, blobs_model: Path
 ) -> None:
     dataplane.base = {**dp_base, "data_root": slides}
-    await dataplane.all()
+    await dataplane.merger()
+    await dataplane.inference(decode_scaled=False)
+    await dataplane.tiler()
     jobs = [
         JobSpec(
             id=key,
