@@ -216,14 +216,17 @@ async def admission_status(conn: asyncpg.Connection, tenant_id: UUID) -> dict[st
 
     The place is counted now among the waiting tenants in order of arrival, so it moves up as
     others are admitted even though `TenantQueued.position` was fixed when the tenant queued.
-    A tenant without a row has never queued: its state is None.
+    A tenant without a row has never queued: its state is None. The waiting count is the
+    line's length, as admission counts it (`len(line)`): an active tenant whose new workflows
+    queue behind the waiters is in the line too, and has a place in it, so leaving it out (as
+    before) showed "#3" beside "2 waiting".
     """
     row = await conn.fetchrow(
         """WITH me AS (SELECT state, waiting, COALESCE(queued_at, updated_at) AS arrived,
                               last_seq, updated_at
                        FROM tenants WHERE tenant_id = $1)
            SELECT (SELECT count(*) FROM tenants WHERE active) AS active_tenants,
-                  (SELECT count(*) FROM tenants WHERE waiting AND NOT active) AS waiting_tenants,
+                  (SELECT count(*) FROM tenants WHERE waiting) AS waiting_tenants,
                   me.state, me.updated_at,
                   CASE WHEN me.waiting THEN 1 + (
                       SELECT count(*) FROM tenants t

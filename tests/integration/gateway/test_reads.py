@@ -124,3 +124,15 @@ async def test_admission_shows_counts_my_state_and_my_live_place_in_line(
         assert (moved["active_tenants"], moved["waiting_tenants"]) == (2, 1)
         nobody = (await gw.get("/v1/admission", headers=headers(idle))).json()
         assert (nobody["state"], nobody["waiting_tenants"]) == ("IDLE", 1)
+        # an active tenant's new workflow queues behind the waiters: it is in the line, so it
+        # counts among the waiting (admission's len(line)) and its place is within the count
+        await bus.append(TenantQueued(tenant_id=running, position=2))
+        queued = await eventually(gw, "/v1/admission", running, lambda a: a["position"] == 2)
+        assert (queued["state"], queued["active_tenants"], queued["waiting_tenants"]) == (
+            "ACTIVE",
+            2,
+            2,
+        )
+        for other in (idle, second):
+            seen = (await gw.get("/v1/admission", headers=headers(other))).json()
+            assert seen["waiting_tenants"] == 2
