@@ -1,5 +1,6 @@
 """Tenant-scoped reads of the read models. Every query takes the tenant: no cross-tenant reads
-(the projector's checkpoint, a log position, is the one read that is nobody's data)."""
+(the projector's checkpoint, a log position, and the number of jobs running, a count against
+MAX_WORKERS, are the reads that are nobody's data)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ WORKFLOW_COLUMNS = """workflow_id, tenant_id, name, state, queue_position, jobs_
     updated_at, last_seq"""
 JOB_COLUMNS = """workflow_id, job_id, position, type, branch, slide, params, depends_on, retries,
     state, attempt, tiles_done, tiles_total, tissue_fraction, reason, summary, created_at,
-    started_at, finished_at, updated_at, last_seq"""
+    started_at, finished_at, updated_at, last_seq, retry_at"""
 
 
 PROJECTION = "read_models"  # the projector's row in projector_checkpoint
@@ -151,6 +152,12 @@ async def job_outcome(
         job_id,
     )
     return None if row is None else dict(row)
+
+
+async def running_jobs(conn: asyncpg.Connection) -> int:
+    """How many jobs run now, all tenants together: a count against MAX_WORKERS, nobody's
+    data (the partial index `jobs_running` holds only those rows)."""
+    return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE state = 'RUNNING'"))
 
 
 async def slide_in_use(conn: asyncpg.Connection, tenant_id: UUID, slide: str) -> bool:

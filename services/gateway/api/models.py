@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.gateway.slides import SlideEntry
+from tessera.gateway.waiting import Waiting
 from tessera.projector.domain import percent
 from tessera.slides.deepzoom import DeepZoomGeometry
 
@@ -98,6 +99,9 @@ class JobTransition(_Out):
     at: datetime
 
 
+_DERIVED = ("id", "waiting")  # JobView fields that are not read model columns
+
+
 class JobView(_Out):
     workflow_id: UUID
     id: str
@@ -119,13 +123,19 @@ class JobView(_Out):
     finished_at: datetime | None
     updated_at: datetime
     last_seq: int = Field(description="log sequence of the job's last change")
+    waiting: Waiting | None = Field(
+        default=None,
+        description="a PENDING job: what it waits for (on a workflow's and a job's GET; the live "
+        "stream leaves it out, since it changes with other jobs and tenants)",
+    )
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> JobView:
+    def of(cls, row: dict[str, Any], waiting: Waiting | None = None) -> JobView:
         return cls(
             id=row["job_id"],
             progress=Progress.of(row["tiles_done"], row["tiles_total"]),
-            **{k: v for k, v in row.items() if k in cls.model_fields and k != "id"},
+            waiting=waiting,
+            **{k: v for k, v in row.items() if k in cls.model_fields and k not in _DERIVED},
         )
 
 
@@ -181,9 +191,11 @@ class JobDetail(JobView):
     timings: JobTimings
 
     @classmethod
-    def of(cls, row: dict[str, Any], now: datetime | None = None) -> JobDetail:
+    def of(
+        cls, row: dict[str, Any], waiting: Waiting | None = None, now: datetime | None = None
+    ) -> JobDetail:
         now = now or datetime.now(UTC)
-        base = JobView.of(row)
+        base = JobView.of(row, waiting)
         history = [JobTransition(**h) for h in row["history"]]
         end = base.finished_at or now
         timings = JobTimings(
@@ -302,8 +314,9 @@ class WorkflowDetail(WorkflowView):
     lanes: dict[str, list[str]] = Field(description="branch -> job ids in FIFO order")
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> WorkflowDetail:
-        jobs = [JobView.of(j) for j in row["jobs"]]
+    def of(cls, row: dict[str, Any], waiting: dict[str, Waiting] | None = None) -> WorkflowDetail:
+        reasons = waiting or {}
+        jobs = [JobView.of(j, reasons.get(j["job_id"])) for j in row["jobs"]]
         lanes: dict[str, list[str]] = {}
         for job in jobs:
             lanes.setdefault(job.branch, []).append(job.id)

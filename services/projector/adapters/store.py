@@ -14,6 +14,7 @@ from tessera.events import (
     JobEvent,
     JobPlanned,
     JobProgressed,
+    JobRetryScheduled,
     TenantActivated,
     TenantDequeued,
     TenantQueued,
@@ -240,6 +241,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
                    tiles_done = CASE WHEN $3 = 'SUCCEEDED' THEN tiles_total ELSE tiles_done END,
                    reason = COALESCE($7, reason),
                    summary = COALESCE($8::jsonb, summary),
+                   retry_at = $10,
                    updated_at = $5, last_seq = $9
                WHERE workflow_id = $1 AND job_id = $2
                  AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED')
@@ -252,6 +254,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
             transition_detail(ev),
             json.dumps(summary) if summary is not None else None,
             seq,
+            ev.retry_at if isinstance(ev, JobRetryScheduled) else None,
         )
         if applied is None:
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from tessera.events import (
     JobSucceeded,
     TenantActivated,
     TenantQueued,
+    WorkflowAdmitted,
 )
 from tests.integration.gateway.conftest import headers
 
@@ -136,3 +137,32 @@ async def test_admission_shows_counts_my_state_and_my_live_place_in_line(
         for other in (idle, second):
             seen = (await gw.get("/v1/admission", headers=headers(other))).json()
             assert seen["waiting_tenants"] == 2
+
+
+async def test_pending_jobs_say_what_they_wait_for(make_gateway, projector, bus: Bus) -> None:
+    tenant = uuid.uuid4()
+    spec = {
+        "jobs": [
+            {"id": "a", "type": "synthetic", "retries": 1},
+            {"id": "b", "type": "synthetic"},
+            {"id": "c", "type": "synthetic", "branch": "other", "depends_on": ["b"]},
+        ]
+    }
+    async with make_gateway(max_workers=2) as gw:
+        accepted = await gw.post("/v1/workflows", json=spec, headers=headers(tenant))
+        wid = uuid.UUID(accepted.json()["workflow_id"])
+        ids = {"tenant_id": tenant, "workflow_id": wid, "job_id": "a"}
+        await bus.append(TenantActivated(tenant_id=tenant))
+        await bus.append(WorkflowAdmitted(tenant_id=tenant, workflow_id=wid))
+        await bus.append(JobStarted(**ids, attempt=1))
+        url = f"/v1/workflows/{wid}"
+        running = await eventually(gw, url, tenant, lambda w: w["jobs"][0]["state"] == "RUNNING")
+        waiting = {j["id"]: j["waiting"] for j in running["jobs"]}
+        assert waiting["a"] is None
+        assert waiting["b"]["kind"] == "lane" and waiting["b"]["details"]["jobs"] == ["a"]
+        assert waiting["c"]["words"] == "waits for its dependency 'b' to succeed (PENDING)"
+        due = datetime.now(UTC) + timedelta(minutes=5)
+        await bus.append(JobRetryScheduled(**ids, attempt=1, retry_at=due, reason="worker lost"))
+        job = await eventually(gw, f"{url}/jobs/a", tenant, lambda j: j["state"] == "PENDING")
+        assert job["waiting"]["kind"] == "retry"
+        assert datetime.fromisoformat(job["waiting"]["details"]["until"]) == due

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Response
@@ -20,6 +21,7 @@ from tessera.gateway.api.errors import CONFLICT, INVALID, NOT_FOUND, WRITTEN
 from tessera.gateway.api.models import CancelResult, JobDetail
 from tessera.gateway.cancellation import request_cancel
 from tessera.gateway.consistency import give_token
+from tessera.gateway.waiting import read_waiting
 from tessera.readmodel import queries
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs", tags=["jobs"])
@@ -34,14 +36,24 @@ async def get_job(
     projection: ProjectionDep,
     settings: SettingsDep,
 ) -> JobDetail:
-    """One job: state, progress, its state history from the log, attempts and timings (a job of
-    a workflow submitted a moment ago is answered like the workflow: not 404)."""
+    """One job: state, progress, its state history from the log, attempts and timings, and
+    while PENDING what it waits for (a job of a workflow submitted a moment ago is answered like
+    the workflow: not 404)."""
     row = await queries.get_job(db, tenant, workflow_id, job_id)
     if row is None and await projection.submitted(tenant, workflow_id, settings.read_wait_s):
         row = await queries.get_job(db, tenant, workflow_id, job_id)
     if row is None:
         raise NotFound("job", f"{workflow_id}/{job_id}")
-    return JobDetail.of(row)
+    now = datetime.now(UTC)
+    waiting = None
+    if row["state"] == "PENDING":
+        workflow = await queries.get_workflow(db, tenant, workflow_id)
+        if workflow is not None:
+            reasons = await read_waiting(
+                db, tenant, workflow, max_workers=settings.max_workers, now=now
+            )
+            waiting = reasons.get(job_id)
+    return JobDetail.of(row, waiting, now)
 
 
 @router.post(

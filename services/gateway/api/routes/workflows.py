@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -36,6 +36,7 @@ from tessera.gateway.consistency import give_token
 from tessera.gateway.idempotency import IdempotencyKey
 from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.slides import check_slides
+from tessera.gateway.waiting import read_waiting
 from tessera.readmodel import queries
 from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
 
@@ -165,7 +166,7 @@ async def get_workflow(
     projection: ProjectionDep,
     settings: SettingsDep,
 ) -> WorkflowDetail:
-    """One workflow with its jobs, lanes and progress.
+    """One workflow with its jobs, lanes and progress; each PENDING job says what it waits for.
 
     A workflow submitted a moment ago is answered, not 404, even without a consistency token:
     the gateway finds its submission in the log and waits for the read models to hold it."""
@@ -174,7 +175,9 @@ async def get_workflow(
         row = await queries.get_workflow(db, tenant, workflow_id)
     if row is None:
         raise NotFound("workflow", str(workflow_id))
-    return WorkflowDetail.of(row)
+    now = datetime.now(UTC)
+    waiting = await read_waiting(db, tenant, row, max_workers=settings.max_workers, now=now)
+    return WorkflowDetail.of(row, waiting)
 
 
 @router.post(

@@ -71,7 +71,7 @@ export interface paths {
         };
         /**
          * Get Workflow
-         * @description One workflow with its jobs, lanes and progress.
+         * @description One workflow with its jobs, lanes and progress; each PENDING job says what it waits for.
          *
          *     A workflow submitted a moment ago is answered, not 404, even without a consistency token:
          *     the gateway finds its submission in the log and waits for the read models to hold it.
@@ -116,8 +116,9 @@ export interface paths {
         };
         /**
          * Get Job
-         * @description One job: state, progress, its state history from the log, attempts and timings (a job of
-         *     a workflow submitted a moment ago is answered like the workflow: not 404).
+         * @description One job: state, progress, its state history from the log, attempts and timings, and
+         *     while PENDING what it waits for (a job of a workflow submitted a moment ago is answered like
+         *     the workflow: not 404).
          */
         get: operations["get_job_v1_workflows__workflow_id__jobs__job_id__get"];
         put?: never;
@@ -1034,6 +1035,8 @@ export interface components {
              * @description log sequence of the job's last change
              */
             last_seq: number;
+            /** @description a PENDING job: what it waits for (on a workflow's and a job's GET; the live stream leaves it out, since it changes with other jobs and tenants) */
+            waiting?: components["schemas"]["Waiting"] | null;
             /** History */
             history: components["schemas"]["JobTransition"][];
             /** Attempts */
@@ -1184,6 +1187,8 @@ export interface components {
              * @description log sequence of the job's last change
              */
             last_seq: number;
+            /** @description a PENDING job: what it waits for (on a workflow's and a job's GET; the live stream leaves it out, since it changes with other jobs and tenants) */
+            waiting?: components["schemas"]["Waiting"] | null;
         };
         /** JwtHints */
         JwtHints: {
@@ -1532,6 +1537,66 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
+        };
+        /**
+         * Waiting
+         * @description What a PENDING job waits for: `kind` for programs, `words` for people.
+         */
+        Waiting: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "admission" | "lane" | "dependencies" | "retry" | "worker_slot";
+            /**
+             * Words
+             * @example waits for job 'mask' ahead of it in branch 'cells' (RUNNING)
+             */
+            words: string;
+            details?: components["schemas"]["WaitingDetails"];
+        };
+        /** WaitingDetails */
+        WaitingDetails: {
+            /**
+             * Position
+             * @description admission: the tenant's 1-based place in the waiting line
+             */
+            position?: number | null;
+            /**
+             * Tenants Ahead
+             * @description admission: tenants before it
+             */
+            tenants_ahead?: number | null;
+            /**
+             * Jobs
+             * @description lane: the job ahead of it in its branch; dependencies: those not succeeded
+             */
+            jobs?: string[];
+            /**
+             * Branch
+             * @description lane: the branch
+             */
+            branch?: string | null;
+            /**
+             * Until
+             * @description retry: when the next attempt is due
+             */
+            until?: string | null;
+            /**
+             * Next Attempt
+             * @description retry: the attempt to come
+             */
+            next_attempt?: number | null;
+            /**
+             * Running
+             * @description worker_slot: jobs running now
+             */
+            running?: number | null;
+            /**
+             * Max Workers
+             * @description worker_slot: MAX_WORKERS
+             */
+            max_workers?: number | null;
         };
         /**
          * WorkflowAccepted

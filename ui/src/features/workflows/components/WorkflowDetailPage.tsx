@@ -21,6 +21,7 @@ import {
   useNow,
   useTitle,
   useToast,
+  WaitingReason,
 } from "@/shared/ui";
 
 import { useCancelJob, useCancelWorkflow, useWorkflow } from "../api/workflows";
@@ -199,6 +200,11 @@ function JobRow({ workflowId, job }: { workflowId: string; job: JobView }) {
           <ChevronRight size={16} />
         </Link>
       </div>
+      {job.state === "PENDING" && job.waiting && (
+        <div className="job-row__waiting">
+          <WaitingReason waiting={job.waiting} />
+        </div>
+      )}
       {job.reason && (
         <div className="job-row__reason mono" title={job.reason}>
           {job.reason}

@@ -37,6 +37,12 @@ export function applyToLists(client: QueryClient, tenant: string, view: Workflow
   }
 }
 
+function statesChanged(before: WorkflowDetail, after: WorkflowDetail): boolean {
+  if (before.state !== after.state) return true;
+  const old = new Map(before.jobs.map((j) => [j.id, j.state]));
+  return after.jobs.some((j) => old.get(j.id) !== j.state);
+}
+
 /** Keep every cached workflow list and detail of this tenant current from the live stream. */
 export function useLiveWorkflows(): void {
   const client = useQueryClient();
@@ -47,7 +53,15 @@ export function useLiveWorkflows(): void {
       // (the detail page fetches the whole workflow when it opens)
       const key = workflowKeys.detail(tenant, update.workflow.id);
       const cached = client.getQueryData<WorkflowDetail>(key);
-      if (cached) client.setQueryData(key, mergeUpdate(cached, update));
+      if (cached) {
+        const merged = mergeUpdate(cached, update);
+        client.setQueryData(key, merged);
+        // what a pending job waits for changes with the other jobs' states and is not streamed:
+        // when a state changed, the detail is read again (progress alone changes no reason)
+        if (statesChanged(cached, merged) && merged.jobs.some((j) => j.state === "PENDING")) {
+          void client.invalidateQueries({ queryKey: key, exact: true });
+        }
+      }
       applyToLists(client, tenant, update.workflow);
     },
     [client, tenant],
