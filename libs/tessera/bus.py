@@ -251,13 +251,21 @@ class Bus:
 
     async def last_sequence_of(self, subject: str) -> int | None:
         """The sequence of the last event on one subject of the log, None when it has none."""
+        msg = await self._last_msg(subject)
+        return None if msg is None else int(msg.seq or 0) or None
+
+    async def last_event_of(self, subject: str) -> AnyEvent | None:
+        """The last event on one subject of the log (e.g. a workflow's submission), or None."""
+        msg = await self._last_msg(subject)
+        return None if msg is None or not msg.data else decode_event(msg.data)
+
+    async def _last_msg(self, subject: str) -> api.RawStreamMsg | None:
         try:
-            msg = await self.js.get_last_msg(self.names.events_stream, subject)
+            return await self.js.get_last_msg(self.names.events_stream, subject)
         except NotFoundError:
             return None
         except (APIError, TimeoutError, nats.errors.Error) as exc:
             raise BusError(f"reading the last event of {subject} failed: {exc}") from exc
-        return int(msg.seq or 0) or None
 
     # --- the event log ------------------------------------------------------------------
 

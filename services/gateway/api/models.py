@@ -585,6 +585,27 @@ class CancelResult(_Out):
     )
 
 
+class RerunResult(_Out):
+    """What a re-run did: the jobs back to PENDING (already in the log) with a new attempt each."""
+
+    model_config = _examples(
+        {
+            "workflow_id": "0b7f3a52-4f1e-4a7e-9d8c-2f6a1c3e5d7b",
+            "job_id": "cells",
+            "rerun": ["cells", "load"],
+            "seq": 61,
+        }
+    )
+
+    workflow_id: UUID
+    job_id: str
+    rerun: list[str] = Field(description="the job and the jobs its end had SKIPPED")
+    seq: int = Field(
+        description="the log position after the re-run: the consistency token (also the "
+        "X-Tessera-Seq header) that reads send back to see it"
+    )
+
+
 class AuthDescriptor(_Out):
     """What credential this gateway wants, so that a client knows what to ask its user for."""
 

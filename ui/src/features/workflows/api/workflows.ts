@@ -4,6 +4,7 @@ import { api, unwrap } from "@/shared/api/client";
 import { ApiError } from "@/shared/api/errors";
 import { isTerminal, type WorkflowDetail, type WorkflowPage, type WorkflowState } from "@/shared/api/types";
 import { useTenant } from "@/shared/tenant/useTenant";
+import { useToast } from "@/shared/ui";
 
 export const PAGE_SIZE = 25;
 
@@ -69,6 +70,28 @@ export function useCancelJob(workflowId: string) {
           params: { path: { workflow_id: workflowId, job_id: jobId } },
         }),
       ),
+    onSettled: () => client.invalidateQueries({ queryKey: workflowKeys.detail(tenant, workflowId) }),
+  });
+}
+
+/** Re-run a FAILED or CANCELLED job (and what its end skipped). The toast is here, not in the
+ * button: the button goes away with the job's state, before a component's own callback runs. */
+export function useRerunJob(workflowId: string) {
+  const tenant = useTenant();
+  const client = useQueryClient();
+  const toast = useToast();
+  return useMutation({
+    mutationFn: (jobId: string) =>
+      unwrap(
+        api.POST("/v1/workflows/{workflow_id}/jobs/{job_id}/rerun", {
+          params: { path: { workflow_id: workflowId, job_id: jobId } },
+        }),
+      ),
+    onSuccess: (r) => {
+      const others = r.rerun.filter((id) => id !== r.job_id);
+      toast("success", `Job ${r.job_id} re-run`, others.length ? `Pending again with it: ${others.join(", ")}` : "Pending again, with a new attempt");
+    },
+    onError: (error, jobId) => toast("error", `Job ${jobId} was not re-run`, error.message),
     onSettled: () => client.invalidateQueries({ queryKey: workflowKeys.detail(tenant, workflowId) }),
   });
 }

@@ -25,6 +25,7 @@ import {
 } from "@/shared/ui";
 
 import { useCancelJob, useCancelWorkflow, useWorkflow } from "../api/workflows";
+import { RerunJobButton } from "./RerunJobButton";
 
 export function WorkflowDetailPage() {
   const { workflowId = "" } = useParams();
@@ -196,6 +197,7 @@ function JobRow({ workflowId, job }: { workflowId: string; job: JobView }) {
             Cancel
           </Button>
         )}
+        {(job.state === "FAILED" || job.state === "CANCELLED") && <RerunJobButton workflowId={workflowId} jobId={job.id} />}
         <Link to={href} className="btn btn--ghost btn--sm" aria-label={`Open job ${job.id}`}>
           <ChevronRight size={16} />
         </Link>
