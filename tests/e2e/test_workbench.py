@@ -6,6 +6,7 @@ Screenshots land in `.state/e2e/<test>/` (TESSERA_E2E_SCREENSHOTS to move them).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,18 @@ def synthetic(job_id: str, tiles: int, **fields: Any) -> dict[str, Any]:
     return {"id": job_id, "type": "synthetic", "params": params, **fields}
 
 
-async def test_a_waiting_job_says_why_and_a_failed_job_is_rerun_to_success(
-    stack: str, browser: Any, screenshots: Path
-) -> None:
+async def new_tenant(browser: Any, stack: str) -> tuple[Any, str]:
+    """A page of a tenant of its own (made on the first visit), with nothing submitted yet."""
     page = await new_page(browser, DESKTOP)
     await page.goto(f"{stack}/workflows")
     await page.get_by_text("No workflows yet").wait_for()
-    tenant = await page.evaluate("localStorage.getItem('tessera.tenant')")
+    return page, await page.evaluate("localStorage.getItem('tessera.tenant')")
+
+
+async def test_a_waiting_job_says_why_and_a_failed_job_is_rerun_to_success(
+    stack: str, browser: Any, screenshots: Path
+) -> None:
+    page, tenant = await new_tenant(browser, stack)
 
     async def submit(name: str, *jobs: dict[str, Any]) -> str:
         return await submit_workflow(page, stack, tenant, name, *jobs)
@@ -73,4 +79,44 @@ async def test_a_waiting_job_says_why_and_a_failed_job_is_rerun_to_success(
         "data-state", "SUCCEEDED"
     )
     await page.screenshot(path=str(screenshots / "03-rerun.png"), animations="disabled")
+    assert page.errors == []
+
+
+async def test_find_a_workflow_by_search_and_sort_then_clone_it_into_the_builder(
+    stack: str, browser: Any, screenshots: Path
+) -> None:
+    page, tenant = await new_tenant(browser, stack)
+    alpha = await submit_workflow(
+        page, stack, tenant, "alpha run", synthetic("load", 4), synthetic("more", 4, branch="b")
+    )
+    await submit_workflow(page, stack, tenant, "beta run", synthetic("load", 4))
+    await expect(page.locator(".wf-row")).to_have_count(2)
+
+    # search by name: the URL holds the view, so a link (or a reload) shows the same
+    await page.get_by_label("Search workflows by name or id").fill("ALPHA")
+    await page.wait_for_url(re.compile(r"[?&]q=ALPHA"))
+    rows = page.locator(".wf-row[data-workflow]")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-workflow", alpha)
+    await page.get_by_label("Search workflows by name or id").fill(alpha[:8])  # its short id
+    await page.wait_for_url(re.compile(rf"[?&]q={alpha[:8]}"))
+    await expect(rows).to_have_count(1)
+    await page.get_by_label("Search workflows by name or id").fill("")
+    await page.get_by_label("Sort workflows").select_option("name-desc")  # the search goes with it
+    await page.wait_for_url(re.compile(r"/workflows\?sort=name-desc$"))
+    await page.reload()
+    await expect(page.locator(".wf-row .wf-row__name")).to_have_text(["beta run", "alpha run"])
+    await page.screenshot(path=str(screenshots / "01-sorted.png"), animations="disabled")
+
+    # "Edit as new": the builder starts from a copy, submitted as a new workflow
+    await page.goto(f"{stack}/workflows/{alpha}")
+    await page.get_by_role("link", name="Edit as new").click()
+    await page.wait_for_url(re.compile(rf"/workflows/new\?from={alpha}$"))
+    await expect(page.get_by_label("Workflow name")).to_have_value("alpha run (copy)")
+    await expect(page.locator("[data-testid=job-card]")).to_have_count(2)
+    await page.screenshot(path=str(screenshots / "02-clone.png"), animations="disabled")
+    await page.get_by_role("button", name="Submit workflow").click()
+    await page.wait_for_url(re.compile(r"/workflows/[0-9a-f-]{36}$"))
+    assert alpha not in page.url
+    await page.get_by_role("heading", name="alpha run (copy)").wait_for()
     assert page.errors == []

@@ -4,13 +4,13 @@ MAX_WORKERS, are the reads that are nobody's data)."""
 
 from __future__ import annotations
 
-import base64
 import json
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from tessera.readmodel import listing
 
 WORKFLOW_COLUMNS = """workflow_id, tenant_id, name, state, queue_position, jobs_total,
     jobs_finished, tiles_done, tiles_total, percent, submitted_at, started_at, finished_at,
@@ -40,49 +40,16 @@ def _row(record: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
-def encode_cursor(submitted_at: datetime, workflow_id: UUID) -> str:
-    raw = f"{submitted_at.isoformat()}|{workflow_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    """Raises ValueError for a cursor this module did not make."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    at, _, wid = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
-    return datetime.fromisoformat(at), UUID(wid)
-
-
 async def list_workflows(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    *,
-    limit: int,
-    state: str | None = None,
-    cursor: str | None = None,
+    conn: asyncpg.Connection, tenant_id: UUID, query: listing.WorkflowQuery
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of the tenant's workflows, newest first, and the cursor of the next page."""
-    args: list[Any] = [tenant_id]
-    where = ["tenant_id = $1"]
-    if state:
-        args.append(state)
-        where.append(f"state = ${len(args)}")
-    if cursor:
-        at, wid = decode_cursor(cursor)
-        args += [at, wid]
-        where.append(f"(submitted_at, workflow_id) < (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    rows = await conn.fetch(
-        f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE {' AND '.join(where)} "
-        f"ORDER BY submitted_at DESC, workflow_id DESC LIMIT ${len(args)}",
-        *args,
-    )
-    items = [_row(r) for r in rows[:limit]]
-    next_cursor = (
-        encode_cursor(items[-1]["submitted_at"], items[-1]["workflow_id"])
-        if len(rows) > limit
-        else None
-    )
-    return items, next_cursor
+    """A page of the tenant's workflows in the query's order, and the cursor of the next page
+    (None at the end). Raises `listing.BadCursor` for a cursor of another list or sort."""
+    sql, args = listing.build(query, tenant_id, WORKFLOW_COLUMNS)
+    rows = await conn.fetch(sql, *args)
+    items = [_row(r) for r in rows[: query.limit]]
+    more = len(rows) > query.limit
+    return items, listing.encode_cursor(items[-1], query) if more else None
 
 
 async def get_workflow(

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 from fastapi import APIRouter, Body, HTTPException, Query, Response
+from pydantic import AwareDatetime
 
 from tessera.bus import Bus
 from tessera.errors import NotFound
@@ -37,7 +38,7 @@ from tessera.gateway.idempotency import IdempotencyKey
 from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.slides import check_slides
 from tessera.gateway.waiting import read_waiting
-from tessera.readmodel import queries
+from tessera.readmodel import listing, queries
 from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -139,22 +140,48 @@ async def list_workflows(
     state: Annotated[
         WorkflowState | None, Query(description="only workflows in this state")
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="a workflow id, the start of one, or a piece of the name (any case)",
+        ),
+    ] = None,
+    sort: Annotated[listing.Sort, Query(description="what the list is ordered by")] = "created",
+    order: Annotated[
+        listing.Order | None,
+        Query(description="default: newest first for created, A-Z for name and state"),
+    ] = None,
+    submitted_after: Annotated[
+        AwareDatetime | None, Query(description="submitted at or after (with a time zone)")
+    ] = None,
+    submitted_before: Annotated[
+        AwareDatetime | None, Query(description="submitted before (with a time zone)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="next_cursor of a page")
+        str | None, Query(max_length=500, description="next_cursor of a page")
     ] = None,
 ) -> WorkflowPage:
-    """The tenant's workflows, newest first, a page at a time."""
+    """The tenant's workflows a page at a time: searched, filtered by state and time of
+    submission, and sorted (ties by id); `next_cursor` continues the same query."""
+    if submitted_after and submitted_before and submitted_after >= submitted_before:
+        raise HTTPException(400, "submitted_after must be before submitted_before")
+    query = listing.WorkflowQuery(
+        limit=min(limit, settings.page_size_max),
+        state=state.value if state else None,
+        q=q,
+        sort=sort,
+        order=order,
+        submitted_after=submitted_after,
+        submitted_before=submitted_before,
+        cursor=cursor,
+    )
     try:
-        rows, next_cursor = await queries.list_workflows(
-            db,
-            tenant,
-            limit=min(limit, settings.page_size_max),
-            state=state.value if state else None,
-            cursor=cursor,
-        )
-    except ValueError:
-        raise HTTPException(400, "cursor is not one this API returned") from None
+        rows, next_cursor = await queries.list_workflows(db, tenant, query)
+    except listing.BadCursor as exc:
+        raise HTTPException(400, f"cursor: {exc}") from None
     return WorkflowPage(items=[WorkflowView.of(r) for r in rows], next_cursor=next_cursor)
 
 

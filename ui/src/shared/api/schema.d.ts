@@ -37,7 +37,8 @@ export interface paths {
         };
         /**
          * List Workflows
-         * @description The tenant's workflows, newest first, a page at a time.
+         * @description The tenant's workflows a page at a time: searched, filtered by state and time of
+         *     submission, and sorted (ties by id); `next_cursor` continues the same query.
          */
         get: operations["list_workflows_v1_workflows_get"];
         put?: never;
@@ -2041,6 +2042,16 @@ export interface operations {
             query?: {
                 /** @description only workflows in this state */
                 state?: components["schemas"]["WorkflowState"] | null;
+                /** @description a workflow id, the start of one, or a piece of the name (any case) */
+                q?: string | null;
+                /** @description what the list is ordered by */
+                sort?: "created" | "name" | "state";
+                /** @description default: newest first for created, A-Z for name and state */
+                order?: ("asc" | "desc") | null;
+                /** @description submitted at or after (with a time zone) */
+                submitted_after?: string | null;
+                /** @description submitted before (with a time zone) */
+                submitted_before?: string | null;
                 limit?: number;
                 /** @description next_cursor of a page */
                 cursor?: string | null;

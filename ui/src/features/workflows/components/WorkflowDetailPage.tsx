@@ -1,4 +1,4 @@
-import { Ban, ChevronRight, GitBranch } from "lucide-react";
+import { Ban, ChevronRight, CopyPlus, GitBranch } from "lucide-react";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router";
 
@@ -85,20 +85,26 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
           </span>
         }
         actions={
-          canCancel && (
-            <ConfirmButton
-              label="Cancel workflow"
-              confirmLabel="Cancel every unfinished job?"
-              icon={<Ban size={16} />}
-              busy={cancel.isPending}
-              onConfirm={() =>
-                cancel.mutate(undefined, {
-                  onSuccess: (r) =>
-                    toast("success", "Cancelled", r.cancelled.length ? `Jobs cancelled: ${r.cancelled.join(", ")}` : "Nothing was left to cancel"),
-                })
-              }
-            />
-          )
+          <>
+            <Link to={`/workflows/new?from=${w.id}`} className="btn btn--secondary btn--md">
+              <CopyPlus size={16} />
+              <span>Edit as new</span>
+            </Link>
+            {canCancel && (
+              <ConfirmButton
+                label="Cancel workflow"
+                confirmLabel="Cancel every unfinished job?"
+                icon={<Ban size={16} />}
+                busy={cancel.isPending}
+                onConfirm={() =>
+                  cancel.mutate(undefined, {
+                    onSuccess: (r) =>
+                      toast("success", "Cancelled", r.cancelled.length ? `Jobs cancelled: ${r.cancelled.join(", ")}` : "Nothing was left to cancel"),
+                  })
+                }
+              />
+            )}
+          </>
         }
       />
       {cancel.error && <ErrorNotice error={cancel.error} title="Could not cancel the workflow" compact />}
