@@ -30,10 +30,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tessera.admission import domain as admission
-from tessera.admission import line
 from tessera.admission.handlers import Admission
 from tessera.branch_sequencer import domain as sequencer
-from tessera.branch_sequencer import state as sequencer_state
 from tessera.branch_sequencer.handlers import Sequencer
 from tessera.bus import Bus
 from tessera.embedded import nats_from_env_or_embedded
@@ -142,12 +140,12 @@ ROLES: dict[str, Callable[[argparse.Namespace], tuple[Builder, tuple[str, ...], 
             bus, sequencer.SequencerState(max_workers=args.workers), snapshots=s
         ),
         sequencer.SequencerState.SETTINGS,
-        fingerprint(sequencer, sequencer_state),
+        fingerprint(sequencer.SequencerState),
     ),
     "admission": lambda args: (
         lambda bus, s: Admission(bus, admission.AdmissionState(max_active_tenants=3), snapshots=s),
         admission.AdmissionState.SETTINGS,
-        fingerprint(admission, line),
+        fingerprint(admission.AdmissionState),
     ),
 }
 

@@ -1,9 +1,10 @@
-"""Write what the UI's generated API types are made from: the gateway's OpenAPI document and the
+"""Write what the UI's generated API types are made from: the gateway's OpenAPI document, the
 parameter schemas of each job type (the API takes `params` as a free-form object, so its OpenAPI
-says nothing about them).
+says nothing about them) and the job and workflow states with the terminal ones (the OpenAPI
+types the states as enums, but a .d.ts has no values at run time and says nothing of which end).
 
-    python scripts/ui_api.py          # write ui/openapi.json and ui/src/shared/api/job-types.json
-    python scripts/ui_api.py --check  # exit 1 when either file differs from what the code says
+    python scripts/ui_api.py          # write ui/openapi.json, job-types.json and states.json
+    python scripts/ui_api.py --check  # exit 1 when any file differs from what the code says
 
 `make ui-api` runs this and then openapi-typescript (ui/src/shared/api/schema.d.ts). No server is
 needed: `create_app()` builds the routes without starting anything.
@@ -19,6 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 OPENAPI = ROOT / "ui" / "openapi.json"
 JOB_TYPES = ROOT / "ui" / "src" / "shared" / "api" / "job-types.json"
+STATES = ROOT / "ui" / "src" / "shared" / "api" / "states.json"
 
 
 def openapi() -> dict[str, Any]:
@@ -45,12 +47,34 @@ def job_types() -> dict[str, Any]:
     }
 
 
+def states() -> dict[str, list[str]]:
+    from tessera.workflows import (
+        TERMINAL_JOB_STATES,
+        TERMINAL_WORKFLOW_STATES,
+        JobState,
+        WorkflowState,
+    )
+
+    return {
+        "job_states": [s.value for s in JobState],
+        "terminal_job_states": [s.value for s in JobState if s in TERMINAL_JOB_STATES],
+        "workflow_states": [s.value for s in WorkflowState],
+        "terminal_workflow_states": [
+            s.value for s in WorkflowState if s in TERMINAL_WORKFLOW_STATES
+        ],
+    }
+
+
 def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 def outputs() -> dict[Path, str]:
-    return {OPENAPI: render(openapi()), JOB_TYPES: render(job_types())}
+    return {
+        OPENAPI: render(openapi()),
+        JOB_TYPES: render(job_types()),
+        STATES: render(states()),
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -1,8 +1,9 @@
 """The cancel contract between the gateway and the branch-sequencer (NATS request/reply).
 
 Subject: `Names.rpc(RPC_SERVICE, "cancel")`. A request cancels one job (`job_id` set) or every
-PENDING job of a workflow (`job_id` None). The sequencer answers only after the cancellation is
-in the log, or with the state that refused it, so the gateway can say 200, 404 or 409 truthfully.
+job of a workflow that has not ended, running ones included (`job_id` None; refused once the
+workflow has finished). The sequencer answers only after the cancellation is in the log, or with
+the state that refused it, so the gateway can say 200, 404 or 409 truthfully.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ from typing import Any
 
 import structlog
 
+from tessera.settings import Settings
+
 log = structlog.get_logger(__name__)
 
 
@@ -116,8 +118,9 @@ def nats_server(state: Path, port: int | None = None) -> Iterator[str]:
 @contextlib.contextmanager
 def nats_from_env_or_embedded() -> Iterator[str]:
     """`NATS_URL` when the environment names one, else an embedded nats-server in a temp folder."""
-    if url := os.environ.get("NATS_URL"):
-        yield url
+    settings = Settings()
+    if "nats_url" in settings.model_fields_set:
+        yield settings.nats_url
         return
     with tempfile.TemporaryDirectory() as state, nats_server(Path(state)) as url:
         yield url

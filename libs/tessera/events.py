@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -251,6 +251,14 @@ AnyEvent = Annotated[
     Field(discriminator="type"),
 ]
 EventAdapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def event_types(union: object) -> frozenset[str]:
+    """The `type` names of the event classes in a union (a decider's `Decision` alias), so a set
+    of names is derived from the type rather than written out beside it."""
+    classes = get_args(union) or (union,)
+    return frozenset(cls.model_fields["type"].default for cls in classes)
+
 
 # --- upcasting ----------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Runs one service process: logging, the bus, the ops endpoint, and a graceful drain on SIGTERM.
 
-A service provides `async def serve(rt: Runtime) -> None` that works until `rt.stop` is set and
-then returns after finishing the message in hand; `run_service` wires everything around it.
+A service provides `async def serve(rt: Runtime[ItsSettings]) -> None` that works until `rt.stop`
+is set and then returns after finishing the message in hand; `run_service` wires everything around
+it. `rt.settings` is the service's own `Settings` subclass, built once by its `main.py`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 
@@ -24,22 +25,24 @@ log = structlog.get_logger(__name__)
 
 DRAIN_GRACE_S = 10.0
 
+S = TypeVar("S", bound=Settings)
+
 
 @dataclass
-class Runtime:
+class Runtime(Generic[S]):
     """What a running service gets: its settings, the bus, and the stop signal."""
 
     name: str
-    settings: Settings
+    settings: S
     bus: Bus
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     ready: bool = False
 
 
-Serve = Callable[[Runtime], Coroutine[Any, Any, None]]
+Serve = Callable[[Runtime[S]], Coroutine[Any, Any, None]]
 
 
-async def run_service(name: str, serve: Serve, settings: Settings) -> None:
+async def run_service(name: str, serve: Serve[S], settings: S) -> None:
     """Run `serve` until SIGTERM/SIGINT, then let it drain and close the connection."""
     configure_logging(settings.log_level, json=settings.log_json, service=name)
     bus = await Bus.connect(settings.nats_url, settings.namespace, name=f"tessera-{name}")
@@ -60,7 +63,7 @@ async def run_service(name: str, serve: Serve, settings: Settings) -> None:
     log.info("service_stopped")
 
 
-async def supervise(rt: Runtime, serve: Serve) -> None:
+async def supervise(rt: Runtime[S], serve: Serve[S]) -> None:
     """Run `serve`; once `rt.stop` is set give it `DRAIN_GRACE_S` to return, then cancel it."""
     task = asyncio.create_task(serve(rt))
     stopper = asyncio.create_task(rt.stop.wait())

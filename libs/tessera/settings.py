@@ -1,9 +1,10 @@
 """Settings shared by every service, read once from the environment and passed explicitly.
 
 The connection URLs use the conventional unprefixed names (`NATS_URL`, `DATABASE_URL`,
-`REDIS_URL`); everything else is `TESSERA_*`. Each service subclasses `Settings` with its own env
-prefix (`TESSERA_<SERVICE>_`) for the knobs only it has; the shared fields keep their names through
-explicit aliases.
+`REDIS_URL`); everything else is `TESSERA_*`. Every service has a `Settings` subclass in its own
+`settings.py` with its own env prefix (`TESSERA_<SERVICE>_`) for the knobs only it has, built once
+in its `main.py` and passed explicitly; the shared fields keep their names through explicit
+aliases. Settings modules are the only code that reads the environment.
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ class Settings(BaseSettings):
         validation_alias="TESSERA_SNAPSHOT_EVERY",
         description="services that fold the log save their state after this many events, so a "
         "restart reads only the log's tail (tessera.snapshots); 0 = never, fold from 1",
+    )
+    merger_partitions: int = Field(
+        default=1,
+        ge=1,
+        le=1024,
+        validation_alias="TESSERA_MERGER_PARTITIONS",
+        description="RESULTS partitions, one merger replica each: the tiler spreads the attempts "
+        "over this many and each merger owns one, so both read this one setting",
     )
     log_level: str = Field(default="INFO", validation_alias="TESSERA_LOG_LEVEL")
     log_json: bool = Field(default=True, validation_alias="TESSERA_LOG_JSON")

@@ -9,8 +9,13 @@ it. A snapshot is only ever a faster way to the same state: the state after fold
 1..N is the same whether it was folded now or unpickled.
 
 A snapshot is used only when all of these hold, otherwise the service folds the whole log:
-- it was written by the same code: its fingerprint hashes the source of the modules that define
-  and fold the state (any change to them, or another Python, makes it stale);
+- it was written for the same state: its fingerprint hashes the state's schema version (an
+  explicit `SCHEMA_VERSION` beside the state class, bumped when what the fold means changes) and
+  the state's shape (`describe`: every class it holds, recursively, with its fields and their
+  types, enums with their members; another Python too). A comment or a refactoring of the fold
+  keeps snapshots; a new field, a changed type or a new enum member anywhere in the state
+  (`tessera.workflows`' included) makes them stale, and `tests/unit/test_snapshot_shapes.py`
+  fails until the version is bumped and the new shape recorded;
 - it was taken from this very stream (the stream's creation time matches, so a log that was
   deleted and made again does not inherit an old state) and not past the stream's end.
 
@@ -23,19 +28,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import hashlib
 import json
 import pickle
 import struct
 import sys
 import time
+import types
+import typing
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import nats.js.errors
+import pydantic
 import structlog
 from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.object_store import ObjectStore
@@ -49,14 +57,59 @@ MAGIC = b"TSNAP1\n"
 FORMAT = 1
 
 
-def fingerprint(*modules: ModuleType) -> str:
-    """A hash of the modules' source and the Python version: what a snapshot is valid for."""
-    digest = hashlib.sha256(f"{FORMAT} {sys.version_info[:2]}".encode())
-    for module in sorted(modules, key=lambda m: m.__name__):
-        digest.update(module.__name__.encode())
-        with open(module.__file__ or "", "rb") as source:
-            digest.update(source.read())
-    return digest.hexdigest()[:32]
+def fingerprint(state: type) -> str:
+    """What a snapshot of `state` is valid for: its `SCHEMA_VERSION`, its shape, the Python."""
+    version = int(state.SCHEMA_VERSION)  # type: ignore[attr-defined]
+    described = json.dumps(describe(state), sort_keys=True)
+    text = f"{FORMAT} {sys.version_info[:2]} {version} {described}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def describe(root: type) -> dict[str, Any]:
+    """The shape of a state class: every dataclass, pydantic model and enum it holds
+    (recursively, by qualified name) with its fields and their types, or its members. Other
+    classes (datetime, UUID, OrderedDict, ...) are named, not opened."""
+    shapes: dict[str, Any] = {}
+
+    def ref(tp: Any) -> Any:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is typing.Literal:
+            return {"literal": [repr(a) for a in args]}
+        if origin is typing.ClassVar:
+            return None
+        if origin is typing.Annotated:
+            return ref(args[0])
+        if origin in (typing.Union, types.UnionType):
+            return {"union": [ref(a) for a in args]}
+        if origin is not None:
+            return [ref(origin), *(ref(a) for a in args)]
+        if tp is None or tp is type(None):
+            return "None"
+        if tp is Ellipsis:
+            return "..."
+        if not isinstance(tp, type):
+            return repr(tp)
+        name = f"{tp.__module__}.{tp.__qualname__}"
+        if name not in shapes and (shape := opened(tp)) is not None:
+            shapes[name] = None  # a class that holds itself refers to its name
+            shapes[name] = shape()
+        return name
+
+    def opened(tp: type) -> Callable[[], Any] | None:
+        if issubclass(tp, enum.Enum):
+            return lambda: {"enum": {m.name: repr(m.value) for m in tp}}
+        if dataclasses.is_dataclass(tp):
+            return lambda: fields(tp, [f.name for f in dataclasses.fields(tp)])
+        if issubclass(tp, pydantic.BaseModel):
+            return lambda: fields(tp, list(tp.model_fields))
+        return None
+
+    def fields(tp: type, names: list[str]) -> Any:
+        hints = typing.get_type_hints(tp, include_extras=True)
+        return {"fields": {n: ref(hints[n]) for n in names}}
+
+    ref(root)
+    return shapes
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,11 @@ class WorkflowState(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+TERMINAL_WORKFLOW_STATES = frozenset(
+    {WorkflowState.SUCCEEDED, WorkflowState.FAILED, WorkflowState.CANCELLED}
+)
+
+
 class _Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -95,6 +95,9 @@ class Tenant:
 
 @dataclass
 class AdmissionState:
+    # a snapshot is valid for this version and shape only (tessera.snapshots.fingerprint): bump
+    # it when what the fold means changes; tests/unit/test_snapshot_shapes.py holds the shape
+    SCHEMA_VERSION: ClassVar[int] = 2  # 2: re-run rounds
     SETTINGS: ClassVar[tuple[str, ...]] = ("max_active_tenants", "retention")  # not folded
 
     max_active_tenants: int = 3

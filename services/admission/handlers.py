@@ -19,17 +19,14 @@ import structlog
 from tessera import telemetry
 from tessera.bus import Bus
 from tessera.decider import FoldedLog
-from tessera.events import utcnow
+from tessera.events import event_types, utcnow
 from tessera.snapshots import Snapshots, adopt
 
-from .domain import AdmissionState, Tick, decide, evolve
+from .domain import AdmissionState, Decision, Tick, decide, evolve
 
 log = structlog.get_logger(__name__)
 
-DECISIONS = frozenset(
-    {"TenantQueued", "TenantActivated", "TenantReleased", "TenantDequeued", "WorkflowQueued",
-     "WorkflowAdmitted"}
-)  # fmt: skip
+DECISIONS = event_types(Decision)  # the subjects whose last sequence each append expects
 POLL_S = 0.5  # how often the loop looks at the stop signal while the log is quiet
 
 

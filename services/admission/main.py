@@ -8,18 +8,17 @@ from datetime import timedelta
 
 from tessera.lease import lead
 from tessera.service import Runtime, run_service
-from tessera.settings import Settings
 from tessera.snapshots import Snapshots, fingerprint
 
-from . import domain, line
 from .domain import AdmissionState
 from .handlers import Admission
+from .settings import AdmissionSettings
 
 
 def main() -> None:
-    settings = Settings()  # MAX_ACTIVE_TENANTS is a shared setting: the gateway shows it too
+    settings = AdmissionSettings()
 
-    async def serve(rt: Runtime) -> None:
+    async def serve(rt: Runtime[AdmissionSettings]) -> None:
         rt.ready = True  # a standby is healthy too; tessera_leader{role} tells who decides
 
         async def decide(stop: asyncio.Event) -> None:  # afresh each time it leads
@@ -28,7 +27,7 @@ def main() -> None:
                 retention=timedelta(seconds=settings.finished_retention_s),
             )
             every = settings.snapshot_every
-            snapshots = Snapshots(rt.bus, "admission", fingerprint(domain, line), every)
+            snapshots = Snapshots(rt.bus, "admission", fingerprint(AdmissionState), every)
             await Admission(rt.bus, state, snapshots=snapshots).run(stop)
 
         await lead(rt.bus, "admission", rt.stop, decide, ttl_s=settings.lease_ttl_s)

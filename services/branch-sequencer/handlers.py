@@ -30,7 +30,14 @@ from tessera.bus import Bus
 from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
 from tessera.decider import FoldedLog
 from tessera.errors import BusError, Conflict, NotFound
-from tessera.events import JobCancelled, JobRerun, WorkflowSubmitted, event_subject, utcnow
+from tessera.events import (
+    JobCancelled,
+    JobRerun,
+    WorkflowSubmitted,
+    event_subject,
+    event_types,
+    utcnow,
+)
 from tessera.rerun import RERUN, RerunReply, RerunRequest
 from tessera.snapshots import Snapshots, adopt
 
@@ -51,10 +58,7 @@ from .domain import (
 
 log = structlog.get_logger(__name__)
 
-DECISIONS = frozenset(
-    {"JobStarted", "JobAttemptFailed", "JobRetryScheduled", "JobFailed", "JobCancelled",
-     "JobSkipped", "JobRerun", "WorkflowFinished"}
-)  # fmt: skip
+DECISIONS = event_types(Decision)  # the subjects whose last sequence each append expects
 IDLE_WAKEUP_S = 60.0
 LANE_DEPTHS_EVERY_S = 1.0  # reading every lane is for the metrics only: at most this often
 Request = CancelRequest | RerunRequest

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import ClassVar, NamedTuple
 from uuid import UUID
 
-from tessera.workflows import JobState, WorkflowSpec, WorkflowState
+from tessera.workflows import TERMINAL_JOB_STATES, JobState, WorkflowSpec, WorkflowState
 
 JobKey = tuple[UUID, str]
 """(workflow_id, job_id): job ids are unique within a workflow only."""
@@ -54,7 +54,7 @@ PUBLIC_STATE = {
 }
 PENDING_PHASES = frozenset({Phase.WAITING, Phase.READY, Phase.BACKOFF})
 DOOMING_PHASES = frozenset({Phase.FAILED, Phase.CANCELLED, Phase.SKIPPED})  # for dependants
-TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED, Phase.SKIPPED})
+TERMINAL_PHASES = frozenset(p for p, s in PUBLIC_STATE.items() if s in TERMINAL_JOB_STATES)
 
 
 @dataclass(slots=True)
@@ -155,6 +155,9 @@ class TenantQueue:
 
 @dataclass(slots=True)
 class SequencerState:
+    # a snapshot is valid for this version and shape only (tessera.snapshots.fingerprint): bump
+    # it when what the fold means changes; tests/unit/test_snapshot_shapes.py holds the shape
+    SCHEMA_VERSION: ClassVar[int] = 2  # 2: re-run rounds
     SETTINGS: ClassVar[tuple[str, ...]] = (  # not folded from the log
         "max_workers",
         "retry_base",

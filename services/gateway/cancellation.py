@@ -18,10 +18,10 @@ from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
 from tessera.errors import Conflict, NotFound
 from tessera.gateway.consistency import log_position
 from tessera.readmodel import queries
+from tessera.workflows import TERMINAL_JOB_STATES, TERMINAL_WORKFLOW_STATES
 
 CANCEL_TIMEOUT_S = 5.0  # re-runs too
 Reply = TypeVar("Reply", bound=BaseModel)
-ENDED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"})
 
 
 async def ask_sequencer(bus: Bus, verb: str, request: BaseModel, answer: type[Reply]) -> Reply:
@@ -42,13 +42,16 @@ async def request_cancel(
     reply = await ask_sequencer(bus, CANCEL, request, CancelReply)
     what = f"{workflow_id}/{job_id}" if job_id else str(workflow_id)
     if reply.outcome == "not_found":
+        ended: frozenset[str]
         async with pool.acquire() as conn:
             if job_id is None:
                 state = await queries.workflow_state(conn, tenant, workflow_id)
+                ended = TERMINAL_WORKFLOW_STATES
             else:
                 job = await queries.job_outcome(conn, tenant, workflow_id, job_id)
                 state = None if job is None else job["state"]
-        if state in ENDED:
+                ended = TERMINAL_JOB_STATES
+        if state in ended:
             raise Conflict(f"{what} cannot be cancelled: it is {state}", state=state)
         raise NotFound("job" if job_id else "workflow", what)
     if reply.outcome == "refused":

@@ -18,9 +18,9 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.readmodel import queries
+from tessera.workflows import TERMINAL_JOB_STATES
 
 WaitingKind = Literal["admission", "lane", "dependencies", "retry", "worker_slot"]
-ENDED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"})
 
 
 class WaitingDetails(BaseModel):
@@ -75,7 +75,7 @@ def waiting_reasons(
         for index, job in enumerate(lane):
             if job["state"] != "PENDING":
                 continue
-            ahead = next((j for j in lane[:index] if j["state"] not in ENDED), None)
+            ahead = next((j for j in lane[:index] if j["state"] not in TERMINAL_JOB_STATES), None)
             out[job["job_id"]] = _reason(
                 workflow_state, job, ahead, by_id, admission_position, running, max_workers, now
             )

@@ -17,7 +17,9 @@ from tessera.stitching.encoding import EncodingError
 from tessera.tiling.work import JobRef
 
 CUDA_BATCH = 16
-# On CPU a batch of 4-8 tiles is slower per tile than one at a time (docs: INSTANSEG.md).
+# On CPU a batch of 4-8 tiles was slower per tile than one at a time when the data plane was
+# written (fragments cleaned in the model; not re-measured since, and no figure is kept in
+# docs/benchmarks.md): TESSERA_INFERENCE_BATCH_SIZE or a job's batch_size overrides it.
 CPU_BATCH = 1
 
 

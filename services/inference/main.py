@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from tessera.inference.handlers import InferenceWorker
-from tessera.inference.settings import InferenceSettings, inference_settings
+from tessera.inference.settings import InferenceSettings
 from tessera.service import Runtime, run_service
 
 
-async def serve(rt: Runtime) -> None:
-    worker = InferenceWorker(rt.bus, inference_settings(rt.settings))
+async def serve(rt: Runtime[InferenceSettings]) -> None:
+    worker = InferenceWorker(rt.bus, rt.settings)
 
     def ready() -> None:
         rt.ready = True

@@ -65,9 +65,3 @@ class InferenceSettings(Settings):
     @property
     def preload_models(self) -> list[str]:
         return [m.strip() for m in self.preload.split(",") if m.strip()]
-
-
-def inference_settings(base: Settings) -> InferenceSettings:
-    if isinstance(base, InferenceSettings):
-        return base
-    return InferenceSettings(**base.model_dump())

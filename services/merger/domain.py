@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import ClassVar
 from uuid import UUID
 
 from tessera.events import (
@@ -48,6 +49,9 @@ class Attempt:
 
 @dataclass
 class MergerState:
+    # a snapshot is valid for this version and shape only (tessera.snapshots.fingerprint): bump
+    # it when what the fold means changes; tests/unit/test_snapshot_shapes.py holds the shape
+    SCHEMA_VERSION: ClassVar[int] = 1
     current: dict[JobId, Attempt] = field(default_factory=dict)
     by_key: dict[str, Attempt] = field(default_factory=dict)
     ended: dict[str, JobRef] = field(default_factory=dict)

@@ -33,12 +33,10 @@ import nats
 import structlog
 from nats.aio.msg import Msg
 
-from tessera import workflows
 from tessera.bus import Bus, EventFeed, hold_in_progress
 from tessera.decider import FollowedLog
 from tessera.errors import BusError
 from tessera.events import JobProgressed, JobSucceeded, decision_id
-from tessera.merger import domain
 from tessera.merger.adapters.outputs import JobOutputs
 from tessera.merger.domain import (
     Apply,
@@ -55,7 +53,6 @@ from tessera.merger.domain import (
 from tessera.merger.settings import MergerSettings
 from tessera.snapshots import Snapshots, fingerprint
 from tessera.stitching.encoding import EncodingError
-from tessera.tiling import work
 from tessera.tiling.work import MARKER_HEADER, TIMINGS_HEADER, JobRef, results_filter, subject_key
 
 log = structlog.get_logger(__name__)
@@ -68,7 +65,7 @@ class Merger:
     def __init__(self, bus: Bus, settings: MergerSettings) -> None:
         self.bus = bus
         self.settings = settings
-        code = fingerprint(domain, work, workflows)
+        code = fingerprint(MergerState)
         snapshots = Snapshots(bus, self.consumer_name(), code, settings.snapshot_every)
         self.fold = FollowedLog(MergerState(), evolve, snapshots)
         self.outputs: dict[str, JobOutputs] = {}
@@ -124,7 +121,7 @@ class Merger:
     async def _finish_merged(self) -> None:
         """Finish the attempts of this partition whose tiles are all merged: the last merger was
         stopped between its last flush and JobSucceeded."""
-        root, partitions = self.settings.results_root, self.settings.partitions
+        root, partitions = self.settings.results_root, self.settings.merger_partitions
         for attempt in list(self.state.by_key.values()):
             ref, plan = attempt.ref, attempt.plan
             if (

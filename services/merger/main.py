@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from tessera.merger.handlers import Merger
-from tessera.merger.settings import MergerSettings, merger_settings
+from tessera.merger.settings import MergerSettings
 from tessera.service import Runtime, run_service
 
 
-async def serve(rt: Runtime) -> None:
-    merger = Merger(rt.bus, merger_settings(rt.settings))
+async def serve(rt: Runtime[MergerSettings]) -> None:
+    merger = Merger(rt.bus, rt.settings)
 
     def ready() -> None:
         rt.ready = True

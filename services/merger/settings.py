@@ -1,8 +1,11 @@
-"""Merger settings (env prefix `TESSERA_MERGER_`) on top of the shared ones."""
+"""Merger settings (env prefix `TESSERA_MERGER_`) on top of the shared ones (among them
+`merger_partitions`, which the tiler reads too)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from tessera.settings import Settings
@@ -11,10 +14,9 @@ from tessera.settings import Settings
 class MergerSettings(Settings):
     model_config = SettingsConfigDict(env_prefix="TESSERA_MERGER_", extra="ignore", frozen=True)
 
-    partitions: int = Field(
-        default=1, ge=1, le=1024, description="RESULTS partitions (the tiler must agree)"
+    partition: int = Field(
+        default=0, ge=0, description="the partition this replica owns, < merger_partitions"
     )
-    partition: int = Field(default=0, ge=0, description="the partition this replica owns")
     fetch_batch: int = Field(
         default=16, ge=1, le=1024, description="results applied per flush (then acked)"
     )
@@ -29,8 +31,11 @@ class MergerSettings(Settings):
         default=40, ge=1, description="a result whose plan never shows up is dropped after this"
     )
 
-
-def merger_settings(base: Settings) -> MergerSettings:
-    if isinstance(base, MergerSettings):
-        return base
-    return MergerSettings(**base.model_dump())
+    @model_validator(mode="after")
+    def _owns_a_partition(self) -> Self:
+        if self.partition >= self.merger_partitions:  # its results would never be published
+            raise ValueError(
+                f"TESSERA_MERGER_PARTITION={self.partition} is not below "
+                f"TESSERA_MERGER_PARTITIONS={self.merger_partitions}"
+            )
+        return self

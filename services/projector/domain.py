@@ -42,11 +42,6 @@ def transition_detail(event: Event) -> str | None:
     return None
 
 
-def percent(done: int, total: int) -> float:
-    """Progress in percent; 0 while nothing is planned."""
-    return round(100.0 * done / total, 2) if total > 0 else 0.0
-
-
 @dataclass(frozen=True, slots=True)
 class JobTiming:
     """How long a job spent in one phase, for the metrics, in log time: `queued` from its

@@ -39,7 +39,8 @@ class Projector:
         changed: dict[str, set[Any]] = {}
         timings: list[JobTiming] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            # the checkpoint row lock serialises two projectors that were started by mistake
+            # events the checkpoint already covers were applied (a redelivered batch): skip
+            # them. A plain read, not a lock: one projector runs per deployment
             current = await store.checkpoint(conn)
             fresh = [env for env in batch if env.seq > current]
             if not fresh:

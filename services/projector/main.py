@@ -9,6 +9,7 @@ import structlog
 
 from tessera.bus import Bus
 from tessera.projector.handlers import Projector
+from tessera.projector.settings import ProjectorSettings
 from tessera.readmodel.schema import drop_read_models, migrate
 from tessera.service import Runtime, run_service
 from tessera.settings import Settings
@@ -16,8 +17,10 @@ from tessera.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-async def serve(rt: Runtime) -> None:
-    pool = await asyncpg.create_pool(rt.settings.database_url, min_size=1, max_size=4)
+async def serve(rt: Runtime[ProjectorSettings]) -> None:
+    pool = await asyncpg.create_pool(
+        rt.settings.database_url, min_size=1, max_size=rt.settings.db_pool_size
+    )
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
@@ -48,7 +51,7 @@ async def replay(settings: Settings) -> int:
 
 
 def main() -> None:
-    asyncio.run(run_service("projector", serve, Settings()))
+    asyncio.run(run_service("projector", serve, ProjectorSettings()))
 
 
 if __name__ == "__main__":

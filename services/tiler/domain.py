@@ -18,6 +18,7 @@ import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 from uuid import UUID
 
 from tessera.errors import SlideError
@@ -56,6 +57,9 @@ Reaction = Started | Ended
 
 @dataclass
 class TilerState:
+    # a snapshot is valid for this version and shape only (tessera.snapshots.fingerprint): bump
+    # it when what the fold means changes; tests/unit/test_snapshot_shapes.py holds the shape
+    SCHEMA_VERSION: ClassVar[int] = 1
     specs: dict[UUID, tuple[UUID, WorkflowSpec]] = field(default_factory=dict)
     running: dict[JobId, JobRef] = field(default_factory=dict)
     planned: set[JobRef] = field(default_factory=set)

@@ -30,13 +30,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from tessera import workflows
 from tessera.bus import Bus
 from tessera.decider import FollowedLog
 from tessera.errors import BusError
 from tessera.events import Event, JobPlanned, decision_id
 from tessera.snapshots import Snapshots, fingerprint
-from tessera.tiler import domain
 from tessera.tiler.adapters.ledger import tiles_done
 from tessera.tiler.adapters.models import ModelInfoCache
 from tessera.tiler.adapters.planning import MaskSource, Plan, Target, plan_job
@@ -53,7 +51,6 @@ from tessera.tiler.domain import (
     refill,
 )
 from tessera.tiler.settings import TilerSettings
-from tessera.tiling import work
 from tessera.tiling.work import JobRef, TileBatch, results_subject, tiles_subject
 from tessera.workflows import CellSegmentationParams
 
@@ -81,7 +78,7 @@ class Tiler:
         self.fold = FollowedLog(
             TilerState(),
             evolve,
-            Snapshots(bus, "tiler", fingerprint(domain, work, workflows), settings.snapshot_every),
+            Snapshots(bus, "tiler", fingerprint(TilerState), settings.snapshot_every),
         )
         self.queue = TileQueue(bus)
         self.models = models or ModelInfoCache()

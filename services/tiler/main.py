@@ -6,11 +6,11 @@ import asyncio
 
 from tessera.service import Runtime, run_service
 from tessera.tiler.handlers import Tiler
-from tessera.tiler.settings import TilerSettings, tiler_settings
+from tessera.tiler.settings import TilerSettings
 
 
-async def serve(rt: Runtime) -> None:
-    tiler = Tiler(rt.bus, tiler_settings(rt.settings))
+async def serve(rt: Runtime[TilerSettings]) -> None:
+    tiler = Tiler(rt.bus, rt.settings)
 
     def ready() -> None:
         rt.ready = True

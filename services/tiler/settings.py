@@ -1,8 +1,9 @@
-"""Tiler settings (env prefix `TESSERA_TILER_`) on top of the shared ones."""
+"""Tiler settings (env prefix `TESSERA_TILER_`) on top of the shared ones (among them
+`merger_partitions`, which the mergers read too)."""
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from tessera.settings import Settings
@@ -25,17 +26,3 @@ class TilerSettings(Settings):
     stats_sample_tiles: int = Field(
         default=8, ge=1, le=256, description="tiles read to compute a slide's normalisation"
     )
-    merger_partitions: int = Field(
-        default=1,
-        ge=1,
-        le=1024,
-        validation_alias=AliasChoices("TESSERA_MERGER_PARTITIONS", "merger_partitions"),
-        description="RESULTS partitions, one merger replica each (shared with the mergers)",
-    )
-
-
-def tiler_settings(base: Settings) -> TilerSettings:
-    """The tiler's settings: `base` itself when it already is, else `base` plus the env's."""
-    if isinstance(base, TilerSettings):
-        return base
-    return TilerSettings(**base.model_dump())

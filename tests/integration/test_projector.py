@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -32,16 +31,18 @@ from tessera.readmodel import queries
 from tessera.settings import Settings
 from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
 from tests.conftest import running
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
 
 async def settled(projector: Projector, bus: Bus, timeout: float = 5.0) -> None:
     end = await bus.last_sequence()
-    deadline = asyncio.get_running_loop().time() + timeout
-    while projector.last_seq < end:
-        assert asyncio.get_running_loop().time() < deadline, "projector did not catch up"
-        await asyncio.sleep(0.02)
+
+    async def applied() -> int:
+        return projector.last_seq
+
+    await eventually(applied, lambda seq: seq >= end, timeout=timeout, what=f"projected to {end}")
 
 
 async def test_a_retried_job_and_a_skipped_one_end_up_as_the_log_says(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -24,6 +23,7 @@ from tessera.events import (
 )
 from tessera.workflows import WorkflowSpec
 from tests.conftest import running
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -75,13 +75,14 @@ async def read_log(bus: Bus) -> list[Envelope]:
 
 
 async def wait_for_log(bus: Bus, check: Any, timeout: float = 30.0) -> list[Envelope]:
-    deadline = time.monotonic() + timeout
-    while True:
-        envs = await read_log(bus)
-        if check(envs):
-            return envs
-        assert time.monotonic() < deadline, collections.Counter(e.event.type for e in envs)
-        await asyncio.sleep(0.2)
+    return await eventually(
+        lambda: read_log(bus),
+        check,
+        timeout=timeout,
+        every=0.2,
+        what="the log's check",
+        show=lambda envs: collections.Counter(e.event.type for e in envs),
+    )
 
 
 def finished(n: int) -> Any:
@@ -272,11 +273,12 @@ async def test_a_cancel_the_sequencer_has_forgotten_is_answered_from_the_read_mo
         await wait_for_log(bus, finished(1))
         await submit()  # its events come after: with no retention the first one is forgotten
         await wait_for_log(bus, finished(2))
-        for _ in range(250):
-            got = await gateway.get(f"/v1/workflows/{old}", headers={"X-User-ID": tenant})
-            if got.json()["state"] == "SUCCEEDED":
-                break
-            await asyncio.sleep(0.02)
+        await eventually(
+            lambda: gateway.get(f"/v1/workflows/{old}", headers={"X-User-ID": tenant}),
+            lambda got: got.json()["state"] == "SUCCEEDED",
+            what="the old workflow SUCCEEDED",
+            show=lambda got: got.text,
+        )
 
         def cancel(path: str, who: str = tenant) -> Any:
             return gateway.post(f"/v1/workflows/{old}{path}/cancel", headers={"X-User-ID": who})

@@ -12,8 +12,6 @@ import pytest
 from tessera import snapshots as snapshots_module
 from tessera.admission.domain import AdmissionState
 from tessera.admission.handlers import Admission
-from tessera.branch_sequencer import domain as sequencer_domain
-from tessera.branch_sequencer import state as sequencer_state
 from tessera.branch_sequencer.domain import SequencerState
 from tessera.branch_sequencer.handlers import Sequencer
 from tessera.bus import Bus
@@ -24,7 +22,7 @@ from tests.integration.test_scheduling import FakeDataPlane, finished, spec, wai
 
 pytestmark = pytest.mark.integration
 
-FINGERPRINT = fingerprint(sequencer_domain, sequencer_state)
+FINGERPRINT = fingerprint(SequencerState)
 
 
 @dataclass
@@ -156,9 +154,3 @@ async def test_snapshots_are_taken_every_n_events_one_at_a_time(bus: Bus) -> Non
     assert captured == [10, 20, 30, 35]
     loaded = await Snapshots(bus, "role", "code", every=10).load()
     assert loaded is not None and loaded.state == Folded(seen=[35]) and loaded.last_seq == 35
-
-
-def test_a_fingerprint_changes_with_the_code() -> None:
-    assert fingerprint(sequencer_domain, sequencer_state) == FINGERPRINT
-    assert fingerprint(sequencer_state, sequencer_domain) == FINGERPRINT  # order does not matter
-    assert fingerprint(sequencer_domain) != FINGERPRINT

@@ -12,6 +12,7 @@ from tessera.bus import Bus
 from tessera.projector.main import replay
 from tessera.readmodel import queries
 from tessera.settings import Settings
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +45,16 @@ def workflow(**overrides: object) -> dict:
     return body
 
 
-async def wait_for(client: httpx.AsyncClient, url: str, tenant: str, timeout: float = 5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        response = await client.get(url, headers={"X-User-ID": tenant})
-        if response.status_code == 200 or asyncio.get_running_loop().time() > deadline:
-            return response
-        await asyncio.sleep(0.02)
+async def wait_for(
+    client: httpx.AsyncClient, url: str, tenant: str, timeout: float = 5.0
+) -> httpx.Response:
+    return await eventually(
+        lambda: client.get(url, headers={"X-User-ID": tenant}),
+        lambda response: response.status_code == 200,
+        timeout=timeout,
+        what=f"GET {url} 200",
+        show=lambda response: f"{response.status_code} {response.text}",
+    )
 
 
 async def test_submitted_workflow_is_readable_within_a_second_by_its_tenant_only(

@@ -13,11 +13,14 @@ from tessera.events import (
     JobFailed,
     JobPlanned,
     JobProgressed,
+    JobSkipped,
+    JobStarted,
     JobSucceeded,
     TenantActivated,
     WorkflowSubmitted,
     decode_event,
     encode_event,
+    event_types,
     subject_for,
     upcaster,
 )
@@ -112,3 +115,20 @@ def test_log_lines_carry_the_ids_of_the_event() -> None:
     ev = JobProgressed(tenant_id=T, workflow_id=W, job_id="a", tiles_done=1, tiles_total=2)
     assert ids_of(ev) == {"tenant_id": str(T), "workflow_id": str(W), "job_id": "a"}
     assert ids_of(TenantActivated(tenant_id=T)) == {"tenant_id": str(T)}
+
+
+def test_event_types_names_the_classes_of_a_union() -> None:
+    assert event_types(JobStarted | JobSkipped) == {"JobStarted", "JobSkipped"}
+    assert event_types(JobStarted) == {"JobStarted"}
+
+
+def test_the_deciders_guard_the_subjects_of_their_decision_types() -> None:
+    from tessera.admission import domain as admission
+    from tessera.admission import handlers as admission_shell
+    from tessera.branch_sequencer import domain as sequencer
+    from tessera.branch_sequencer import handlers as sequencer_shell
+
+    assert event_types(admission.Decision) == admission_shell.DECISIONS
+    assert "WorkflowAdmitted" in admission_shell.DECISIONS
+    assert event_types(sequencer.Decision) == sequencer_shell.DECISIONS
+    assert "JobRetryScheduled" in sequencer_shell.DECISIONS

@@ -1,4 +1,4 @@
-"""The UI's generated API types are made from what the gateway publishes now (`make ui-api`)."""
+"""The UI's generated API types and lists are made from what the code says now (`make ui-api`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def generator() -> ModuleType:
     return module
 
 
-def test_the_ui_openapi_and_job_types_are_current() -> None:
+def test_the_ui_openapi_job_types_and_states_are_current() -> None:
     gen = generator()
     for path, text in gen.outputs().items():
         name = path.relative_to(REPO_ROOT)

@@ -13,7 +13,6 @@ Two tiles (`HELD_OUT`) are kept out of training for an honest real-data validati
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +22,11 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from tessera.segmentation.normalisation import NormalisationStats, normalisation_stats
+from tessera.segmentation.settings import ModelSettings
 from tessera.segmentation.synthetic import jpeg_roundtrip
 
 SOURCE_PIXEL_SIZE_UM = 0.25
 HELD_OUT = ("nucls_train_4", "nucls_train_8")
-_REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # Ruifrok & Johnston H, E and a residual vector completing the basis (optical density, R, G, B).
 _STAINS = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
@@ -44,7 +43,7 @@ class LabelledTile:
 
 def default_data_dir() -> Path:
     """`TESSERA_NUCLS_DIR`, else `data/nuclei_he_nucls` in the repository."""
-    return Path(os.environ.get("TESSERA_NUCLS_DIR", _REPO_ROOT / "data" / "nuclei_he_nucls"))
+    return ModelSettings().nucls_dir
 
 
 def load_tiles(root: Path | None = None) -> list[LabelledTile]:

@@ -41,17 +41,14 @@ import torch
 
 from tessera.segmentation.errors import ModelUnavailable
 from tessera.segmentation.jit import torchscript_deprecation_silenced
+from tessera.segmentation.settings import ModelSettings
 
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"
 DEFAULT_PUBLISHED = "brightfield_nuclei"
 BUNDLED_NAME = "tessera_he_nuclei"
-OFFLINE_ENV = "TESSERA_MODEL_OFFLINE"
-BUNDLED_ENV = "TESSERA_BUNDLED_MODEL"
-DOWNLOAD_TIMEOUT_ENV = "TESSERA_MODEL_DOWNLOAD_TIMEOUT"  # seconds, default 60
 MODEL_FILE = "instanseg.pt"
-_REPO_ROOT = Path(__file__).resolve().parents[3]
 
 Source = Literal["published", "bundled", "local"]
 Downloader = Callable[[str], Path]
@@ -83,14 +80,14 @@ class LoadedModel:
 
 def bundled_model_dir() -> Path:
     """`$TESSERA_BUNDLED_MODEL`, else `models/tessera_he_nuclei` in the repository."""
-    return Path(os.environ.get(BUNDLED_ENV, _REPO_ROOT / "models" / BUNDLED_NAME))
+    return ModelSettings().bundled_dir
 
 
 def bioimageio_dir() -> Path:
     """Where instanseg caches published models (same rule as `instanseg.utils.utils`)."""
-    configured = os.environ.get("INSTANSEG_BIOIMAGEIO_PATH")
-    if configured:
-        return Path(configured)
+    configured = ModelSettings().cache_dir
+    if configured is not None:
+        return configured
     import instanseg
 
     return Path(instanseg.__file__).parent / "bioimageio_models"
@@ -110,7 +107,7 @@ def _model_index() -> list[dict[str, str]]:
 
 
 def downloads_allowed() -> bool:
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
+    return not ModelSettings().offline
 
 
 def resolve_model(
@@ -184,8 +181,8 @@ def _load_published(
         if not allow:
             raise ModelUnavailable(
                 name,
-                f"not cached and downloads are disabled ({OFFLINE_ENV}=1); copy the published "
-                f"model's folder to {cached.parent} or choose the bundled model",
+                "not cached and downloads are disabled (TESSERA_MODEL_OFFLINE=1); copy the "
+                f"published model's folder to {cached.parent} or choose the bundled model",
                 cached,
             )
         try:
@@ -229,7 +226,7 @@ def _download_with_instanseg(name: str) -> Path:
     none, and a network that drops packets instead of refusing them would hang the job."""
     entry = next(e for e in _model_index() if e["name"] == name)
     target = bioimageio_dir() / name / entry["version"]
-    timeout = float(os.environ.get(DOWNLOAD_TIMEOUT_ENV, "60"))
+    timeout = ModelSettings().download_timeout_s
     with urllib.request.urlopen(entry["url"], timeout=timeout) as response:
         archive = response.read()
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.gateway.slides import SlideEntry
 from tessera.gateway.waiting import Waiting
-from tessera.projector.domain import percent
+from tessera.readmodel import percent
 from tessera.slides.deepzoom import DeepZoomGeometry
+from tessera.workflows import JobState, WorkflowState
 
 _WID = "0b7e4f7e-5c1a-4d6b-9a53-6f2f0d3c1a11"
 _AT = "2025-01-01T10:00:00Z"
@@ -73,7 +74,7 @@ class WorkflowAccepted(_Out):
     model_config = _examples({"workflow_id": _WID, "state": "QUEUED", "event_seq": 42})
 
     workflow_id: UUID
-    state: str = Field(examples=["QUEUED"])
+    state: WorkflowState = Field(examples=["QUEUED"])
     event_seq: int = Field(
         description="sequence of WorkflowSubmitted in the event log: the consistency token "
         "(also the X-Tessera-Seq header) that reads send back to see this workflow"
@@ -93,7 +94,7 @@ class Progress(_Out):
 class JobTransition(_Out):
     seq: int = Field(description="log sequence of the event")
     event_type: str = Field(examples=["JobStarted"])
-    state: str = Field(examples=["RUNNING"])
+    state: JobState = Field(examples=["RUNNING"])
     attempt: int
     detail: str | None
     at: datetime
@@ -112,7 +113,7 @@ class JobView(_Out):
     params: dict[str, Any]
     depends_on: list[str]
     retries: int
-    state: str = Field(examples=["PENDING", "RUNNING", "SUCCEEDED"])
+    state: JobState = Field(examples=["PENDING", "RUNNING", "SUCCEEDED"])
     attempt: int
     progress: Progress
     tissue_fraction: float | None
@@ -273,7 +274,7 @@ class WorkflowView(_Out):
 
     id: UUID
     name: str
-    state: str = Field(examples=["QUEUED", "RUNNING", "SUCCEEDED"])
+    state: WorkflowState = Field(examples=["QUEUED", "RUNNING", "SUCCEEDED"])
     queue_position: int | None
     jobs_total: int
     jobs_finished: int

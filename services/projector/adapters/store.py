@@ -31,6 +31,9 @@ from tessera.readmodel import queries
 from tessera.workflows import TERMINAL_JOB_STATES, WorkflowState
 
 checkpoint = queries.projected_seq
+_TERMINAL = sorted(
+    map(str, TERMINAL_JOB_STATES)
+)  # a text[] parameter: the states a job never leaves
 
 
 async def set_checkpoint(conn: asyncpg.Connection, seq: int) -> None:
@@ -285,11 +288,11 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
                    tiles_done = CASE WHEN $3 = 'SUCCEEDED' THEN tiles_total ELSE tiles_done END,
                    reason = COALESCE($7, reason),
                    summary = COALESCE($8::jsonb, summary),
-                   retry_at = $10,
+                   retry_at = $11,
                    updated_at = $5, last_seq = $9
                WHERE workflow_id = $1 AND job_id = $2
-                 AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED')
-                 AND (NOT $11 OR (state = 'RUNNING' AND attempt = $4))
+                 AND state <> ALL($10::text[])
+                 AND (NOT $12 OR (state = 'RUNNING' AND attempt = $4))
                RETURNING type, created_at, started_at""",
             *key,
             state.value,
@@ -299,6 +302,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
             transition_detail(ev),
             json.dumps(summary) if summary is not None else None,
             seq,
+            _TERMINAL,
             ev.retry_at if isinstance(ev, JobRetryScheduled) else None,
             # a result counts for the running attempt only: one of an attempt a cancel ended
             # may land after the job was re-run, PENDING again
@@ -337,10 +341,10 @@ async def _roll_up(conn: asyncpg.Connection, workflow_id: Any, seq: int, at: dat
            FROM (SELECT COALESCE(sum(tiles_done), 0) AS done,
                         COALESCE(sum(tiles_total), 0) AS total,
                         count(*) FILTER (
-                          WHERE state IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED')
+                          WHERE state = ANY($4::text[])
                         ) AS finished,
                         COALESCE(100.0 * avg(CASE
-                          WHEN state IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED') THEN 1.0
+                          WHEN state = ANY($4::text[]) THEN 1.0
                           WHEN tiles_total > 0 THEN tiles_done::double precision / tiles_total
                           ELSE 0.0 END), 0) AS percent
                  FROM jobs WHERE workflow_id = $1) j
@@ -348,4 +352,5 @@ async def _roll_up(conn: asyncpg.Connection, workflow_id: Any, seq: int, at: dat
         workflow_id,
         at,
         seq,
+        _TERMINAL,
     )

@@ -27,6 +27,7 @@ from tessera.events import WorkflowAdmitted, WorkflowSubmitted
 from tessera.lease import lead
 from tessera.workflows import JobSpec, WorkflowSpec
 from tests.integration.dataplane.conftest import DataPlane, of_type
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -112,11 +113,11 @@ async def test_a_restarted_nats_server_is_followed_within_a_second(
                 if env.event.event_id == marker.event_id:
                     followed = time.monotonic() - back
 
-        for _ in range(300):  # it lost the lease in the outage ...
-            if len(leads) == 2:
-                break
-            await asyncio.sleep(0.05)
-        assert len(leads) == 2, "the sequencer did not lead again within 15 s"
+        async def times_led() -> int:
+            return len(leads)
+
+        # it lost the lease in the outage ...
+        await eventually(times_led, lambda n: n == 2, timeout=15, what="the sequencer led again")
         leading = leads[-1] - back  # ... and leads again
         events = await plane.events(
             tenant,

@@ -30,6 +30,7 @@ from tessera.tiler.settings import TilerSettings
 from tessera.workflows import JobSpec
 from tests.conftest import running
 from tests.integration.dataplane.conftest import CMU, DataPlane, Service, of_type
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -58,10 +59,7 @@ async def run_to_success(plane: DataPlane, job: JobSpec) -> dict[str, Any]:
 
 
 async def until(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition never held"
-        await asyncio.sleep(0.02)
+    await eventually(predicate, timeout=timeout, what=predicate.__name__)
 
 
 async def one_worker(

@@ -27,6 +27,7 @@ from tessera.embedded import free_port
 from tessera.gateway.app import create_app
 from tessera.gateway.settings import GatewaySettings
 from tests.conftest import DATA_ROOT
+from tests.polling import eventually
 
 SYNTHETIC = {"name": "load", "jobs": [{"id": "a", "type": "synthetic", "params": {"tiles": 4}}]}
 CMU, SMALL = "CMU-1-Small-Region.svs", "openslide-python_small.svs"
@@ -74,10 +75,11 @@ async def seed_owner(
     accepted = await gw.post("/v1/workflows", json=spec, headers=auth)
     assert accepted.status_code == 202, accepted.text
     wid = accepted.json()["workflow_id"]
-    for _ in range(200):
-        if (await gw.get(f"/v1/workflows/{wid}", headers=auth)).status_code == 200:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(
+        lambda: gw.get(f"/v1/workflows/{wid}", headers=auth),
+        lambda answer: answer.status_code == 200,
+        what=f"workflow {wid} projected",
+    )
     ids = {
         "workflow_id": wid,
         "job_id": "a",

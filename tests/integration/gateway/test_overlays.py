@@ -29,6 +29,7 @@ from tessera.tiling.grid import plan_grid
 from tessera.tiling.work import JobRef
 from tessera.workflows import WorkflowSpec, validate_workflow
 from tests.integration.gateway.conftest import CMU, headers
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -95,11 +96,12 @@ async def finished(
         await bus.append(JobStarted(**ids, attempt=1))
         await bus.append(JobSucceeded(**ids, attempt=1, summary={}))
     base = f"/v1/workflows/{wid}/jobs"
-    for _ in range(200):
-        job = await gateway.get(f"{base}/load", headers=headers(tenant))
-        if job.status_code == 200 and job.json()["state"] == "SUCCEEDED":
-            break
-        await asyncio.sleep(0.02)
+    await eventually(
+        lambda: gateway.get(f"{base}/load", headers=headers(tenant)),
+        lambda job: job.status_code == 200 and job.json()["state"] == "SUCCEEDED",
+        what="job load SUCCEEDED",
+        show=lambda job: job.text,
+    )
     yield Finished(gateway, tenant, base)
 
 

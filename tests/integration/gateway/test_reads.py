@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,19 +21,22 @@ from tessera.events import (
     WorkflowAdmitted,
 )
 from tests.integration.gateway.conftest import headers
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
 
-async def eventually(
+async def read_when(
     gw: httpx.AsyncClient, url: str, tenant: uuid.UUID, ok: Callable[[dict], bool]
 ) -> dict:
-    for _ in range(250):
-        answer = await gw.get(url, headers=headers(tenant))
-        if answer.status_code == 200 and ok(answer.json()):
-            return answer.json()
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{url} never got there: {answer.status_code} {answer.text}")
+    answer = await eventually(
+        lambda: gw.get(url, headers=headers(tenant)),
+        lambda answer: answer.status_code == 200 and ok(answer.json()),
+        timeout=5.0,
+        what=url,
+        show=lambda answer: f"{answer.status_code} {answer.text}",
+    )
+    return dict(answer.json())
 
 
 async def test_a_job_shows_its_history_attempts_progress_and_timings(
@@ -65,7 +67,7 @@ async def test_a_job_shows_its_history_attempts_progress_and_timings(
         ):
             await bus.append(event)
         url = f"/v1/workflows/{wid}/jobs/a"
-        job = await eventually(gw, url, tenant, lambda j: j["state"] == "SUCCEEDED")
+        job = await read_when(gw, url, tenant, lambda j: j["state"] == "SUCCEEDED")
         pending = (await gw.get(f"/v1/workflows/{wid}/jobs/b", headers=headers(tenant))).json()
         ghost = await gw.get(f"/v1/workflows/{wid}/jobs/ghost", headers=headers(tenant))
 
@@ -112,7 +114,7 @@ async def test_admission_shows_counts_my_state_and_my_live_place_in_line(
         await bus.append(TenantActivated(tenant_id=running))
         await bus.append(TenantQueued(tenant_id=first, position=1))
         await bus.append(TenantQueued(tenant_id=second, position=2))
-        mine = await eventually(gw, "/v1/admission", second, lambda a: a["state"] == "WAITING")
+        mine = await read_when(gw, "/v1/admission", second, lambda a: a["state"] == "WAITING")
         assert (mine["active_tenants"], mine["waiting_tenants"], mine["position"]) == (1, 2, 2)
         assert mine["since"] is not None
         head = (await gw.get("/v1/admission", headers=headers(first))).json()
@@ -121,14 +123,14 @@ async def test_admission_shows_counts_my_state_and_my_live_place_in_line(
         assert (active["state"], active["position"]) == ("ACTIVE", None)
         # the head is admitted: the second tenant moves up without a new event of its own
         await bus.append(TenantActivated(tenant_id=first))
-        moved = await eventually(gw, "/v1/admission", second, lambda a: a["position"] == 1)
+        moved = await read_when(gw, "/v1/admission", second, lambda a: a["position"] == 1)
         assert (moved["active_tenants"], moved["waiting_tenants"]) == (2, 1)
         nobody = (await gw.get("/v1/admission", headers=headers(idle))).json()
         assert (nobody["state"], nobody["waiting_tenants"]) == ("IDLE", 1)
         # an active tenant's new workflow queues behind the waiters: it is in the line, so it
         # counts among the waiting (admission's len(line)) and its place is within the count
         await bus.append(TenantQueued(tenant_id=running, position=2))
-        queued = await eventually(gw, "/v1/admission", running, lambda a: a["position"] == 2)
+        queued = await read_when(gw, "/v1/admission", running, lambda a: a["position"] == 2)
         assert (queued["state"], queued["active_tenants"], queued["waiting_tenants"]) == (
             "ACTIVE",
             2,
@@ -156,13 +158,13 @@ async def test_pending_jobs_say_what_they_wait_for(make_gateway, projector, bus:
         await bus.append(WorkflowAdmitted(tenant_id=tenant, workflow_id=wid))
         await bus.append(JobStarted(**ids, attempt=1))
         url = f"/v1/workflows/{wid}"
-        running = await eventually(gw, url, tenant, lambda w: w["jobs"][0]["state"] == "RUNNING")
+        running = await read_when(gw, url, tenant, lambda w: w["jobs"][0]["state"] == "RUNNING")
         waiting = {j["id"]: j["waiting"] for j in running["jobs"]}
         assert waiting["a"] is None
         assert waiting["b"]["kind"] == "lane" and waiting["b"]["details"]["jobs"] == ["a"]
         assert waiting["c"]["words"] == "waits for its dependency 'b' to succeed (PENDING)"
         due = datetime.now(UTC) + timedelta(minutes=5)
         await bus.append(JobRetryScheduled(**ids, attempt=1, retry_at=due, reason="worker lost"))
-        job = await eventually(gw, f"{url}/jobs/a", tenant, lambda j: j["state"] == "PENDING")
+        job = await read_when(gw, f"{url}/jobs/a", tenant, lambda j: j["state"] == "PENDING")
         assert job["waiting"]["kind"] == "retry"
         assert datetime.fromisoformat(job["waiting"]["details"]["until"]) == due

@@ -13,6 +13,7 @@ import pytest
 from tessera.bus import Bus
 from tessera.events import JobAttemptFailed, JobSucceeded
 from tests.integration.gateway.conftest import headers
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +31,16 @@ SPEC = {
 async def until(
     gw: httpx.AsyncClient, tenant: uuid.UUID, wid: str, ok: Callable[[dict], bool]
 ) -> dict:
-    for _ in range(500):
-        answer = await gw.get(f"/v1/workflows/{wid}", headers=headers(tenant))
-        if answer.status_code == 200 and ok(body := answer.json()):
-            return body
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"workflow never got there: {answer.text}")
+    async def read() -> httpx.Response:
+        return await gw.get(f"/v1/workflows/{wid}", headers=headers(tenant))
+
+    answer = await eventually(
+        read,
+        lambda r: r.status_code == 200 and ok(r.json()),
+        what=f"workflow {wid}",
+        show=lambda r: r.text,
+    )
+    return dict(answer.json())
 
 
 def states(workflow: dict) -> dict[str, tuple[str, int]]:

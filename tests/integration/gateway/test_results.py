@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
@@ -14,6 +13,7 @@ from tessera.events import JobStarted, JobSucceeded, WorkflowSubmitted
 from tessera.gateway.settings import GatewaySettings
 from tessera.tiling.work import JobRef
 from tessera.workflows import WorkflowSpec, validate_workflow
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -39,11 +39,12 @@ async def test_results_of_the_last_attempt_stream_to_the_owner_only(
     await bus.append(JobSucceeded(**ids, attempt=2, summary={"cell_count": 2}))
     base = f"/v1/workflows/{wid}/jobs"
     owner = {"X-User-ID": str(tenant)}
-    for _ in range(100):
-        job = await gateway.get(f"{base}/cells", headers=owner)
-        if job.status_code == 200 and job.json()["state"] == "SUCCEEDED":
-            break
-        await asyncio.sleep(0.02)
+    await eventually(
+        lambda: gateway.get(f"{base}/cells", headers=owner),
+        lambda job: job.status_code == 200 and job.json()["state"] == "SUCCEEDED",
+        what="job cells SUCCEEDED",
+        show=lambda job: job.text,
+    )
 
     summary = await gateway.get(f"{base}/cells/results/summary", headers=owner)
     assert summary.status_code == 200 and summary.json() == {"cell_count": 2}

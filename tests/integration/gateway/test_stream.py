@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from tessera.bus import Bus
 from tessera.events import JobProgressed, JobStarted
 from tests.integration.gateway.conftest import headers
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -43,12 +44,16 @@ async def submit(
     return str(answer.json()["workflow_id"])
 
 
+def tiles_done(listed: dict[str, Any]) -> dict[str, int]:
+    return {w["id"]: w["progress"]["tiles_done"] for w in listed["items"]}
+
+
 async def projected(http: httpx.AsyncClient, tenant: uuid.UUID, workflow: str) -> None:
-    for _ in range(500):
-        if (await http.get(f"/v1/workflows/{workflow}", headers=headers(tenant))).is_success:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"workflow {workflow} was never projected")
+    await eventually(
+        lambda: http.get(f"/v1/workflows/{workflow}", headers=headers(tenant)),
+        lambda answer: answer.is_success,
+        what=f"workflow {workflow} projected",
+    )
 
 
 async def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
@@ -175,11 +180,12 @@ async def test_resuming_from_the_last_seq_received_misses_nothing(
             finally:
                 producer.cancel()
             expected = {wid: sum(done[wid, j] for j in "abc") for wid in wids}
-            for _ in range(250):  # the projector catches up with the last events
-                listed = (await http.get("/v1/workflows", headers=headers(tenant))).json()
-                if {w["id"]: w["progress"]["tiles_done"] for w in listed["items"]} == expected:
-                    break
-                await asyncio.sleep(0.02)
+            listed = await eventually(  # the projector catches up with the last events
+                lambda: http.get("/v1/workflows", headers=headers(tenant)),
+                lambda listed: tiles_done(listed.json()) == expected,
+                what="the last events projected",
+                show=lambda listed: tiles_done(listed.json()),
+            )
             url = ws_url(base, cursor=cursor)
             async with connect(url, additional_headers=headers(tenant)) as ws:
                 while (msg := await receive(ws))["type"] != "ready":
@@ -198,7 +204,7 @@ async def test_resuming_from_the_last_seq_received_misses_nothing(
     assert {(wid, j): job["progress"]["tiles_done"] for wid, held in jobs.items()
             for j, job in held.items()} == done  # fmt: skip
     assert {wid: tiles for wid, (_, tiles) in view.items()} == expected
-    assert {w["id"]: w["last_seq"] for w in listed["items"]} == {
+    assert {w["id"]: w["last_seq"] for w in listed.json()["items"]} == {
         wid: seq for wid, (seq, _) in view.items()
     }
 
@@ -297,11 +303,12 @@ async def test_a_client_that_dropped_mid_catch_up_still_gets_every_job_change(
             # first's a changes, then second, then first's b: first now sorts after second
             for wid, job_id in ((first, "a"), (second, "a"), (first, "b")):
                 await bus.append(progress(wid, job_id))
-            for _ in range(250):
-                got = await http.get(f"/v1/workflows/{first}", headers=headers(tenant))
-                if got.json()["progress"]["tiles_done"] == 2:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(
+                lambda: http.get(f"/v1/workflows/{first}", headers=headers(tenant)),
+                lambda got: got.json()["progress"]["tiles_done"] == 2,
+                what="both of the first workflow's tiles projected",
+                show=lambda got: got.text,
+            )
             async with connect(ws_url(base, tenant=tenant, cursor=cursor)) as ws:
                 msg = await receive(ws)  # second only, then the line drops
                 assert msg["workflow"]["id"] == second

@@ -1028,12 +1028,11 @@ export interface components {
             /** Retries */
             retries: number;
             /**
-             * State
              * @example PENDING
              * @example RUNNING
              * @example SUCCEEDED
              */
-            state: string;
+            state: components["schemas"]["JobState"];
             /** Attempt */
             attempt: number;
             progress: components["schemas"]["Progress"];
@@ -1106,6 +1105,11 @@ export interface components {
              */
             retries?: number;
         };
+        /**
+         * JobState
+         * @enum {string}
+         */
+        JobState: "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "SKIPPED";
         /** JobTimings */
         JobTimings: {
             /**
@@ -1136,11 +1140,8 @@ export interface components {
              * @example JobStarted
              */
             event_type: string;
-            /**
-             * State
-             * @example RUNNING
-             */
-            state: string;
+            /** @example RUNNING */
+            state: components["schemas"]["JobState"];
             /** Attempt */
             attempt: number;
             /** Detail */
@@ -1180,12 +1181,11 @@ export interface components {
             /** Retries */
             retries: number;
             /**
-             * State
              * @example PENDING
              * @example RUNNING
              * @example SUCCEEDED
              */
-            state: string;
+            state: components["schemas"]["JobState"];
             /** Attempt */
             attempt: number;
             progress: components["schemas"]["Progress"];
@@ -1673,11 +1673,8 @@ export interface components {
              * Format: uuid
              */
             workflow_id: string;
-            /**
-             * State
-             * @example QUEUED
-             */
-            state: string;
+            /** @example QUEUED */
+            state: components["schemas"]["WorkflowState"];
             /**
              * Event Seq
              * @description sequence of WorkflowSubmitted in the event log: the consistency token (also the X-Tessera-Seq header) that reads send back to see this workflow
@@ -1754,12 +1751,11 @@ export interface components {
             /** Name */
             name: string;
             /**
-             * State
              * @example QUEUED
              * @example RUNNING
              * @example SUCCEEDED
              */
-            state: string;
+            state: components["schemas"]["WorkflowState"];
             /** Queue Position */
             queue_position: number | null;
             /** Jobs Total */
@@ -1908,12 +1904,11 @@ export interface components {
             /** Name */
             name: string;
             /**
-             * State
              * @example QUEUED
              * @example RUNNING
              * @example SUCCEEDED
              */
-            state: string;
+            state: components["schemas"]["WorkflowState"];
             /** Queue Position */
             queue_position: number | null;
             /** Jobs Total */

@@ -1,5 +1,6 @@
 // Names for the gateway's schemas (generated from its OpenAPI into schema.d.ts).
 import type { components } from "./schema";
+import states from "./states.json";
 
 type Schemas = components["schemas"];
 
@@ -20,13 +21,15 @@ export type CancelResult = Schemas["CancelResult"];
 export type ErrorDetail = Schemas["ErrorDetail"];
 
 export type WorkflowState = Schemas["WorkflowState"];
-export const WORKFLOW_STATES = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"] as const satisfies readonly WorkflowState[];
+export type JobState = Schemas["JobState"];
 
-export const JOB_STATES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"] as const;
-export type JobState = (typeof JOB_STATES)[number];
+// The values of those enums and which of them are final, generated from tessera.workflows by
+// scripts/ui_api.py like the OpenAPI itself (a .d.ts has no values at run time).
+export const WORKFLOW_STATES = states.workflow_states as readonly WorkflowState[];
+export const JOB_STATES = states.job_states as readonly JobState[];
 
-const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"]);
-export const isTerminal = (state: string): boolean => TERMINAL.has(state);
+const TERMINAL = new Set<string>([...states.terminal_job_states, ...states.terminal_workflow_states]);
+export const isTerminal = (state: JobState | WorkflowState): boolean => TERMINAL.has(state);
 
 /** One workflow changed: its state without jobs, and those of its jobs that changed after
  * `jobs_since` (StreamUpdate in the gateway's models). */

@@ -1,10 +1,10 @@
-import type { JobView, WorkflowDetail, WorkflowView } from "@/shared/api/types";
+import type { JobState, JobView, WorkflowDetail, WorkflowState, WorkflowView } from "@/shared/api/types";
 
 import { mergeUpdate } from "./mergeUpdate";
 
 const AT = "2025-01-01T10:00:00Z";
 
-function job(id: string, state: string, done: number, seq: number): JobView {
+function job(id: string, state: JobState, done: number, seq: number): JobView {
   return {
     workflow_id: "w",
     id,
@@ -29,7 +29,7 @@ function job(id: string, state: string, done: number, seq: number): JobView {
   };
 }
 
-function view(state: string, done: number, seq: number): WorkflowView {
+function view(state: WorkflowState, done: number, seq: number): WorkflowView {
   return {
     id: "w",
     name: "w",

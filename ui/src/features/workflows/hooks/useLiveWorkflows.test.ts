@@ -1,13 +1,13 @@
 import { QueryClient } from "@tanstack/react-query";
 
-import type { WorkflowView } from "@/shared/api/types";
+import type { WorkflowState, WorkflowView } from "@/shared/api/types";
 
 import { workflowKeys, type WorkflowPages } from "../api/workflows";
 import { applyToLists } from "./useLiveWorkflows";
 
 const T = "7c0a4b8e-1111-4a4a-9a9a-000000000001";
 
-function view(id: string, state: string, seq: number, submitted = "2025-01-01T10:00:00Z"): WorkflowView {
+function view(id: string, state: WorkflowState, seq: number, submitted = "2025-01-01T10:00:00Z"): WorkflowView {
   return {
     id,
     name: id,
