@@ -7,7 +7,9 @@ alone rebuilds the state. `decide(state, command)` reads the state and returns t
 finished workflows, starts while worker slots are free, retries whose backoff is over); `CancelJob`
 and `CancelWorkflow` are the user's requests (they raise `NotFound` or `Conflict` when refused; a
 RUNNING job can be cancelled too: the tiler and merger end its attempt on `JobCancelled`, its slot
-is free at once, and a result of that attempt that still arrives is ignored). Since decisions derive
+is free at once, and a result of that attempt that still arrives is ignored); `RerunJob` puts a
+FAILED or CANCELLED job back to PENDING with the jobs its end skipped, in a new round of the
+workflow (see `_rerun`; refused like a cancel). Since decisions derive
 from the state and not from the event that triggered them, a replay followed by a `Tick` produces
 exactly the decisions that a crash lost, and nothing that is already in the log. Decision event ids
 are deterministic (`decision_id`): two replicas deciding the same thing publish the same
@@ -62,6 +64,7 @@ from tessera.events import (
 )
 from tessera.workflows import JobState, WorkflowSpec, WorkflowState
 
+from .reruns import rerun_set
 from .state import (
     PENDING_PHASES,
     EndedWorkflow,
@@ -465,18 +468,7 @@ def _rerun(state: SequencerState, command: RerunJob) -> JobRerun:
         states, attempts, round_, spec = ended.jobs, ended.attempts, ended.round, command.spec
         lanes = spec.lanes()
         depends = {j.id: j.depends_on for j in spec.jobs}
-    again = _rerun_set(job_id, states, lanes, depends)
-    for member in again:
-        branch = next(b for b, ids in lanes.items() if member in ids)
-        ids = lanes[branch]
-        later = [j for j in ids[ids.index(member) + 1 :] if j not in again]
-        busy = next((j for j in later if states[j] in CANCELLABLE_STATES), None)
-        if busy is not None:
-            raise Conflict(
-                f"job {busy!r} after {member!r} in branch {branch!r} is {states[busy].value}: "
-                "re-run once it has ended (a lane runs in order)",
-                state=current.value,
-            )
+    again = rerun_set(job_id, states, lanes, depends)
     return JobRerun(
         event_id=decision_id("JobRerun", wid, round_ + 1),
         occurred_at=command.now,
@@ -488,48 +480,6 @@ def _rerun(state: SequencerState, command: RerunJob) -> JobRerun:
         round=round_ + 1,
         spec=spec,
     )
-
-
-_DOOMING = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED})
-
-
-def _rerun_set(
-    job_id: str,
-    states: dict[str, JobState],
-    lanes: dict[str, list[str]],
-    depends: dict[str, tuple[str, ...]],
-) -> list[str]:
-    """`job_id` and the SKIPPED jobs after it in its lane or depending on it, transitively, less
-    those another ended job still dooms (they would be skipped again at once); job_id first,
-    then submission order. Raises Conflict when the job's own dependencies doom it."""
-    dependants: dict[str, list[str]] = {}
-    for job, deps in depends.items():
-        for dep in deps:
-            dependants.setdefault(dep, []).append(job)
-    followers = {j: ids[i + 1 :] for ids in lanes.values() for i, j in enumerate(ids)}
-    again, todo = {job_id}, [job_id]
-    while todo:
-        member = todo.pop()
-        for other in [*followers[member], *dependants.get(member, [])]:
-            if other not in again and states[other] is JobState.SKIPPED:
-                again.add(other)
-                todo.append(other)
-    ahead = {j: ids[:i] for ids in lanes.values() for i, j in enumerate(ids)}
-
-    def doomed(job: str) -> str | None:
-        bad = [d for d in depends[job] if d not in again and states[d] in _DOOMING]
-        if bad:
-            return f"its dependency {bad[0]!r} is {states[bad[0]].value}"
-        failed = [a for a in ahead[job] if a not in again and states[a] is JobState.FAILED]
-        return f"job {failed[0]!r} before it in its branch FAILED" if failed else None
-
-    if (why := doomed(job_id)) is not None:
-        state = states[job_id].value
-        raise Conflict(f"job {job_id!r} cannot run: {why}; re-run that one", state=state)
-    while stale := [j for j in again if j != job_id and doomed(j) is not None]:
-        again.difference_update(stale)
-    order = list(depends)
-    return [job_id, *sorted(again - {job_id}, key=order.index)]
 
 
 def _header(kind: str, job: Job, now: datetime, *identity: object) -> dict[str, Any]:
