@@ -38,6 +38,23 @@ def decision_id(kind: str, *identity: object) -> UUID:
     return uuid5(DECISION_NAMESPACE, "/".join((kind, *map(str, identity))))
 
 
+def in_round(round_: int) -> tuple[str, ...]:
+    """The part of a decision's identity that tells re-run rounds apart (`JobRerun.round`).
+
+    Round 0 adds nothing, so decisions of a workflow that was never re-run keep the ids they
+    always had; a later round's JobSkipped, JobCancelled, JobFailed, WorkflowAdmitted and
+    WorkflowFinished are new decisions, not repeats for JetStream to drop."""
+    return (f"round-{round_}",) if round_ else ()
+
+
+ROUND_FIELD = Field(
+    default=0,
+    ge=0,
+    description="the workflow's re-run round it belongs to (0 until a JobRerun); stored events "
+    "of before re-runs have none and read as 0",
+)
+
+
 class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -78,15 +95,36 @@ class WorkflowQueued(WorkflowEvent):
 
     type: Literal["WorkflowQueued"] = "WorkflowQueued"
     position: int = Field(ge=1, description="1-based place of the tenant in the waiting line")
+    round: int = ROUND_FIELD
 
 
 class WorkflowAdmitted(WorkflowEvent):
     type: Literal["WorkflowAdmitted"] = "WorkflowAdmitted"
+    round: int = ROUND_FIELD
 
 
 class WorkflowFinished(WorkflowEvent):
     type: Literal["WorkflowFinished"] = "WorkflowFinished"
     state: WorkflowState
+    round: int = ROUND_FIELD
+
+
+class JobRerun(WorkflowEvent):
+    """The branch-sequencer put a FAILED or CANCELLED job back to PENDING at the user's request,
+    with the jobs its end made SKIPPED (its dependants and the rest of its lane), decided like a
+    cancel. Each keeps its attempts: the next start is attempt + 1, with outputs of its own.
+
+    A workflow that had finished is open again (`spec` set): admission admits it anew and the
+    services that forgot it on `WorkflowFinished` take it up from here."""
+
+    type: Literal["JobRerun"] = "JobRerun"
+    job_id: str = Field(description="the job the user asked to re-run")
+    jobs: list[str] = Field(description="every job that goes back to PENDING, job_id first")
+    attempts: dict[str, int] = Field(description="attempts each of them had so far")
+    round: int = Field(ge=1, description="the workflow's re-runs so far, this one included")
+    spec: WorkflowSpec | None = Field(
+        default=None, description="the submission, when the workflow had finished"
+    )
 
 
 # --- tenant aggregate (admission) ---------------------------------------------------------
@@ -182,11 +220,13 @@ class JobFailed(JobEvent):
 class JobCancelled(JobEvent):
     type: Literal["JobCancelled"] = "JobCancelled"
     reason: str = "cancelled by user"
+    round: int = ROUND_FIELD
 
 
 class JobSkipped(JobEvent):
     type: Literal["JobSkipped"] = "JobSkipped"
     reason: str
+    round: int = ROUND_FIELD
 
 
 AnyEvent = Annotated[
@@ -194,6 +234,7 @@ AnyEvent = Annotated[
     | WorkflowQueued
     | WorkflowAdmitted
     | WorkflowFinished
+    | JobRerun
     | TenantQueued
     | TenantActivated
     | TenantReleased

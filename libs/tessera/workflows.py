@@ -68,6 +68,9 @@ class SyntheticParams(_Params):
     tiles: int = Field(default=20, ge=1, le=100_000)
     seconds_per_tile: float = Field(default=0.01, ge=0.0, le=60.0)
     failure_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+    failing_attempts: int = Field(
+        default=0, ge=0, le=10, description="its first N attempts fail (to try retries, re-runs)"
+    )
 
 
 class TissueMaskParams(_Params):

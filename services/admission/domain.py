@@ -30,6 +30,7 @@ from uuid import UUID
 
 from tessera.events import (
     Event,
+    JobRerun,
     TenantActivated,
     TenantDequeued,
     TenantQueued,
@@ -39,6 +40,7 @@ from tessera.events import (
     WorkflowQueued,
     WorkflowSubmitted,
     decision_id,
+    in_round,
 )
 
 from .line import Line
@@ -95,7 +97,7 @@ class Tenant:
 class AdmissionState:
     # a snapshot is valid for this version and shape only (tessera.snapshots.fingerprint): bump
     # it when what the fold means changes; tests/unit/test_snapshot_shapes.py holds the shape
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2  # 2: re-run rounds
     SETTINGS: ClassVar[tuple[str, ...]] = ("max_active_tenants", "retention")  # not folded
 
     max_active_tenants: int = 3
@@ -109,6 +111,9 @@ class AdmissionState:
     idle: OrderedDict[UUID, None] = field(default_factory=OrderedDict)  # active, nothing admitted
     emptied: OrderedDict[UUID, None] = field(default_factory=OrderedDict)  # waiting for nothing
     finished: OrderedDict[UUID, datetime] = field(default_factory=OrderedDict)  # in finish order
+    # workflows a re-run opened again after they finished: the round that did (their decisions
+    # carry it, so they are new decisions, and those of before are told apart)
+    rounds: dict[UUID, int] = field(default_factory=dict)
 
     def position(self, tenant_id: UUID) -> int | None:
         ticket = self.tenants[tenant_id].ticket
@@ -139,15 +144,15 @@ def decide(state: AdmissionState, command: Tick) -> list[Decision]:
     now = command.now
     if state.granted:  # finish a grant: admit what its tenant queued
         wid = next(iter(state.granted))
-        return [_admitted(wid, state.workflows[wid][0], now)]
+        return [_admitted(state, wid, state.workflows[wid][0], now)]
     if state.undecided:
         wid = next(iter(state.undecided))
         tenant_id = state.workflows[wid][0]
         tenant = state.tenants[tenant_id]
         if tenant.ticket is not None:
-            return [_queued(wid, tenant_id, state.line.position(tenant.ticket), now)]
+            return [_queued(state, wid, tenant_id, state.line.position(tenant.ticket), now)]
         if not state.line and tenant.active:  # nobody waits: extend the tenant's slot
-            return [_admitted(wid, tenant_id, now)]
+            return [_admitted(state, wid, tenant_id, now)]
         if not state.line and state.active < state.max_active_tenants:
             return [_activated(tenant_id, tenant, now)]
         return [  # anti-starvation: behind everyone already waiting
@@ -157,7 +162,7 @@ def decide(state: AdmissionState, command: Tick) -> list[Decision]:
                 tenant_id=tenant_id,
                 position=len(state.line) + 1,
             ),
-            _queued(wid, tenant_id, len(state.line) + 1, now),
+            _queued(state, wid, tenant_id, len(state.line) + 1, now),
         ]
     if state.emptied:
         tenant_id = next(iter(state.emptied))
@@ -190,9 +195,17 @@ def evolve(state: AdmissionState, event: Event) -> AdmissionState:
     match event:
         case WorkflowSubmitted():
             if event.workflow_id not in state.workflows:
-                state.tenants.setdefault(event.tenant_id, Tenant()).undecided.add(event.workflow_id)
-                state.workflows[event.workflow_id] = (event.tenant_id, Status.UNDECIDED)
-                state.undecided[event.workflow_id] = None
+                _undecided(state, event.workflow_id, event.tenant_id)
+        case JobRerun():  # a finished (or forgotten) workflow has work again: decide it anew
+            wid, known = event.workflow_id, state.workflows.get(event.workflow_id)
+            reopens = known is None or (
+                known == (event.tenant_id, Status.FINISHED)
+                and event.round > state.rounds.get(wid, 0)
+            )
+            if reopens:  # a re-run in a workflow that has not finished changes nothing here
+                state.rounds[wid] = event.round
+                state.finished.pop(wid, None)
+                _undecided(state, wid, event.tenant_id)
         case WorkflowQueued():
             if _status(state, event) is Status.UNDECIDED:
                 _withdraw(state, event.workflow_id, event.tenant_id)
@@ -269,14 +282,27 @@ def _forget_finished(state: AdmissionState, now: datetime) -> None:
         if at > now - state.retention:
             return
         del state.finished[workflow_id], state.workflows[workflow_id]
+        state.rounds.pop(workflow_id, None)
+
+
+def _undecided(state: AdmissionState, workflow_id: UUID, tenant_id: UUID) -> None:
+    state.tenants.setdefault(tenant_id, Tenant()).undecided.add(workflow_id)
+    state.workflows[workflow_id] = (tenant_id, Status.UNDECIDED)
+    state.undecided[workflow_id] = None
 
 
 def _status(
     state: AdmissionState, event: WorkflowQueued | WorkflowAdmitted | WorkflowFinished
 ) -> Status | None:
-    """The workflow's status, or None if unknown (or not this tenant's: such events are ignored)."""
+    """The workflow's status, or None if unknown, not this tenant's or about a time before it
+    was last opened again by a re-run (such events are ignored)."""
     entry = state.workflows.get(event.workflow_id)
-    return None if entry is None or entry[0] != event.tenant_id else entry[1]
+    if entry is None or entry[0] != event.tenant_id:
+        return None
+    opened = state.rounds.get(event.workflow_id, 0)
+    if event.round < opened or (event.round != opened and event.type != "WorkflowFinished"):
+        return None  # a WorkflowFinished counts the sequencer's rounds, opened or not
+    return entry[1]
 
 
 def _set(state: AdmissionState, workflow_id: UUID, status: Status) -> None:
@@ -314,22 +340,30 @@ def _reindex(state: AdmissionState, tenant_id: UUID) -> None:
         state.emptied.pop(tenant_id, None)
 
 
-def _admitted(workflow_id: UUID, tenant_id: UUID, now: datetime) -> WorkflowAdmitted:
+def _admitted(
+    state: AdmissionState, workflow_id: UUID, tenant_id: UUID, now: datetime
+) -> WorkflowAdmitted:
+    round_ = state.rounds.get(workflow_id, 0)
     return WorkflowAdmitted(
-        event_id=decision_id("WorkflowAdmitted", workflow_id),
+        event_id=decision_id("WorkflowAdmitted", workflow_id, *in_round(round_)),
         occurred_at=now,
         tenant_id=tenant_id,
         workflow_id=workflow_id,
+        round=round_,
     )
 
 
-def _queued(workflow_id: UUID, tenant_id: UUID, position: int, now: datetime) -> WorkflowQueued:
+def _queued(
+    state: AdmissionState, workflow_id: UUID, tenant_id: UUID, position: int, now: datetime
+) -> WorkflowQueued:
+    round_ = state.rounds.get(workflow_id, 0)
     return WorkflowQueued(
-        event_id=decision_id("WorkflowQueued", workflow_id),
+        event_id=decision_id("WorkflowQueued", workflow_id, *in_round(round_)),
         occurred_at=now,
         tenant_id=tenant_id,
         workflow_id=workflow_id,
         position=position,
+        round=round_,
     )
 
 

@@ -7,7 +7,9 @@ alone rebuilds the state. `decide(state, command)` reads the state and returns t
 finished workflows, starts while worker slots are free, retries whose backoff is over); `CancelJob`
 and `CancelWorkflow` are the user's requests (they raise `NotFound` or `Conflict` when refused; a
 RUNNING job can be cancelled too: the tiler and merger end its attempt on `JobCancelled`, its slot
-is free at once, and a result of that attempt that still arrives is ignored). Since decisions derive
+is free at once, and a result of that attempt that still arrives is ignored); `RerunJob` puts a
+FAILED or CANCELLED job back to PENDING with the jobs its end skipped, in a new round of the
+workflow (see `_rerun`; refused like a cancel). Since decisions derive
 from the state and not from the event that triggered them, a replay followed by a `Tick` produces
 exactly the decisions that a crash lost, and nothing that is already in the log. Decision event ids
 are deterministic (`decision_id`): two replicas deciding the same thing publish the same
@@ -49,6 +51,7 @@ from tessera.events import (
     JobFailed,
     JobPlanned,
     JobProgressed,
+    JobRerun,
     JobRetryScheduled,
     JobSkipped,
     JobStarted,
@@ -57,9 +60,11 @@ from tessera.events import (
     WorkflowFinished,
     WorkflowSubmitted,
     decision_id,
+    in_round,
 )
-from tessera.workflows import JobState, WorkflowState
+from tessera.workflows import JobState, WorkflowSpec, WorkflowState
 
+from .reruns import rerun_set
 from .state import (
     PENDING_PHASES,
     EndedWorkflow,
@@ -74,12 +79,14 @@ from .state import (
 # what a user may cancel: whatever has not ended
 CANCELLABLE_PHASES = PENDING_PHASES | {Phase.RUNNING, Phase.FAILING}
 CANCELLABLE_STATES = frozenset({JobState.PENDING, JobState.RUNNING})  # the same, seen from outside
+RERUNNABLE_STATES = frozenset({JobState.FAILED, JobState.CANCELLED})
 
 __all__ = [
     "CancelJob",
     "CancelWorkflow",
     "Command",
     "Decision",
+    "RerunJob",
     "SequencerState",
     "Tick",
     "decide",
@@ -121,7 +128,21 @@ class CancelWorkflow:
     reason: str = "workflow cancelled by user"
 
 
-Command = Tick | CancelJob | CancelWorkflow
+@dataclass(frozen=True)
+class RerunJob:
+    """Re-run a FAILED or CANCELLED job with the jobs its end made SKIPPED. Refused while a job
+    after one of them in its lane has not ended (the lane runs in order), and when a dependency
+    of the job itself failed or was cancelled or skipped (re-run that one). `spec` is the
+    workflow's submission, which the shell reads from the log once the workflow has finished."""
+
+    tenant_id: UUID
+    workflow_id: UUID
+    job_id: str
+    now: datetime
+    spec: WorkflowSpec | None = None
+
+
+Command = Tick | CancelJob | CancelWorkflow | RerunJob
 Decision: TypeAlias = (
     JobStarted
     | JobAttemptFailed
@@ -129,6 +150,7 @@ Decision: TypeAlias = (
     | JobFailed
     | JobCancelled
     | JobSkipped
+    | JobRerun
     | WorkflowFinished
 )
 
@@ -163,6 +185,8 @@ def decide(state: SequencerState, command: Command) -> list[Decision]:
                 for job in wf.jobs.values()
                 if job.phase in CANCELLABLE_PHASES
             ]
+        case RerunJob():
+            return [_rerun(state, command)]
 
 
 def evolve(state: SequencerState, event: Event) -> SequencerState:
@@ -176,14 +200,16 @@ def evolve(state: SequencerState, event: Event) -> SequencerState:
         case WorkflowAdmitted():
             wf = state.workflows.get(event.workflow_id)
             if wf is None:
-                if event.workflow_id not in state.ended:  # an admission racing a cancel: moot
-                    state.admitted_early.add(event.workflow_id)
-            elif not wf.admitted:
+                if event.workflow_id not in state.ended and not event.round:
+                    state.admitted_early.add(event.workflow_id)  # else: raced a cancel, moot
+            elif not wf.admitted and event.round == wf.opened:
                 state.admit(event.workflow_id)
         case WorkflowFinished():
             wf = state.workflows.get(event.workflow_id)
-            if wf is not None and wf.remaining == 0:
+            if wf is not None and wf.remaining == 0 and event.round == wf.round:
                 state.finish(wf.id, event.state, event.occurred_at)
+        case JobRerun():
+            _evolve_rerun(state, event)
         case JobEvent():
             job = _event_job(state, event)
             if job is not None:
@@ -286,11 +312,27 @@ def _evolve_job(state: SequencerState, job: Job, event: JobEvent) -> None:
             if phase in (Phase.RUNNING, Phase.FAILING) and current:
                 state.terminate(job, Phase.FAILED)
         case JobCancelled():  # carries no attempt: it ends whichever is current
-            if phase in CANCELLABLE_PHASES:
+            if phase in CANCELLABLE_PHASES and event.round == job.round:
                 state.terminate(job, Phase.CANCELLED)
         case JobSkipped():
-            if phase in PENDING_PHASES:
+            if phase in PENDING_PHASES and event.round == job.round:
                 state.terminate(job, Phase.SKIPPED)
+
+
+def _evolve_rerun(state: SequencerState, event: JobRerun) -> None:
+    """Apply a re-run if it is the workflow's next round; a repeat or stale one changes nothing."""
+    wid = event.workflow_id
+    wf = state.workflows.get(wid)
+    ended = state.ended.get(wid)
+    if wf is not None:
+        current, tenant = wf.round, wf.tenant_id
+    elif ended is not None and event.spec is not None:
+        current, tenant = ended.round, ended.tenant_id
+    else:
+        return
+    if tenant == event.tenant_id and event.round == current + 1:
+        spec = event.spec if wf is None else None
+        state.rerun(wid, tenant, event.jobs, event.attempts, event.round, spec)
 
 
 def _failure(event: JobAttemptFailed | JobRetryScheduled) -> Failure:
@@ -326,11 +368,12 @@ def _verdicts(state: SequencerState, now: datetime) -> Iterator[Decision]:
         job = state.job(key)
         failure = job.failure
         assert failure is not None
-        if failure.retryable and failure.attempt <= job.retries:
+        tries = failure.attempt - job.rerun_from  # a re-run has the job's retries afresh
+        if failure.retryable and tries <= job.retries:
             yield JobRetryScheduled(
                 **_header("JobRetryScheduled", job, now, failure.attempt),
                 attempt=failure.attempt,
-                retry_at=failure.at + state.backoff(failure.attempt),
+                retry_at=failure.at + state.backoff(tries),
                 reason=failure.reason,
             )
         else:
@@ -345,7 +388,9 @@ def _skips(state: SequencerState, now: datetime) -> Iterator[Decision]:
     todo = deque(state.doomed)
     while todo:
         job = state.job(todo.popleft())
-        yield JobSkipped(**_header("JobSkipped", job, now), reason=reasons[job.key])
+        yield JobSkipped(
+            **_header("JobSkipped", job, now), reason=reasons[job.key], round=job.round
+        )
         wf = state.workflows[job.workflow_id]
         for dep_id in wf.dependants.get(job.id, ()):
             dependant = wf.jobs[dep_id]
@@ -387,21 +432,59 @@ def _starts(state: SequencerState, now: datetime) -> list[Decision]:
 
 def _finished(wf: Workflow, now: datetime) -> WorkflowFinished:
     return WorkflowFinished(
-        event_id=decision_id("WorkflowFinished", wf.id),
+        event_id=decision_id("WorkflowFinished", wf.id, *in_round(wf.round)),
         occurred_at=now,
         tenant_id=wf.tenant_id,
         workflow_id=wf.id,
         state=wf.outcome(),
+        round=wf.round,
     )
 
 
 def _cancelled(job: Job, now: datetime, reason: str) -> JobCancelled:
-    return JobCancelled(**_header("JobCancelled", job, now), reason=reason)
+    return JobCancelled(**_header("JobCancelled", job, now), reason=reason, round=job.round)
+
+
+def _rerun(state: SequencerState, command: RerunJob) -> JobRerun:
+    """The re-run a user asked for: the job and the jobs its end made SKIPPED, transitively."""
+    tenant, wid, job_id = command.tenant_id, command.workflow_id, command.job_id
+    current = job_state(state, tenant, wid, job_id)  # NotFound for another tenant's ids
+    if current not in RERUNNABLE_STATES:
+        raise Conflict(
+            f"job {job_id!r} is {current.value}: only a FAILED or CANCELLED job can be re-run",
+            state=current.value,
+        )
+    ended = _find_ended(state, tenant, wid)
+    if ended is None:
+        wf = state.workflows[wid]
+        states = {j.id: j.state for j in wf.jobs.values()}
+        attempts = {j.id: j.attempt for j in wf.jobs.values()}
+        lanes = {branch: lane.jobs for branch, lane in wf.lanes.items()}
+        depends = {j.id: j.depends_on for j in wf.jobs.values()}
+        round_, spec = wf.round, None
+    else:
+        if command.spec is None:
+            raise NotFound("workflow submission", str(wid))
+        states, attempts, round_, spec = ended.jobs, ended.attempts, ended.round, command.spec
+        lanes = spec.lanes()
+        depends = {j.id: j.depends_on for j in spec.jobs}
+    again = rerun_set(job_id, states, lanes, depends)
+    return JobRerun(
+        event_id=decision_id("JobRerun", wid, round_ + 1),
+        occurred_at=command.now,
+        tenant_id=tenant,
+        workflow_id=wid,
+        job_id=job_id,
+        jobs=again,
+        attempts={j: attempts.get(j, 0) for j in again},
+        round=round_ + 1,
+        spec=spec,
+    )
 
 
 def _header(kind: str, job: Job, now: datetime, *identity: object) -> dict[str, Any]:
     return {
-        "event_id": decision_id(kind, job.workflow_id, job.id, *identity),
+        "event_id": decision_id(kind, job.workflow_id, job.id, *identity, *in_round(job.round)),
         "occurred_at": now,
         "tenant_id": job.tenant_id,
         "workflow_id": job.workflow_id,

@@ -9,11 +9,11 @@ come back from the JobRetryScheduled events with it. Each decision is appended w
 or a stale view got there first, the append is refused, the shell folds the log further and
 decides again. The decisions of one wave are independent of each other, so they are appended
 together (pipelined, each subject's in order) rather than one round trip after the other; what
-landed of a wave that failed part-way is folded from the log like everything else. Cancel
-requests arrive over request/reply and are queued to the same task, which catches up with the
-whole log before it answers. Besides events and
-requests, the task wakes when the next retry is due and when the stalest running attempt's
-stall deadline passes.
+landed of a wave that failed part-way is folded from the log like everything else. Cancel and
+re-run requests arrive over request/reply and are queued to the same task, which catches up with
+the whole log before it answers (a re-run of a finished workflow also reads the workflow's
+submission from the log: the state keeps no spec). Besides events and requests, the task wakes
+when the next retry is due and when the stalest running attempt's stall deadline passes.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -31,7 +32,15 @@ from tessera.bus import Bus
 from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
 from tessera.decider import FoldedLog
 from tessera.errors import BusError, Conflict, NotFound
-from tessera.events import JobCancelled, event_types, utcnow
+from tessera.events import (
+    JobCancelled,
+    JobRerun,
+    WorkflowSubmitted,
+    event_subject,
+    event_types,
+    utcnow,
+)
+from tessera.rerun import RERUN, RerunReply, RerunRequest
 from tessera.snapshots import Snapshots, adopt
 
 from .domain import (
@@ -39,6 +48,7 @@ from .domain import (
     CancelWorkflow,
     Command,
     Decision,
+    RerunJob,
     SequencerState,
     Tick,
     decide,
@@ -54,7 +64,9 @@ log = structlog.get_logger(__name__)
 DECISIONS = event_types(Decision)  # the subjects whose last sequence each append expects
 IDLE_WAKEUP_S = 60.0
 LANE_DEPTHS_EVERY_S = 1.0  # reading every lane is for the metrics only: at most this often
-Pending = tuple[CancelRequest, "asyncio.Future[CancelReply]"]
+Request = CancelRequest | RerunRequest
+Reply = CancelReply | RerunReply
+Pending = tuple[Request, "asyncio.Future[Reply]"]
 
 
 class Sequencer:
@@ -89,29 +101,40 @@ class Sequencer:
             self.fold.replayed()
             self.state.awake_since = self.clock()  # stall deadlines count from now at the earliest
             log.info("sequencer_replayed", last_seq=self.fold.last_seq, running=self.state.running)
-            sub = await self.bus.serve(
-                self.bus.names.rpc(RPC_SERVICE, CANCEL), self.on_request, queue=RPC_SERVICE
-            )
+            subs = [
+                await self.bus.serve(
+                    self.bus.names.rpc(RPC_SERVICE, verb), handler, queue=RPC_SERVICE
+                )
+                for verb, handler in ((CANCEL, self.on_request), (RERUN, self.on_rerun))
+            ]
             on_ready()
             try:
                 while not stop.is_set():
                     await self._settle()
                     await self._next_input(stop)
             finally:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+                for sub in subs:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
                 while not self.requests.empty():  # answer what was asked before the drain
                     await self._answer(*self.requests.get_nowait())
                 await self.fold.save()
 
     async def on_request(self, data: bytes) -> bytes:
         """NATS request handler: queue the request to the deciding task and wait for its answer."""
+        return await self._queue(data, CancelRequest, CancelReply)
+
+    async def on_rerun(self, data: bytes) -> bytes:
+        """NATS request handler of re-runs, answered like cancels."""
+        return await self._queue(data, RerunRequest, RerunReply)
+
+    async def _queue(self, data: bytes, kind: type[Request], reply: type[Reply]) -> bytes:
         try:
-            request = CancelRequest.model_validate_json(data)
+            request = kind.model_validate_json(data)
         except ValueError as exc:
-            refused = CancelReply(outcome="refused", message=f"bad request: {exc}")
+            refused = reply(outcome="refused", message=f"bad request: {exc}")
             return refused.model_dump_json().encode()
-        answer: asyncio.Future[CancelReply] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         await self.requests.put((request, answer))
         return (await answer).model_dump_json().encode()
 
@@ -156,13 +179,34 @@ class Sequencer:
             top = lane_depths(self.state, telemetry.TOP_LANES)
             telemetry.set_lane_depths([(str(t), branch, n) for t, branch, n in top])
 
-    async def _answer(self, request: CancelRequest, answer: asyncio.Future[CancelReply]) -> None:
+    async def _answer(self, request: Request, answer: asyncio.Future[Reply]) -> None:
+        reply: Reply
         try:
-            reply = await self._cancel(request)
+            if isinstance(request, RerunRequest):
+                reply = await self._rerun(request)
+            else:
+                reply = await self._cancel(request)
         except BusError as exc:
-            reply = CancelReply(outcome="refused", message=f"not recorded, try again: {exc}")
+            kind = RerunReply if isinstance(request, RerunRequest) else CancelReply
+            reply = kind(outcome="refused", message=f"not recorded, try again: {exc}")
         if not answer.done():
             answer.set_result(reply)
+
+    async def _rerun(self, request: RerunRequest) -> RerunReply:
+        await self.fold.catch_up()
+        tenant, wid = request.tenant_id, request.workflow_id
+        spec = None
+        if wid in self.state.ended:  # finished: the state kept no spec, the log has it
+            subject = event_subject(self.bus.names.ns, tenant, wid, "WorkflowSubmitted")
+            submitted = await self.bus.last_event_of(subject)
+            spec = submitted.spec if isinstance(submitted, WorkflowSubmitted) else None
+        command = RerunJob(tenant, wid, request.job_id, self.clock(), spec)
+        try:
+            decisions = await self._decided(command, "re-run")
+        except (NotFound, Conflict) as exc:
+            return RerunReply(**_refusal(exc))
+        jobs = [j for d in decisions if isinstance(d, JobRerun) for j in d.jobs]
+        return RerunReply(outcome="accepted", jobs=jobs, seq=self.fold.last_seq)
 
     async def _cancel(self, request: CancelRequest) -> CancelReply:
         await self.fold.catch_up()  # answer on the whole log, not on what this task has read so far
@@ -172,14 +216,24 @@ class Sequencer:
             if request.job_id is None
             else CancelJob(tenant, wid, request.job_id, now, request.reason)
         )
+        try:
+            decisions = await self._decided(command, "cancellation")
+        except (NotFound, Conflict) as exc:
+            return CancelReply(**_refusal(exc))
+        cancelled = [d.job_id for d in decisions if isinstance(d, JobCancelled)]
+        return CancelReply(outcome="accepted", cancelled=cancelled, seq=self.fold.last_seq)
+
+    async def _decided(self, command: Command, what: str) -> list[Decision]:
+        """A user's request decided and in the log, decided again when the log moved on under
+        it. Raises NotFound or Conflict when refused, BusError when the log keeps changing."""
         for _ in range(3):
-            try:
-                decisions = decide(self.state, command)
-            except NotFound as exc:
-                return CancelReply(outcome="not_found", message=str(exc))
-            except Conflict as exc:
-                return CancelReply(outcome="refused", state=exc.state, message=str(exc))
+            decisions = decide(self.state, command)
             if await self.fold.append(decisions):
-                cancelled = [d.job_id for d in decisions if isinstance(d, JobCancelled)]
-                return CancelReply(outcome="accepted", cancelled=cancelled, seq=self.fold.last_seq)
-        raise BusError("the log kept changing under the cancellation")
+                return decisions
+        raise BusError(f"the log kept changing under the {what}")
+
+
+def _refusal(exc: NotFound | Conflict) -> dict[str, Any]:
+    if isinstance(exc, NotFound):
+        return {"outcome": "not_found", "message": str(exc)}
+    return {"outcome": "refused", "state": exc.state, "message": str(exc)}

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 from uuid import UUID
 
 from tessera.workflows import TERMINAL_JOB_STATES, JobState, WorkflowSpec, WorkflowState
@@ -53,6 +53,7 @@ PUBLIC_STATE = {
     Phase.SKIPPED: JobState.SKIPPED,
 }
 PENDING_PHASES = frozenset({Phase.WAITING, Phase.READY, Phase.BACKOFF})
+DOOMING_PHASES = frozenset({Phase.FAILED, Phase.CANCELLED, Phase.SKIPPED})  # for dependants
 TERMINAL_PHASES = frozenset(p for p, s in PUBLIC_STATE.items() if s in TERMINAL_JOB_STATES)
 
 
@@ -80,6 +81,8 @@ class Job:
     attempt: int = 0  # attempts started so far
     retry_at: datetime | None = None
     failure: Failure | None = None
+    round: int = 0  # the workflow's re-run round this job was last put back to PENDING in
+    rerun_from: int = 0  # attempts before that re-run: its retries count from there
 
     @property
     def key(self) -> JobKey:
@@ -107,6 +110,8 @@ class Workflow:
     admitted: bool = False
     failed: int = 0
     cancelled: int = 0
+    round: int = 0  # re-runs so far (JobRerun.round)
+    opened: int = 0  # the round that opened it again after it finished: admission's round
 
     def outcome(self) -> WorkflowState:
         """The terminal state once every job is terminal: any failure wins over cancellation."""
@@ -118,10 +123,26 @@ class Workflow:
 
 
 TimerEntry = tuple[datetime, int, JobKey, int]  # (retry_at, tie-break serial, job, attempt)
-EndedWorkflow = tuple[UUID, WorkflowState, dict[str, JobState], datetime]
-"""What is kept of a finished workflow (tenant, outcome, job states, when it finished): enough to
-refuse a late cancel with the right state. Plain builtins: small in memory and quick to snapshot.
-Forgotten `retention` after it finished (the gateway then answers a cancel from the read model)."""
+PHASE_OF = {
+    JobState.SUCCEEDED: Phase.SUCCEEDED,
+    JobState.FAILED: Phase.FAILED,
+    JobState.CANCELLED: Phase.CANCELLED,
+    JobState.SKIPPED: Phase.SKIPPED,
+}
+
+
+class EndedWorkflow(NamedTuple):
+    """What is kept of a finished workflow: enough to refuse a late cancel with the right state,
+    and to re-run a job (with the submission's spec, which the shell reads from the log).
+    Plain builtins: small in memory and quick to snapshot. Forgotten `retention` after it
+    finished (the gateway then answers a cancel or re-run from the read model)."""
+
+    tenant_id: UUID
+    outcome: WorkflowState
+    jobs: dict[str, JobState]
+    at: datetime  # when it finished
+    attempts: dict[str, int]  # the jobs that were started, and how often
+    round: int
 
 
 @dataclass(slots=True)
@@ -136,7 +157,7 @@ class TenantQueue:
 class SequencerState:
     # a snapshot is valid for this version and shape only (tessera.snapshots.fingerprint): bump
     # it when what the fold means changes; tests/unit/test_snapshot_shapes.py holds the shape
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2  # 2: re-run rounds
     SETTINGS: ClassVar[tuple[str, ...]] = (  # not folded from the log
         "max_workers",
         "retry_base",
@@ -330,8 +351,62 @@ class SequencerState:
         """Every job is terminal: keep only what a late cancel needs (`ended`)."""
         wf = self.workflows.pop(workflow_id)
         jobs = {j.id: j.state for j in wf.jobs.values()}
-        self.ended[workflow_id] = (wf.tenant_id, state, jobs, at)
+        attempts = {j.id: j.attempt for j in wf.jobs.values() if j.attempt}
+        self.ended[workflow_id] = EndedWorkflow(wf.tenant_id, state, jobs, at, attempts, wf.round)
         self.finishing.pop(workflow_id, None)
+
+    def rerun(
+        self,
+        workflow_id: UUID,
+        tenant_id: UUID,
+        jobs: list[str],
+        attempts: dict[str, int],
+        round_: int,
+        spec: WorkflowSpec | None,
+    ) -> None:
+        """Put `jobs` back to PENDING in re-run round `round_`; a finished workflow is rebuilt
+        from `spec` and its ended job states, and waits for admission again."""
+        ended = self.ended.pop(workflow_id, None)
+        if ended is not None:
+            assert spec is not None
+            self.add_workflow(workflow_id, tenant_id, spec)
+            wf = self.workflows[workflow_id]
+            wf.opened = round_
+            for job in wf.jobs.values():
+                job.phase = PHASE_OF[ended.jobs[job.id]]
+                job.attempt = ended.attempts.get(job.id, 0)
+        wf = self.workflows[workflow_id]
+        again = set(jobs)
+        for job_id in jobs:
+            job = wf.jobs[job_id]
+            job.phase, job.failure, job.retry_at = Phase.WAITING, None, None
+            job.attempt, job.round = attempts.get(job_id, job.attempt), round_
+            job.rerun_from = job.attempt
+        wf.round = round_
+        wf.remaining = sum(j.phase not in TERMINAL_PHASES for j in wf.jobs.values())
+        wf.failed = sum(j.phase is Phase.FAILED for j in wf.jobs.values())
+        wf.cancelled = sum(j.phase is Phase.CANCELLED for j in wf.jobs.values())
+        for lane in wf.lanes.values():
+            lane.head = next(
+                (i for i, j in enumerate(lane.jobs) if wf.jobs[j].phase not in TERMINAL_PHASES),
+                len(lane.jobs),
+            )
+        self.finishing.pop(workflow_id, None)
+        for job_id in jobs:
+            job = wf.jobs[job_id]
+            deps = [wf.jobs[d] for d in set(job.depends_on)]
+            job.unmet = sum(d.phase is not Phase.SUCCEEDED for d in deps)
+            ahead = wf.lanes[job.branch].jobs[: job.lane_index]
+            blocker = next(
+                (d for d in deps if d.id not in again and d.phase in DOOMING_PHASES), None
+            )
+            failed = next((a for a in ahead if wf.jobs[a].phase is Phase.FAILED), None)
+            if blocker is not None:
+                self.doomed[job.key] = f"dependency {blocker.id!r} {blocker.phase.lower()}"
+            elif failed is not None:
+                self.doomed[job.key] = f"job {failed!r} of branch {job.branch!r} failed"
+            else:
+                self._maybe_ready(job)
 
     def forget_ended(self, now: datetime) -> None:
         """Drop the workflows that finished more than `retention` before `now` (log time)."""

@@ -7,9 +7,11 @@ state for the tenant's finished work, 404 for anything else.
 
 from __future__ import annotations
 
+from typing import TypeVar
 from uuid import UUID
 
 import asyncpg
+from pydantic import BaseModel
 
 from tessera.bus import Bus
 from tessera.cancel import CANCEL, RPC_SERVICE, CancelReply, CancelRequest
@@ -18,7 +20,18 @@ from tessera.gateway.consistency import log_position
 from tessera.readmodel import queries
 from tessera.workflows import TERMINAL_JOB_STATES, TERMINAL_WORKFLOW_STATES
 
-CANCEL_TIMEOUT_S = 5.0
+CANCEL_TIMEOUT_S = 5.0  # re-runs too
+Reply = TypeVar("Reply", bound=BaseModel)
+
+
+async def ask_sequencer(bus: Bus, verb: str, request: BaseModel, answer: type[Reply]) -> Reply:
+    """One request to the branch-sequencer's `verb`; BusError when none answers in time."""
+    raw = await bus.request(
+        bus.names.rpc(RPC_SERVICE, verb),
+        request.model_dump_json().encode(),
+        timeout=CANCEL_TIMEOUT_S,
+    )
+    return answer.model_validate_json(raw)
 
 
 async def request_cancel(
@@ -26,12 +39,7 @@ async def request_cancel(
 ) -> CancelReply:
     """Ask the sequencer; raise NotFound / Conflict for its refusals, BusError if none answers."""
     request = CancelRequest(tenant_id=tenant, workflow_id=workflow_id, job_id=job_id)
-    raw = await bus.request(
-        bus.names.rpc(RPC_SERVICE, CANCEL),
-        request.model_dump_json().encode(),
-        timeout=CANCEL_TIMEOUT_S,
-    )
-    reply = CancelReply.model_validate_json(raw)
+    reply = await ask_sequencer(bus, CANCEL, request, CancelReply)
     what = f"{workflow_id}/{job_id}" if job_id else str(workflow_id)
     if reply.outcome == "not_found":
         ended: frozenset[str]

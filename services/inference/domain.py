@@ -1,6 +1,7 @@
 """The inference worker's pure decisions: synthetic failures, forward batch size, failures.
 
-Synthetic tiles fail with the job's `failure_probability`, drawn from a seed derived from
+Synthetic tiles fail in the job's first `failing_attempts` attempts, and then with its
+`failure_probability`, drawn from a seed derived from
 (workflow, job, attempt, tile): the same attempt fails at the same tiles however often its
 batches are redelivered, and a retry (the next attempt) draws afresh, so retries are testable.
 """
@@ -44,7 +45,11 @@ def repeated_delivery(batch: int, deliveries: int, max_deliveries: int) -> Repea
     )
 
 
-def synthetic_tile_fails(ref: JobRef, tile: int, probability: float) -> bool:
+def synthetic_tile_fails(
+    ref: JobRef, tile: int, probability: float, failing_attempts: int = 0
+) -> bool:
+    if ref.attempt <= failing_attempts:  # every tile of the job's first N attempts
+        return True
     if probability <= 0.0:
         return False
     seed = hashlib.sha256(f"{ref.workflow_id}/{ref.job_id}/{ref.attempt}/{tile}".encode())

@@ -286,10 +286,12 @@ class InferenceWorker:
             out: list[compute.TileResult] = []
             for index in batch.tiles:
                 await asyncio.sleep(spec.seconds_per_tile)
-                if synthetic_tile_fails(batch.ref, index, spec.failure_probability):
+                if synthetic_tile_fails(
+                    batch.ref, index, spec.failure_probability, spec.failing_attempts
+                ):
                     raise SyntheticTileFailed(
                         f"synthetic tile {index} failed (failure_probability "
-                        f"{spec.failure_probability})"
+                        f"{spec.failure_probability}, failing_attempts {spec.failing_attempts})"
                     )
                 payload = encode_instances(index, (0, 0), [])
                 out.append((index, payload, {"work_s": spec.seconds_per_tile}))

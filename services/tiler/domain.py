@@ -28,6 +28,7 @@ from tessera.events import (
     JobCancelled,
     JobFailed,
     JobPlanned,
+    JobRerun,
     JobStarted,
     JobSucceeded,
     WorkflowFinished,
@@ -81,6 +82,8 @@ def evolve(state: TilerState, event: Event) -> Reaction | None:
     """Apply one event of the log; say whether an attempt started or ended."""
     match event:
         case WorkflowSubmitted():
+            state.specs.setdefault(event.workflow_id, (event.tenant_id, event.spec))
+        case JobRerun() if event.spec is not None:  # forgotten when it finished: open again
             state.specs.setdefault(event.workflow_id, (event.tenant_id, event.spec))
         case WorkflowFinished():
             state.specs.pop(event.workflow_id, None)

@@ -42,6 +42,15 @@ async def new_page(browser: Any, viewport: dict[str, int], **options: Any) -> An
     return page
 
 
+async def submit_workflow(page: Any, stack: str, tenant: str, name: str, *jobs: Any) -> str:
+    """Submit a workflow as the page's tenant through the API; its id."""
+    answer = await page.request.post(
+        f"{stack}/v1/workflows", headers={"X-User-ID": tenant}, data={"name": name, "jobs": jobs}
+    )
+    assert answer.status == 202, await answer.text()
+    return str((await answer.json())["workflow_id"])
+
+
 async def progress_samples(page: Any, selector: str, until_state: str, timeout: float) -> set[int]:
     """Read a progress bar's value until the page's `data-state` is `until_state`."""
     seen: set[int] = set()
@@ -261,13 +270,7 @@ async def test_the_list_shows_every_state_live(stack: str, browser: Any, screens
     tenant = await page.evaluate("localStorage.getItem('tessera.tenant')")
 
     async def submit(name: str, *jobs: dict[str, Any]) -> str:
-        answer = await page.request.post(
-            f"{stack}/v1/workflows",
-            headers={"X-User-ID": tenant},
-            data={"name": name, "jobs": list(jobs)},
-        )
-        assert answer.status == 202, await answer.text()
-        return str((await answer.json())["workflow_id"])
+        return await submit_workflow(page, stack, tenant, name, *jobs)
 
     def synthetic(job_id: str, tiles: int, **params: Any) -> dict[str, Any]:
         return {"id": job_id, "type": "synthetic", "params": {"tiles": tiles, **params}}

@@ -11,8 +11,10 @@ import pytest
 from tessera.bus import Bus
 from tessera.events import (
     JobAttemptFailed,
+    JobCancelled,
     JobPlanned,
     JobProgressed,
+    JobRerun,
     JobRetryScheduled,
     JobSkipped,
     JobStarted,
@@ -200,3 +202,62 @@ async def test_the_projector_reports_how_far_it_is_behind_the_log(
         await settled(projector, bus)
         await projector.measure_behind()
         assert sample("tessera_projector_behind_events") == 0
+
+
+async def test_a_rerun_reopens_the_jobs_ignores_the_old_attempts_result_and_replays_the_same(
+    bus: Bus, pool: asyncpg.Pool, projector: Projector, settings: Settings
+) -> None:
+    t, w = uuid.uuid4(), uuid.uuid4()
+    spec = validate_workflow(
+        WorkflowSpec.model_validate(
+            {
+                "jobs": [
+                    {"id": "a", "type": "synthetic"},
+                    {"id": "b", "type": "synthetic", "depends_on": ["a"], "branch": "x"},
+                ]
+            }
+        )
+    )
+    ids = {"tenant_id": t, "workflow_id": w}
+    for ev in (
+        WorkflowSubmitted(**ids, spec=spec),
+        WorkflowAdmitted(**ids),
+        JobStarted(**ids, job_id="a", attempt=1),
+        JobPlanned(**ids, job_id="a", attempt=1, tiles_total=10),
+        JobCancelled(**ids, job_id="a"),
+        JobSkipped(**ids, job_id="b", reason="dependency 'a' cancelled"),
+        WorkflowFinished(**ids, state=WorkflowState.CANCELLED),
+        JobRerun(**ids, job_id="a", jobs=["a", "b"], attempts={"a": 1, "b": 0}, round=1, spec=spec),
+    ):
+        await bus.append(ev)
+    await settled(projector, bus)
+    async with pool.acquire() as conn:
+        reopened = await queries.get_workflow(conn, t, w)
+    assert reopened is not None and reopened["state"] == "QUEUED"
+    assert reopened["finished_at"] is None and reopened["jobs_finished"] == 0
+    assert [(j["state"], j["attempt"], j["tiles_total"]) for j in reopened["jobs"]] == [
+        ("PENDING", 1, 0),
+        ("PENDING", 0, 0),
+    ]
+    for ev in (
+        JobSucceeded(**ids, job_id="a", attempt=1),  # the cancelled attempt's last tile, late
+        WorkflowAdmitted(**ids, round=1),
+        JobStarted(**ids, job_id="a", attempt=2),
+        JobSucceeded(**ids, job_id="a", attempt=2),
+    ):
+        await bus.append(ev)
+    await settled(projector, bus)
+    async with pool.acquire() as conn:
+        job = await queries.get_job(conn, t, w, "a")
+        live = await queries.snapshot(conn)
+    assert job is not None and (job["state"], job["attempt"]) == ("SUCCEEDED", 2)
+    assert [(h["event_type"], h["state"], h["attempt"]) for h in job["history"]] == [
+        ("JobStarted", "RUNNING", 1),
+        ("JobCancelled", "CANCELLED", 0),
+        ("JobRerun", "PENDING", 1),
+        ("JobStarted", "RUNNING", 2),
+        ("JobSucceeded", "SUCCEEDED", 2),
+    ]
+    await replay(settings)
+    async with pool.acquire() as conn:
+        assert await queries.snapshot(conn) == live

@@ -86,6 +86,9 @@ class BusContract:
             assert await feed.get(timeout=0.2) is None
         assert await bus.last_sequence_of(subject) == 2
         assert await bus.last_sequence_of(subject.replace(str(mine), str(uuid.uuid4()))) is None
+        last = await bus.last_event_of(subject)
+        assert last is not None and last.workflow_id == mine
+        assert await bus.last_event_of(subject.replace(str(mine), str(uuid.uuid4()))) is None
 
     async def test_the_same_event_id_is_stored_once(self, bus: Bus) -> None:
         event = finished()

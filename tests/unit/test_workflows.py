@@ -30,7 +30,12 @@ def test_valid_workflow_gets_default_params_and_keeps_order() -> None:
         )
     )
     assert [j.id for j in out.jobs] == ["a", "b", "c"]
-    assert out.jobs[0].params == {"tiles": 20, "seconds_per_tile": 0.01, "failure_probability": 0.0}
+    assert out.jobs[0].params == {
+        "tiles": 20,
+        "seconds_per_tile": 0.01,
+        "failure_probability": 0.0,
+        "failing_attempts": 0,
+    }
     assert out.lanes() == {"x": ["a", "c"], "y": ["b"]}
 
 

@@ -51,7 +51,7 @@ from tessera.bus.port import (
     WorkQueue,
 )
 from tessera.errors import BusError, ConcurrencyConflict
-from tessera.events import Event, encode_event, subject_for
+from tessera.events import AnyEvent, Event, decode_event, encode_event, subject_for
 
 log = structlog.get_logger(__name__)
 
@@ -213,13 +213,21 @@ class JetStreamBus:
 
     async def last_sequence_of(self, subject: str) -> int | None:
         """The sequence of the last event on one subject of the log, None when it has none."""
+        msg = await self._last_msg(subject)
+        return None if msg is None else int(msg.seq or 0) or None
+
+    async def last_event_of(self, subject: str) -> AnyEvent | None:
+        """The last event on one subject of the log (e.g. a workflow's submission), or None."""
+        msg = await self._last_msg(subject)
+        return None if msg is None or not msg.data else decode_event(msg.data)
+
+    async def _last_msg(self, subject: str) -> api.RawStreamMsg | None:
         try:
-            msg = await self.js.get_last_msg(self.names.events_stream, subject)
+            return await self.js.get_last_msg(self.names.events_stream, subject)
         except NotFoundError:
             return None
         except NATS_ERRORS as exc:
             raise BusError(f"reading the last event of {subject} failed: {exc}") from exc
-        return int(msg.seq or 0) or None
 
     async def log_created(self) -> str:
         try:

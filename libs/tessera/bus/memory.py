@@ -36,7 +36,7 @@ from tessera.bus.port import (
     subject_matches,
 )
 from tessera.errors import BusClosed, BusError, ConcurrencyConflict
-from tessera.events import Event, encode_event, subject_for
+from tessera.events import AnyEvent, Event, decode_event, encode_event, subject_for
 
 POLL_S = 0.005
 
@@ -158,6 +158,11 @@ class MemoryBus:
 
     async def last_sequence_of(self, subject: str) -> int | None:
         return self._stream(self.names.events_stream).last_of_subject.get(subject)
+
+    async def last_event_of(self, subject: str) -> AnyEvent | None:
+        stream = self._stream(self.names.events_stream)
+        msg = stream.messages.get(stream.last_of_subject.get(subject, 0))
+        return None if msg is None or not msg.data else decode_event(msg.data)
 
     async def log_created(self) -> str:
         return self._stream(self.names.events_stream).created

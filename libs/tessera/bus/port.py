@@ -214,6 +214,9 @@ class Bus(Protocol):
     async def last_sequence_of(self, subject: str) -> int | None:
         """The sequence of the last event on one subject of the log, None when it has none."""
 
+    async def last_event_of(self, subject: str) -> AnyEvent | None:
+        """The last event on one subject of the log (e.g. a workflow's submission), or None."""
+
     async def log_created(self) -> str:
         """What tells this event log from an earlier one of the same name (its creation)."""
 

@@ -1,16 +1,16 @@
 """Tenant-scoped reads of the read models. Every query takes the tenant: no cross-tenant reads
-(the projector's checkpoint, a log position, is the one read that is nobody's data)."""
+(the projector's checkpoint, a log position, and the number of jobs running, a count against
+MAX_WORKERS, are the reads that are nobody's data)."""
 
 from __future__ import annotations
 
-import base64
 import json
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from tessera.readmodel import listing
 from tessera.workflows import TERMINAL_JOB_STATES
 
 WORKFLOW_COLUMNS = """workflow_id, tenant_id, name, state, queue_position, jobs_total,
@@ -18,7 +18,7 @@ WORKFLOW_COLUMNS = """workflow_id, tenant_id, name, state, queue_position, jobs_
     updated_at, last_seq"""
 JOB_COLUMNS = """workflow_id, job_id, position, type, branch, slide, params, depends_on, retries,
     state, attempt, tiles_done, tiles_total, tissue_fraction, reason, summary, created_at,
-    started_at, finished_at, updated_at, last_seq"""
+    started_at, finished_at, updated_at, last_seq, retry_at"""
 
 
 PROJECTION = "read_models"  # the projector's row in projector_checkpoint
@@ -42,49 +42,16 @@ def _row(record: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
-def encode_cursor(submitted_at: datetime, workflow_id: UUID) -> str:
-    raw = f"{submitted_at.isoformat()}|{workflow_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    """Raises ValueError for a cursor this module did not make."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    at, _, wid = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
-    return datetime.fromisoformat(at), UUID(wid)
-
-
 async def list_workflows(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    *,
-    limit: int,
-    state: str | None = None,
-    cursor: str | None = None,
+    conn: asyncpg.Connection, tenant_id: UUID, query: listing.WorkflowQuery
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of the tenant's workflows, newest first, and the cursor of the next page."""
-    args: list[Any] = [tenant_id]
-    where = ["tenant_id = $1"]
-    if state:
-        args.append(state)
-        where.append(f"state = ${len(args)}")
-    if cursor:
-        at, wid = decode_cursor(cursor)
-        args += [at, wid]
-        where.append(f"(submitted_at, workflow_id) < (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    rows = await conn.fetch(
-        f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE {' AND '.join(where)} "
-        f"ORDER BY submitted_at DESC, workflow_id DESC LIMIT ${len(args)}",
-        *args,
-    )
-    items = [_row(r) for r in rows[:limit]]
-    next_cursor = (
-        encode_cursor(items[-1]["submitted_at"], items[-1]["workflow_id"])
-        if len(rows) > limit
-        else None
-    )
-    return items, next_cursor
+    """A page of the tenant's workflows in the query's order, and the cursor of the next page
+    (None at the end). Raises `listing.BadCursor` for a cursor of another list or sort."""
+    sql, args = listing.build(query, tenant_id, WORKFLOW_COLUMNS)
+    rows = await conn.fetch(sql, *args)
+    items = [_row(r) for r in rows[: query.limit]]
+    more = len(rows) > query.limit
+    return items, listing.encode_cursor(items[-1], query) if more else None
 
 
 async def get_workflow(
@@ -156,6 +123,12 @@ async def job_outcome(
     return None if row is None else dict(row)
 
 
+async def running_jobs(conn: asyncpg.Connection) -> int:
+    """How many jobs run now, all tenants together: a count against MAX_WORKERS, nobody's
+    data (the partial index `jobs_running` holds only those rows)."""
+    return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE state = 'RUNNING'"))
+
+
 async def slide_in_use(conn: asyncpg.Connection, tenant_id: UUID, slide: str) -> bool:
     """Whether a job of the tenant that has not ended (PENDING, RUNNING) names this slide."""
     return bool(
@@ -220,14 +193,17 @@ async def admission_status(conn: asyncpg.Connection, tenant_id: UUID) -> dict[st
 
     The place is counted now among the waiting tenants in order of arrival, so it moves up as
     others are admitted even though `TenantQueued.position` was fixed when the tenant queued.
-    A tenant without a row has never queued: its state is None.
+    A tenant without a row has never queued: its state is None. The waiting count is the
+    line's length, as admission counts it (`len(line)`): an active tenant whose new workflows
+    queue behind the waiters is in the line too, and has a place in it, so leaving it out (as
+    before) showed "#3" beside "2 waiting".
     """
     row = await conn.fetchrow(
         """WITH me AS (SELECT state, waiting, COALESCE(queued_at, updated_at) AS arrived,
                               last_seq, updated_at
                        FROM tenants WHERE tenant_id = $1)
            SELECT (SELECT count(*) FROM tenants WHERE active) AS active_tenants,
-                  (SELECT count(*) FROM tenants WHERE waiting AND NOT active) AS waiting_tenants,
+                  (SELECT count(*) FROM tenants WHERE waiting) AS waiting_tenants,
                   me.state, me.updated_at,
                   CASE WHEN me.waiting THEN 1 + (
                       SELECT count(*) FROM tenants t

@@ -137,6 +137,7 @@ class SyntheticWork(_Frozen):
     kind: Literal["synthetic"] = "synthetic"
     seconds_per_tile: float = Field(ge=0.0)
     failure_probability: float = Field(ge=0.0, le=1.0)
+    failing_attempts: int = Field(default=0, ge=0)
 
 
 class TissueWork(_Frozen):

@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.gateway.slides import SlideEntry
+from tessera.gateway.waiting import Waiting
 from tessera.readmodel import percent
 from tessera.slides.deepzoom import DeepZoomGeometry
 from tessera.workflows import JobState, WorkflowState
@@ -99,6 +100,9 @@ class JobTransition(_Out):
     at: datetime
 
 
+_DERIVED = ("id", "waiting")  # JobView fields that are not read model columns
+
+
 class JobView(_Out):
     workflow_id: UUID
     id: str
@@ -120,13 +124,19 @@ class JobView(_Out):
     finished_at: datetime | None
     updated_at: datetime
     last_seq: int = Field(description="log sequence of the job's last change")
+    waiting: Waiting | None = Field(
+        default=None,
+        description="a PENDING job: what it waits for (on a workflow's and a job's GET; the live "
+        "stream leaves it out, since it changes with other jobs and tenants)",
+    )
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> JobView:
+    def of(cls, row: dict[str, Any], waiting: Waiting | None = None) -> JobView:
         return cls(
             id=row["job_id"],
             progress=Progress.of(row["tiles_done"], row["tiles_total"]),
-            **{k: v for k, v in row.items() if k in cls.model_fields and k != "id"},
+            waiting=waiting,
+            **{k: v for k, v in row.items() if k in cls.model_fields and k not in _DERIVED},
         )
 
 
@@ -182,9 +192,11 @@ class JobDetail(JobView):
     timings: JobTimings
 
     @classmethod
-    def of(cls, row: dict[str, Any], now: datetime | None = None) -> JobDetail:
+    def of(
+        cls, row: dict[str, Any], waiting: Waiting | None = None, now: datetime | None = None
+    ) -> JobDetail:
         now = now or datetime.now(UTC)
-        base = JobView.of(row)
+        base = JobView.of(row, waiting)
         history = [JobTransition(**h) for h in row["history"]]
         end = base.finished_at or now
         timings = JobTimings(
@@ -303,8 +315,9 @@ class WorkflowDetail(WorkflowView):
     lanes: dict[str, list[str]] = Field(description="branch -> job ids in FIFO order")
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> WorkflowDetail:
-        jobs = [JobView.of(j) for j in row["jobs"]]
+    def of(cls, row: dict[str, Any], waiting: dict[str, Waiting] | None = None) -> WorkflowDetail:
+        reasons = waiting or {}
+        jobs = [JobView.of(j, reasons.get(j["job_id"])) for j in row["jobs"]]
         lanes: dict[str, list[str]] = {}
         for job in jobs:
             lanes.setdefault(job.branch, []).append(job.id)
@@ -569,6 +582,27 @@ class CancelResult(_Out):
     cancelled: list[str]
     seq: int = Field(
         description="the log position after the cancellation: the consistency token (also the "
+        "X-Tessera-Seq header) that reads send back to see it"
+    )
+
+
+class RerunResult(_Out):
+    """What a re-run did: the jobs back to PENDING (already in the log) with a new attempt each."""
+
+    model_config = _examples(
+        {
+            "workflow_id": "0b7f3a52-4f1e-4a7e-9d8c-2f6a1c3e5d7b",
+            "job_id": "cells",
+            "rerun": ["cells", "load"],
+            "seq": 61,
+        }
+    )
+
+    workflow_id: UUID
+    job_id: str
+    rerun: list[str] = Field(description="the job and the jobs its end had SKIPPED")
+    seq: int = Field(
+        description="the log position after the re-run: the consistency token (also the "
         "X-Tessera-Seq header) that reads send back to see it"
     )
 

@@ -14,6 +14,9 @@ from tessera.events import (
     JobEvent,
     JobPlanned,
     JobProgressed,
+    JobRerun,
+    JobRetryScheduled,
+    JobSucceeded,
     TenantActivated,
     TenantDequeued,
     TenantQueued,
@@ -64,6 +67,8 @@ async def apply(
         )
     elif isinstance(ev, WorkflowFinished):
         await _set_workflow(conn, env.seq, ev.workflow_id, at, state=ev.state.value, finished=True)
+    elif isinstance(ev, JobRerun):
+        await _job_rerun(conn, env.seq, ev)
     elif isinstance(ev, TenantQueued | TenantActivated | TenantReleased | TenantDequeued):
         await _tenant(conn, env.seq, ev)
         return None
@@ -143,6 +148,46 @@ async def _set_workflow(
         started,
         finished,
     )
+
+
+async def _job_rerun(conn: asyncpg.Connection, seq: int, ev: JobRerun) -> None:
+    """The jobs go back to PENDING (their attempts stay: the next start counts on); a workflow
+    that had finished waits for admission again. The history records it on the job asked for
+    (one row per log sequence)."""
+    await conn.execute(
+        """UPDATE jobs SET state = 'PENDING', reason = NULL, summary = NULL, finished_at = NULL,
+               tiles_done = 0, tiles_total = 0, tissue_fraction = NULL, retry_at = NULL,
+               updated_at = $3, last_seq = $4
+           WHERE workflow_id = $1 AND job_id = ANY($2::text[])""",
+        ev.workflow_id,
+        ev.jobs,
+        ev.occurred_at,
+        seq,
+    )
+    others = [j for j in ev.jobs if j != ev.job_id]
+    detail = "re-run" + (f" with {', '.join(others)}" if others else "")
+    await conn.execute(
+        """INSERT INTO job_history (seq, workflow_id, job_id, event_type, state, attempt,
+                                    detail, at)
+           VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7) ON CONFLICT (seq) DO NOTHING""",
+        seq,
+        ev.workflow_id,
+        ev.job_id,
+        ev.type,
+        ev.attempts.get(ev.job_id, 0),
+        detail,
+        ev.occurred_at,
+    )
+    if ev.spec is not None:  # it had finished: open again until admission decides
+        await conn.execute(
+            """UPDATE workflows SET state = 'QUEUED', queue_position = NULL, finished_at = NULL,
+                   updated_at = $2, last_seq = $3
+               WHERE workflow_id = $1""",
+            ev.workflow_id,
+            ev.occurred_at,
+            seq,
+        )
+    await _roll_up(conn, ev.workflow_id, seq, ev.occurred_at)
 
 
 async def _tenant(
@@ -240,9 +285,11 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
                    tiles_done = CASE WHEN $3 = 'SUCCEEDED' THEN tiles_total ELSE tiles_done END,
                    reason = COALESCE($7, reason),
                    summary = COALESCE($8::jsonb, summary),
+                   retry_at = $11,
                    updated_at = $5, last_seq = $9
                WHERE workflow_id = $1 AND job_id = $2
                  AND state <> ALL($10::text[])
+                 AND (NOT $12 OR (state = 'RUNNING' AND attempt = $4))
                RETURNING type, created_at, started_at""",
             *key,
             state.value,
@@ -253,6 +300,10 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
             json.dumps(summary) if summary is not None else None,
             seq,
             queries.TERMINAL_JOB_STATES_SQL,
+            ev.retry_at if isinstance(ev, JobRetryScheduled) else None,
+            # a result counts for the running attempt only: one of an attempt a cancel ended
+            # may land after the job was re-run, PENDING again
+            isinstance(ev, JobSucceeded),
         )
         if applied is None:
             return None

@@ -83,7 +83,9 @@ class Target:
 
 def plan_synthetic(target: Target, params: SyntheticParams) -> Plan:
     work = SyntheticWork(
-        seconds_per_tile=params.seconds_per_tile, failure_probability=params.failure_probability
+        seconds_per_tile=params.seconds_per_tile,
+        failure_probability=params.failure_probability,
+        failing_attempts=params.failing_attempts,
     )
     batches = _batches(target, range(params.tiles), work)
     details = _details(target, "synthetic", batches)

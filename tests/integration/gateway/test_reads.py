@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -18,6 +18,7 @@ from tessera.events import (
     JobSucceeded,
     TenantActivated,
     TenantQueued,
+    WorkflowAdmitted,
 )
 from tests.integration.gateway.conftest import headers
 from tests.polling import eventually
@@ -126,3 +127,44 @@ async def test_admission_shows_counts_my_state_and_my_live_place_in_line(
         assert (moved["active_tenants"], moved["waiting_tenants"]) == (2, 1)
         nobody = (await gw.get("/v1/admission", headers=headers(idle))).json()
         assert (nobody["state"], nobody["waiting_tenants"]) == ("IDLE", 1)
+        # an active tenant's new workflow queues behind the waiters: it is in the line, so it
+        # counts among the waiting (admission's len(line)) and its place is within the count
+        await bus.append(TenantQueued(tenant_id=running, position=2))
+        queued = await read_when(gw, "/v1/admission", running, lambda a: a["position"] == 2)
+        assert (queued["state"], queued["active_tenants"], queued["waiting_tenants"]) == (
+            "ACTIVE",
+            2,
+            2,
+        )
+        for other in (idle, second):
+            seen = (await gw.get("/v1/admission", headers=headers(other))).json()
+            assert seen["waiting_tenants"] == 2
+
+
+async def test_pending_jobs_say_what_they_wait_for(make_gateway, projector, bus: Bus) -> None:
+    tenant = uuid.uuid4()
+    spec = {
+        "jobs": [
+            {"id": "a", "type": "synthetic", "retries": 1},
+            {"id": "b", "type": "synthetic"},
+            {"id": "c", "type": "synthetic", "branch": "other", "depends_on": ["b"]},
+        ]
+    }
+    async with make_gateway(max_workers=2) as gw:
+        accepted = await gw.post("/v1/workflows", json=spec, headers=headers(tenant))
+        wid = uuid.UUID(accepted.json()["workflow_id"])
+        ids = {"tenant_id": tenant, "workflow_id": wid, "job_id": "a"}
+        await bus.append(TenantActivated(tenant_id=tenant))
+        await bus.append(WorkflowAdmitted(tenant_id=tenant, workflow_id=wid))
+        await bus.append(JobStarted(**ids, attempt=1))
+        url = f"/v1/workflows/{wid}"
+        running = await read_when(gw, url, tenant, lambda w: w["jobs"][0]["state"] == "RUNNING")
+        waiting = {j["id"]: j["waiting"] for j in running["jobs"]}
+        assert waiting["a"] is None
+        assert waiting["b"]["kind"] == "lane" and waiting["b"]["details"]["jobs"] == ["a"]
+        assert waiting["c"]["words"] == "waits for its dependency 'b' to succeed (PENDING)"
+        due = datetime.now(UTC) + timedelta(minutes=5)
+        await bus.append(JobRetryScheduled(**ids, attempt=1, retry_at=due, reason="worker lost"))
+        job = await read_when(gw, f"{url}/jobs/a", tenant, lambda j: j["state"] == "PENDING")
+        assert job["waiting"]["kind"] == "retry"
+        assert datetime.fromisoformat(job["waiting"]["details"]["until"]) == due

@@ -26,6 +26,7 @@ from tessera.admission.domain import (
 )
 from tessera.events import (
     Event,
+    JobRerun,
     TenantActivated,
     TenantDequeued,
     TenantQueued,
@@ -35,6 +36,7 @@ from tessera.events import (
     WorkflowQueued,
     WorkflowSubmitted,
     decision_id,
+    in_round,
 )
 from tessera.workflows import WorkflowSpec, WorkflowState
 
@@ -59,6 +61,7 @@ class World:
         self.joined: dict[UUID, tuple[int, int]] = {}  # tenant -> (position, grants so far)
         self.line_grants = 0
         self.admissions: list[UUID] = []
+        self.reopened: dict[UUID, int] = {}  # workflow -> the re-run round that opened it again
 
     # --- feeding the decider ------------------------------------------------------------------
 
@@ -98,6 +101,9 @@ class World:
                 self.admissions.append(e.workflow_id)
             case WorkflowFinished():
                 self.fate[e.workflow_id] = "finished"
+            case JobRerun() if self.fate[e.workflow_id] == "finished":
+                self.fate[e.workflow_id] = "undecided"  # open again: decided anew
+                self.reopened[e.workflow_id] = e.round
             case TenantQueued():
                 self.line.append(e.tenant_id)
                 self.joined[e.tenant_id] = (e.position, self.line_grants)
@@ -133,7 +139,11 @@ class World:
                 assert fate == "granted" or (fate == "undecided" and not self.line), (
                     "a new workflow overtook the waiting tenants"
                 )
-                assert d.event_id == decision_id("WorkflowAdmitted", d.workflow_id)
+                round_ = self.reopened.get(d.workflow_id, 0)
+                assert d.round == round_
+                assert d.event_id == decision_id(
+                    "WorkflowAdmitted", d.workflow_id, *in_round(round_)
+                )
             case WorkflowQueued():
                 assert self.fate[d.workflow_id] == "undecided"
                 assert d.position == self.line.index(t) + 1
@@ -253,6 +263,29 @@ def test_a_finished_workflow_is_forgotten_after_the_retention_in_log_time() -> N
         assert (wid in world.state.workflows) is kept and (wid in world.state.finished) is kept
     evolve(world.state, finished)  # a late copy of a forgotten workflow's event changes nothing
     assert wid not in world.state.workflows
+
+
+def test_a_rerun_opens_a_finished_workflow_again_with_decisions_of_its_own() -> None:
+    world = World(max_active=1)
+    wid = world.submit(A)
+    world.submit(B)  # waits for A's slot
+    world.finish(wid, WorkflowState.FAILED)  # A released, B admitted
+    rerun = JobRerun(
+        tenant_id=A, workflow_id=wid, job_id="a", jobs=["a"], attempts={"a": 1}, round=1, spec=SPEC
+    )
+    (queued, queued_wf) = world.feed(rerun)  # B holds the slot: A queues again
+    assert (queued.type, queued_wf.type, queued_wf.round) == ("TenantQueued", "WorkflowQueued", 1)
+    assert queued_wf.event_id == decision_id("WorkflowQueued", wid, "round-1")
+    old = WorkflowAdmitted(tenant_id=A, workflow_id=wid)  # round 0's, late: changes nothing
+    before = copy.deepcopy(world.state)
+    evolve(world.state, old)
+    assert world.state == before
+    *_, admitted = world.finish(world.of(B, "admitted")[0])
+    assert (admitted.type, admitted.round) == ("WorkflowAdmitted", 1)
+    assert admitted.event_id == decision_id("WorkflowAdmitted", wid, "round-1")
+    after = copy.deepcopy(world.state)
+    assert evolve(world.state, rerun) == after  # a repeat changes nothing
+    world.check_replay()
 
 
 def test_decisions_after_a_crash_are_recovered_from_the_log_alone() -> None:

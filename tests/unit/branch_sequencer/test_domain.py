@@ -268,7 +268,7 @@ def test_replicas_deciding_the_same_thing_produce_the_same_event_ids() -> None:
 TENANTS = [uuid.UUID(int=i) for i in range(1, 4)]
 ACTIONS = (  # repeated entries weight the draw towards what makes traces interesting
     *("succeed", "succeed", "fail", "fail", "fatal", "progress", "tick", "tick"),
-    *("admit", "cancel_job", "cancel_workflow", "redeliver"),
+    *("admit", "cancel_job", "cancel_workflow", "redeliver", "rerun", "rerun"),
 )
 
 
@@ -320,6 +320,14 @@ def test_every_decision_keeps_the_rules_and_every_job_ends_once(
                 world.cancel_job(sorted(world.ref)[pick % len(world.ref)])
             case "cancel_workflow":
                 world.cancel_workflow(known[pick % len(known)])
+            case "rerun":  # mostly a FAILED or CANCELLED job; now and then one it refuses
+                ended = sorted(
+                    k
+                    for k, s in world.ref.items()
+                    if s in (JobState.FAILED, JobState.CANCELLED) or pick % 7 == 0
+                )
+                if ended:
+                    world.rerun(ended[pick % len(ended)])
             case "tick":
                 world.tick(pick % 5000 / 1000)
             case "redeliver":
@@ -339,8 +347,10 @@ def test_every_decision_keeps_the_rules_and_every_job_ends_once(
         assert world.terminal[key] == 1
         if key in world.user_cancelled:
             assert final is JobState.CANCELLED
-        elif world.doomed(key):
+        elif world.doomed(key) and not world.rounds[key[0]]:
             assert final is JobState.SKIPPED
+        elif world.doomed(key):  # a job may have ended before a re-run job before it failed
+            assert final is not JobState.CANCELLED
         else:
             assert final in (JobState.SUCCEEDED, JobState.FAILED)
     if world.reactions:
@@ -481,3 +491,83 @@ def test_after_a_restart_running_attempts_get_a_full_deadline_before_they_stall(
     stalled, _ = world.tick(1)
     assert (stalled.type, stalled.job_id) == ("JobAttemptFailed", "b")
     assert next_stall(world.state) == world.now - timedelta(seconds=1) + STALL
+
+
+# --- re-runs ------------------------------------------------------------------------------
+
+
+def test_a_failed_job_is_rerun_with_what_its_failure_skipped_and_the_workflow_opens_again() -> None:
+    world = World(max_workers=2)
+    world.submit(
+        TENANT,
+        WF,
+        spec(
+            {"id": "a", "branch": "x"},
+            {"id": "b", "branch": "x"},  # after a in its lane: skipped by a's failure
+            {"id": "c", "branch": "y", "depends_on": ["b"]},  # skipped in turn
+            {"id": "d", "branch": "z"},  # unrelated: succeeds
+        ),
+    )
+    world.admit(WF)
+    world.report((WF, "d"), "succeed")
+    *_, finished = world.report((WF, "a"), "fatal")
+    assert finished.state is WorkflowState.FAILED and WF in world.state.ended
+    for key, state in (("a", "PENDING"), ("d", "SUCCEEDED"), ("b", "SKIPPED")):
+        refused = world.rerun((WF, key)) if state != "PENDING" else None
+        if refused is not None:
+            assert isinstance(refused, Conflict) and refused.state == state
+    (rerun,) = world.rerun((WF, "a"))
+    assert (rerun.type, rerun.jobs, rerun.attempts, rerun.round) == (
+        "JobRerun",
+        ["a", "b", "c"],
+        {"a": 1, "b": 0, "c": 0},
+        1,
+    )
+    assert rerun.spec == world.specs[WF][1]  # the sequencer had forgotten it: the shell read it
+    assert workflow_state(world.state, TENANT, WF) is WorkflowState.QUEUED  # admitted anew
+    assert world.admit(WF)[0] == JobStarted(
+        event_id=decision_id("JobStarted", WF, "a", 2, "round-1"),
+        occurred_at=world.now,
+        tenant_id=TENANT,
+        workflow_id=WF,
+        job_id="a",
+        attempt=2,
+    )
+    assert started(world.report((WF, "a"), "succeed")) == ["b"]
+    assert started(world.report((WF, "b"), "succeed")) == ["c"]
+    (finished,) = world.report((WF, "c"), "succeed")
+    assert finished.state is WorkflowState.SUCCEEDED and finished.round == 1
+    assert finished.event_id == decision_id("WorkflowFinished", WF, "round-1")
+    for index in range(len(world.log)):  # old skips, admissions and ends change nothing now
+        world.redeliver(index)
+    world.check_replay([])
+
+
+def test_a_rerun_is_refused_while_a_later_job_of_its_lane_has_not_ended() -> None:
+    world = World(max_workers=1)
+    world.submit(TENANT, WF, spec({"id": "a"}, {"id": "b"}))
+    world.admit(WF)
+    world.cancel_job((WF, "a"))  # b starts in a's place
+    refused = world.rerun((WF, "a"))
+    assert isinstance(refused, Conflict) and refused.state == "CANCELLED"
+    assert "job 'b' after 'a' in branch 'main' is RUNNING" in str(refused)
+    world.report((WF, "b"), "succeed")
+    (rerun,) = world.rerun((WF, "a"))  # the workflow had finished: admitted again first
+    assert (rerun.jobs, rerun.spec is not None) == (["a"], True)
+    assert started(world.admit(WF)) == ["a"]
+
+
+def test_a_rerun_job_has_its_retries_afresh_and_is_refused_while_it_runs() -> None:
+    world = World(max_workers=2)
+    world.submit(TENANT, WF, spec({"id": "a", "retries": 1}, {"id": "b", "branch": "y"}))
+    world.admit(WF)
+    world.report((WF, "a"), "fail")
+    world.tick(1)
+    world.report((WF, "a"), "fail")  # attempt 2 was its last: FAILED, b still runs
+    assert job_state(world.state, TENANT, WF, "a") is JobState.FAILED
+    (rerun, start) = world.rerun((WF, "a"))  # the workflow still runs: no admission needed
+    assert (rerun.spec, start.job_id, start.attempt) == (None, "a", 3)
+    refused = world.rerun((WF, "a"))
+    assert isinstance(refused, Conflict) and refused.state == "RUNNING"
+    (retry,) = world.report((WF, "a"), "fail")  # attempt 3 is the re-run's first: retried
+    assert isinstance(retry, JobRetryScheduled) and retry.retry_at == world.now + BASE

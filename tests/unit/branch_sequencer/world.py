@@ -15,6 +15,7 @@ from uuid import UUID
 from tessera.branch_sequencer.domain import (
     CancelJob,
     CancelWorkflow,
+    RerunJob,
     SequencerState,
     Tick,
     decide,
@@ -29,6 +30,7 @@ from tessera.events import (
     JobCancelled,
     JobFailed,
     JobProgressed,
+    JobRerun,
     JobRetryScheduled,
     JobSkipped,
     JobStarted,
@@ -37,6 +39,7 @@ from tessera.events import (
     WorkflowFinished,
     WorkflowSubmitted,
     decision_id,
+    in_round,
 )
 from tessera.workflows import JobState, WorkflowSpec, WorkflowState
 
@@ -77,6 +80,10 @@ class World:
         self.finished: dict[UUID, WorkflowState] = {}
         self.starts = 0
         self.last_start: dict[UUID, int] = {}  # tenant -> number of the starts so far at its last
+        self.rounds: Counter[UUID] = Counter()  # workflow -> re-runs so far
+        self.opened: Counter[UUID] = Counter()  # workflow -> the re-run that opened it again
+        self.job_round: Counter[Key] = Counter()  # job -> the round it was last re-run in
+        self.rerun_from: Counter[Key] = Counter()  # job -> its attempts before that re-run
 
     # --- the reference model ------------------------------------------------------------------
 
@@ -122,7 +129,8 @@ class World:
         return self.seen[key] if awake is None else max(self.seen[key], awake)
 
     def retries(self, key: Key) -> int:
-        return self.specs[key[0]][1].job(key[1]).retries
+        """The attempts a job may still fail and be retried in, counted in its own numbers."""
+        return self.specs[key[0]][1].job(key[1]).retries + self.rerun_from[key]
 
     # --- feeding the decider ------------------------------------------------------------------
 
@@ -151,6 +159,18 @@ class World:
                 self.admitted.add(e.workflow_id)
             case WorkflowFinished():
                 self.finished[e.workflow_id] = e.state
+            case JobRerun():
+                wid = e.workflow_id
+                if self.finished.pop(wid, None) is not None:  # open again: admitted anew
+                    self.admitted.discard(wid)
+                    self.opened[wid] = e.round
+                self.rounds[wid] = e.round
+                for job_id in e.jobs:
+                    key = (wid, job_id)
+                    self.ref[key], self.terminal[key] = JobState.PENDING, 0
+                    self.job_round[key] = e.round
+                    self.rerun_from[key] = self.attempts[key]
+                    self.user_cancelled.discard(key)
             case JobStarted():
                 key = (e.workflow_id, e.job_id)
                 self.ref[key], self.attempts[key] = JobState.RUNNING, e.attempt
@@ -195,7 +215,17 @@ class World:
                 else WorkflowState.SUCCEEDED
             )
             assert d.state is expected
-            assert d.event_id == decision_id("WorkflowFinished", d.workflow_id)
+            rounds = in_round(self.rounds[d.workflow_id])
+            assert d.event_id == decision_id("WorkflowFinished", d.workflow_id, *rounds)
+            return
+        if isinstance(d, JobRerun):  # the job and the jobs its end made SKIPPED
+            wid = d.workflow_id
+            assert self.ref[(wid, d.job_id)] in (JobState.FAILED, JobState.CANCELLED)
+            assert d.jobs[0] == d.job_id and len(set(d.jobs)) == len(d.jobs)
+            assert all(self.ref[(wid, j)] is JobState.SKIPPED for j in d.jobs[1:])
+            assert d.attempts == {j: self.attempts[(wid, j)] for j in d.jobs}
+            assert d.round == self.rounds[wid] + 1
+            assert (d.spec is not None) == (wid in self.finished)
             return
         key = (d.workflow_id, d.job_id)
         assert self.specs[key[0]][0] == d.tenant_id
@@ -217,16 +247,19 @@ class World:
                         mine = (self.running(tenant), self.last_start.get(tenant, -1))
                         theirs = (self.running(other), self.last_start.get(other, -1))
                         assert mine <= theirs  # the fewest running, then the longest waiting
-                assert d.event_id == decision_id("JobStarted", *key, d.attempt)
+                rounds = in_round(self.job_round[key])
+                assert d.event_id == decision_id("JobStarted", *key, d.attempt, *rounds)
             case JobAttemptFailed():  # only for an attempt without a sign of life for STALL
                 assert self.ref[key] is JobState.RUNNING and key not in self.failing
                 assert d.attempt == self.attempts[key] and d.retryable
                 assert self.now - self.silent_since(key) >= STALL and d.reason.startswith("stall")
-                assert d.event_id == decision_id("JobAttemptFailed", *key, d.attempt)
+                rounds = in_round(self.job_round[key])
+                assert d.event_id == decision_id("JobAttemptFailed", *key, d.attempt, *rounds)
             case JobRetryScheduled():
                 failed_at, retryable = self.failing[key]
                 assert retryable and d.attempt == self.attempts[key] <= self.retries(key)
-                assert d.retry_at == failed_at + min(BASE * 2 ** (d.attempt - 1), CAP)
+                tries = d.attempt - self.rerun_from[key]  # a re-run has its retries afresh
+                assert d.retry_at == failed_at + min(BASE * 2 ** (tries - 1), CAP)
             case JobFailed():
                 assert key in self.failing and d.attempt == self.attempts[key]
                 assert not self.failing[key][1] or d.attempt == self.retries(key) + 1
@@ -261,7 +294,8 @@ class World:
         return self.feed(WorkflowSubmitted(tenant_id=tenant, workflow_id=wid, spec=workflow))
 
     def admit(self, wid: UUID) -> list:
-        return self.feed(WorkflowAdmitted(tenant_id=self.specs[wid][0], workflow_id=wid))
+        tenant, round_ = self.specs[wid][0], self.opened[wid]
+        return self.feed(WorkflowAdmitted(tenant_id=tenant, workflow_id=wid, round=round_))
 
     def report(self, key: Key, outcome: str) -> list:
         header = {"tenant_id": self.specs[key[0]][0], "workflow_id": key[0], "job_id": key[1]}
@@ -301,6 +335,22 @@ class World:
         cancelled = {(d.workflow_id, d.job_id) for d in decisions if isinstance(d, JobCancelled)}
         assert cancelled == pending
         self.user_cancelled |= pending
+        return self.settle(decisions, replayable=False)
+
+    def rerun(self, key: Key) -> list | Conflict:
+        """The user re-runs a job (the shell gives the submission once the workflow finished)."""
+        tenant, spec = self.specs[key[0]]
+        command = RerunJob(
+            tenant, key[0], key[1], self.now, spec if key[0] in self.finished else None
+        )
+        try:
+            decisions = react(self.state, command)
+        except Conflict as refused:
+            if self.ref[key] not in (JobState.FAILED, JobState.CANCELLED):
+                assert refused.state == self.ref[key].value
+            else:  # a later job of a lane it would re-enter runs, or its dependencies doom it
+                assert "a lane runs in order" in str(refused) or self.doomed(key)
+            return refused
         return self.settle(decisions, replayable=False)
 
     def redeliver(self, index: int) -> None:

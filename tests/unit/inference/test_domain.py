@@ -32,6 +32,14 @@ def test_synthetic_failures_are_deterministic_per_attempt_and_tile() -> None:
     assert all(synthetic_tile_fails(REF, t, 1.0) for t in range(100))
 
 
+def test_a_synthetic_jobs_first_failing_attempts_fail_at_every_tile_and_then_it_can_succeed() -> (
+    None
+):
+    second, third = (REF.model_copy(update={"attempt": n}) for n in (2, 3))
+    assert all(synthetic_tile_fails(r, t, 0.0, 2) for r in (REF, second) for t in range(50))
+    assert not any(synthetic_tile_fails(third, t, 0.0, 2) for t in range(50))
+
+
 def test_forward_batch_size_job_then_service_then_device() -> None:
     assert forward_batch_size(3, 8, "cuda") == 3
     assert forward_batch_size(0, 8, "cuda") == 8

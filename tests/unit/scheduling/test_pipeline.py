@@ -26,6 +26,7 @@ from tessera.events import (
     JobAttemptFailed,
     JobCancelled,
     JobFailed,
+    JobRerun,
     JobRetryScheduled,
     JobSkipped,
     JobStarted,
@@ -63,6 +64,8 @@ class Pipeline:
         self.retry_at: dict[tuple[UUID, str], datetime] = {}
         self.done: Counter[tuple[UUID, str]] = Counter()
         self.succeeded: set[tuple[UUID, str]] = set()
+        self.rerunnable: set[tuple[UUID, str]] = set()  # FAILED or CANCELLED
+        self.reruns = 0
 
     def pump(self) -> None:
         """Let both deciders catch up and decide until neither has anything left to say."""
@@ -112,6 +115,16 @@ class Pipeline:
                 self.admitted.add(e.workflow_id)
             case WorkflowFinished():
                 self.finished.add(e.workflow_id)
+            case JobRerun():
+                assert (e.workflow_id, e.job_id) in self.rerunnable
+                if e.spec is not None:  # it had finished: admitted anew before anything starts
+                    assert e.workflow_id in self.finished
+                    self.finished.discard(e.workflow_id)
+                    self.admitted.discard(e.workflow_id)
+                for job_id in e.jobs:
+                    self.done[(e.workflow_id, job_id)] = 0
+                    self.rerunnable.discard((e.workflow_id, job_id))
+                    self.retry_at.pop((e.workflow_id, job_id), None)  # its backoff was cancelled
             case JobStarted():
                 assert e.workflow_id in self.admitted and e.tenant_id in self.active
                 assert len(self.running) < self.max_workers
@@ -137,6 +150,8 @@ class Pipeline:
                 assert self.done[key] == 1, "a job ended twice"
                 if isinstance(e, JobSucceeded):
                     self.succeeded.add(key)
+                if isinstance(e, JobFailed | JobCancelled):
+                    self.rerunnable.add(key)
 
     # --- the world ----------------------------------------------------------------------------
 
@@ -167,6 +182,24 @@ class Pipeline:
         except Conflict:  # only a job that ended is refused
             assert self.done[(wid, job_id)] == 1
             return
+        self.append(*decisions)
+        self.pump()
+
+    def rerun(self, pick: int) -> None:
+        """A user re-runs a FAILED or CANCELLED job (the shell reads the submission from the log
+        when the workflow has finished)."""
+        if not self.rerunnable:
+            return
+        wid, job_id = sorted(self.rerunnable)[pick % len(self.rerunnable)]
+        tenant, spec = self.specs[wid]
+        known = spec if wid in self.sequencer.ended else None
+        try:
+            decisions = sequencer.decide(
+                self.sequencer, sequencer.RerunJob(tenant, wid, job_id, self.now, known)
+            )
+        except Conflict:  # a later job of its lane still runs, or its dependency failed
+            return
+        self.reruns += 1
         self.append(*decisions)
         self.pump()
 
@@ -206,7 +239,8 @@ TENANTS = [uuid.UUID(int=i) for i in range(1, 6)]
     submissions=st.lists(st.tuples(st.sampled_from(TENANTS), workflows()), min_size=1, max_size=8),
     steps=st.lists(
         st.tuples(
-            st.sampled_from(("submit", "ok", "ok", "fail", "cancel", "tick")), st.integers(0, 10**6)
+            st.sampled_from(("submit", "ok", "ok", "fail", "cancel", "rerun", "tick")),
+            st.integers(0, 10**6),
         ),
         max_size=60,
     ),
@@ -230,6 +264,8 @@ def test_tenants_are_bounded_jobs_follow_the_rules_and_everyone_finishes(
             world.report(pick, action == "ok")
         elif action == "cancel" and world.specs:
             world.cancel(pick)
+        elif action == "rerun":
+            world.rerun(pick)
         elif action == "tick":
             world.tick(pick % 20_000 / 1000)
     for item in todo:

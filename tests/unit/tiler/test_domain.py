@@ -13,6 +13,7 @@ from tessera.events import (
     JobAttemptFailed,
     JobCancelled,
     JobPlanned,
+    JobRerun,
     JobStarted,
     JobSucceeded,
     WorkflowFinished,
@@ -100,6 +101,16 @@ def test_finished_workflows_are_forgotten() -> None:
     evolve(state, job(JobStarted))
     evolve(state, WorkflowFinished(tenant_id=T, workflow_id=W, state=WorkflowState.FAILED))
     assert state == TilerState()
+
+
+def test_a_rerun_of_a_finished_workflow_brings_its_spec_back() -> None:
+    state = submitted()
+    evolve(state, job(JobStarted))
+    evolve(state, WorkflowFinished(tenant_id=T, workflow_id=W, state=WorkflowState.FAILED))
+    rerun = {"tenant_id": T, "workflow_id": W, "job_id": "cells", "jobs": ["cells"], "round": 1}
+    evolve(state, JobRerun(**rerun, attempts={"cells": 1}, spec=SPEC))
+    assert evolve(state, job(JobStarted, attempt=2)) == Started(ref(attempt=2))
+    assert state.spec(ref(attempt=2)) == SPEC.job("cells")
 
 
 def test_a_cell_job_reuses_a_succeeded_mask_of_the_same_slide() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID, uuid4
 
 import asyncpg
 from fastapi import APIRouter, Body, HTTPException, Query, Response
+from pydantic import AwareDatetime
 
 from tessera.bus import Bus
 from tessera.errors import NotFound
@@ -36,7 +37,8 @@ from tessera.gateway.consistency import give_token
 from tessera.gateway.idempotency import IdempotencyKey
 from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.slides import check_slides
-from tessera.readmodel import queries
+from tessera.gateway.waiting import read_waiting
+from tessera.readmodel import listing, queries
 from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -138,22 +140,48 @@ async def list_workflows(
     state: Annotated[
         WorkflowState | None, Query(description="only workflows in this state")
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="a workflow id, the start of one, or a piece of the name (any case)",
+        ),
+    ] = None,
+    sort: Annotated[listing.Sort, Query(description="what the list is ordered by")] = "created",
+    order: Annotated[
+        listing.Order | None,
+        Query(description="default: newest first for created, A-Z for name and state"),
+    ] = None,
+    submitted_after: Annotated[
+        AwareDatetime | None, Query(description="submitted at or after (with a time zone)")
+    ] = None,
+    submitted_before: Annotated[
+        AwareDatetime | None, Query(description="submitted before (with a time zone)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="next_cursor of a page")
+        str | None, Query(max_length=500, description="next_cursor of a page")
     ] = None,
 ) -> WorkflowPage:
-    """The tenant's workflows, newest first, a page at a time."""
+    """The tenant's workflows a page at a time: searched, filtered by state and time of
+    submission, and sorted (ties by id); `next_cursor` continues the same query."""
+    if submitted_after and submitted_before and submitted_after >= submitted_before:
+        raise HTTPException(400, "submitted_after must be before submitted_before")
+    query = listing.WorkflowQuery(
+        limit=min(limit, settings.page_size_max),
+        state=state.value if state else None,
+        q=q,
+        sort=sort,
+        order=order,
+        submitted_after=submitted_after,
+        submitted_before=submitted_before,
+        cursor=cursor,
+    )
     try:
-        rows, next_cursor = await queries.list_workflows(
-            db,
-            tenant,
-            limit=min(limit, settings.page_size_max),
-            state=state.value if state else None,
-            cursor=cursor,
-        )
-    except ValueError:
-        raise HTTPException(400, "cursor is not one this API returned") from None
+        rows, next_cursor = await queries.list_workflows(db, tenant, query)
+    except listing.BadCursor as exc:
+        raise HTTPException(400, f"cursor: {exc}") from None
     return WorkflowPage(items=[WorkflowView.of(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -165,7 +193,7 @@ async def get_workflow(
     projection: ProjectionDep,
     settings: SettingsDep,
 ) -> WorkflowDetail:
-    """One workflow with its jobs, lanes and progress.
+    """One workflow with its jobs, lanes and progress; each PENDING job says what it waits for.
 
     A workflow submitted a moment ago is answered, not 404, even without a consistency token:
     the gateway finds its submission in the log and waits for the read models to hold it."""
@@ -174,7 +202,9 @@ async def get_workflow(
         row = await queries.get_workflow(db, tenant, workflow_id)
     if row is None:
         raise NotFound("workflow", str(workflow_id))
-    return WorkflowDetail.of(row)
+    now = datetime.now(UTC)
+    waiting = await read_waiting(db, tenant, row, max_workers=settings.max_workers, now=now)
+    return WorkflowDetail.of(row, waiting)
 
 
 @router.post(

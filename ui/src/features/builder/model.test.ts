@@ -1,4 +1,6 @@
-import { assignServerProblems, checkDraft, fromSpec, toSpec, type Draft } from "./model";
+import type { JobView, WorkflowDetail } from "@/shared/api/types";
+
+import { assignServerProblems, checkDraft, cloneOf, fromSpec, toSpec, type Draft } from "./model";
 
 const draft = (): Draft => ({
   name: " slide 42 ",
@@ -50,4 +52,44 @@ test("the gateway's problems go next to the jobs they name", () => {
   const out = assignServerProblems(d, ["job 'load' params.tiles: Input should be greater than or equal to 1", "slide 'x.svs' not found"]);
   expect(out.jobs["c"]).toEqual(["job 'load' params.tiles: Input should be greater than or equal to 1"]);
   expect(out.workflow).toEqual(["slide 'x.svs' not found"]);
+});
+
+test("a workflow is cloned into a draft under a new name, jobs in submission order", () => {
+  const job = (id: string, position: number, extra: Partial<JobView> = {}): JobView => ({
+    workflow_id: "w",
+    id,
+    type: "synthetic",
+    branch: "main",
+    position,
+    slide: null,
+    params: { tiles: 20, seconds_per_tile: 0.01 },
+    depends_on: [],
+    retries: 0,
+    state: "FAILED",
+    attempt: 1,
+    progress: { tiles_done: 0, tiles_total: 0, percent: 0 },
+    tissue_fraction: null,
+    reason: null,
+    summary: null,
+    created_at: "2025-01-01T10:00:00Z",
+    started_at: null,
+    finished_at: null,
+    updated_at: "2025-01-01T10:00:00Z",
+    last_seq: 1,
+    ...extra,
+  });
+  const source = {
+    id: "w",
+    name: "slide 42",
+    jobs: [job("cells", 1, { depends_on: ["load"], retries: 2, branch: "b" }), job("load", 0)],
+  } as unknown as WorkflowDetail;
+  const draft = cloneOf(source);
+  expect(draft.name).toBe("slide 42 (copy)");
+  expect(toSpec(draft)).toEqual({
+    name: "slide 42 (copy)",
+    jobs: [
+      { id: "load", type: "synthetic", branch: "main", params: { tiles: 20, seconds_per_tile: 0.01 } },
+      { id: "cells", type: "synthetic", branch: "b", params: { tiles: 20, seconds_per_tile: 0.01 }, depends_on: ["load"], retries: 2 },
+    ],
+  });
 });

@@ -1,7 +1,7 @@
 // The builder's draft of a workflow, and how it becomes the WorkflowSpec the gateway takes.
 
 import { JOB_TYPES, MAX_RETRIES, type ParamSchema } from "@/shared/api/jobTypes";
-import type { WorkflowSpec } from "@/shared/api/types";
+import type { WorkflowDetail, WorkflowSpec } from "@/shared/api/types";
 import { layoutDag } from "@/shared/dag/layout";
 
 export interface DraftJob {
@@ -85,6 +85,16 @@ export function toSpec(draft: Draft): WorkflowSpec {
       };
     }),
   };
+}
+
+/** "Edit as new": a draft of an existing workflow's jobs (in submission order, parameters as
+ * submitted) under a new name, e.g. "slide 42 (copy)". */
+export function cloneOf(workflow: WorkflowDetail): Draft {
+  const jobs = [...workflow.jobs].sort((a, b) => a.position - b.position);
+  return fromSpec({
+    name: `${workflow.name || "Untitled workflow"} (copy)`,
+    jobs: jobs.map((j) => ({ id: j.id, type: j.type, branch: j.branch, slide: j.slide, params: j.params, depends_on: j.depends_on, retries: j.retries })),
+  });
 }
 
 /** Read a spec (raw JSON mode) back into a draft; throws with a readable message. */

@@ -37,7 +37,8 @@ export interface paths {
         };
         /**
          * List Workflows
-         * @description The tenant's workflows, newest first, a page at a time.
+         * @description The tenant's workflows a page at a time: searched, filtered by state and time of
+         *     submission, and sorted (ties by id); `next_cursor` continues the same query.
          */
         get: operations["list_workflows_v1_workflows_get"];
         put?: never;
@@ -71,7 +72,7 @@ export interface paths {
         };
         /**
          * Get Workflow
-         * @description One workflow with its jobs, lanes and progress.
+         * @description One workflow with its jobs, lanes and progress; each PENDING job says what it waits for.
          *
          *     A workflow submitted a moment ago is answered, not 404, even without a consistency token:
          *     the gateway finds its submission in the log and waits for the read models to hold it.
@@ -116,8 +117,9 @@ export interface paths {
         };
         /**
          * Get Job
-         * @description One job: state, progress, its state history from the log, attempts and timings (a job of
-         *     a workflow submitted a moment ago is answered like the workflow: not 404).
+         * @description One job: state, progress, its state history from the log, attempts and timings, and
+         *     while PENDING what it waits for (a job of a workflow submitted a moment ago is answered like
+         *     the workflow: not 404).
          */
         get: operations["get_job_v1_workflows__workflow_id__jobs__job_id__get"];
         put?: never;
@@ -146,6 +148,34 @@ export interface paths {
          *     moves on to its next job and jobs that depend on this one are SKIPPED.
          */
         post: operations["cancel_job_v1_workflows__workflow_id__jobs__job_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflows/{workflow_id}/jobs/{job_id}/rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rerun Job
+         * @description Re-run a FAILED or CANCELLED job together with the jobs its end SKIPPED (the rest of its
+         *     lane, its dependants), without submitting the workflow again: they go back to PENDING and
+         *     each starts a new attempt, with the job's retries afresh; a finished workflow runs again
+         *     (admitted like a new one).
+         *
+         *     409 with the state for a job that is PENDING, RUNNING or SUCCEEDED, while a later job of its
+         *     lane has not ended (a lane runs in order), and when its own dependency did not succeed.
+         *     The branch-sequencer decides and answers after `JobRerun` is in the log; `seq` (also
+         *     `X-Tessera-Seq`) is the consistency token.
+         */
+        post: operations["rerun_job_v1_workflows__workflow_id__jobs__job_id__rerun_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1033,6 +1063,8 @@ export interface components {
              * @description log sequence of the job's last change
              */
             last_seq: number;
+            /** @description a PENDING job: what it waits for (on a workflow's and a job's GET; the live stream leaves it out, since it changes with other jobs and tenants) */
+            waiting?: components["schemas"]["Waiting"] | null;
             /** History */
             history: components["schemas"]["JobTransition"][];
             /** Attempts */
@@ -1184,6 +1216,8 @@ export interface components {
              * @description log sequence of the job's last change
              */
             last_seq: number;
+            /** @description a PENDING job: what it waits for (on a workflow's and a job's GET; the live stream leaves it out, since it changes with other jobs and tenants) */
+            waiting?: components["schemas"]["Waiting"] | null;
         };
         /** JwtHints */
         JwtHints: {
@@ -1234,6 +1268,38 @@ export interface components {
              * @enum {string}
              */
             rate_limits: "redis" | "local" | "off";
+        };
+        /**
+         * RerunResult
+         * @description What a re-run did: the jobs back to PENDING (already in the log) with a new attempt each.
+         * @example {
+         *       "job_id": "cells",
+         *       "rerun": [
+         *         "cells",
+         *         "load"
+         *       ],
+         *       "seq": 61,
+         *       "workflow_id": "0b7f3a52-4f1e-4a7e-9d8c-2f6a1c3e5d7b"
+         *     }
+         */
+        RerunResult: {
+            /**
+             * Workflow Id
+             * Format: uuid
+             */
+            workflow_id: string;
+            /** Job Id */
+            job_id: string;
+            /**
+             * Rerun
+             * @description the job and the jobs its end had SKIPPED
+             */
+            rerun: string[];
+            /**
+             * Seq
+             * @description the log position after the re-run: the consistency token (also the X-Tessera-Seq header) that reads send back to see it
+             */
+            seq: number;
         };
         /**
          * SlidePage
@@ -1532,6 +1598,66 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
+        };
+        /**
+         * Waiting
+         * @description What a PENDING job waits for: `kind` for programs, `words` for people.
+         */
+        Waiting: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "admission" | "lane" | "dependencies" | "retry" | "worker_slot";
+            /**
+             * Words
+             * @example waits for job 'mask' ahead of it in branch 'cells' (RUNNING)
+             */
+            words: string;
+            details?: components["schemas"]["WaitingDetails"];
+        };
+        /** WaitingDetails */
+        WaitingDetails: {
+            /**
+             * Position
+             * @description admission: the tenant's 1-based place in the waiting line
+             */
+            position?: number | null;
+            /**
+             * Tenants Ahead
+             * @description admission: tenants before it
+             */
+            tenants_ahead?: number | null;
+            /**
+             * Jobs
+             * @description lane: the job ahead of it in its branch; dependencies: those not succeeded
+             */
+            jobs?: string[];
+            /**
+             * Branch
+             * @description lane: the branch
+             */
+            branch?: string | null;
+            /**
+             * Until
+             * @description retry: when the next attempt is due
+             */
+            until?: string | null;
+            /**
+             * Next Attempt
+             * @description retry: the attempt to come
+             */
+            next_attempt?: number | null;
+            /**
+             * Running
+             * @description worker_slot: jobs running now
+             */
+            running?: number | null;
+            /**
+             * Max Workers
+             * @description worker_slot: MAX_WORKERS
+             */
+            max_workers?: number | null;
         };
         /**
          * WorkflowAccepted
@@ -1911,6 +2037,16 @@ export interface operations {
             query?: {
                 /** @description only workflows in this state */
                 state?: components["schemas"]["WorkflowState"] | null;
+                /** @description a workflow id, the start of one, or a piece of the name (any case) */
+                q?: string | null;
+                /** @description what the list is ordered by */
+                sort?: "created" | "name" | "state";
+                /** @description default: newest first for created, A-Z for name and state */
+                order?: ("asc" | "desc") | null;
+                /** @description submitted at or after (with a time zone) */
+                submitted_after?: string | null;
+                /** @description submitted before (with a time zone) */
+                submitted_before?: string | null;
                 limit?: number;
                 /** @description next_cursor of a page */
                 cursor?: string | null;
@@ -2511,6 +2647,131 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CancelResult"];
+                };
+            };
+            /** @description malformed X-User-ID (not a UUID), or a malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such resource for this tenant (other tenants' ids included) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request body larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid request: the message names every problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    /** @description requests the deciding bucket holds */
+                    "RateLimit-Limit"?: string;
+                    /** @description requests left in it now */
+                    "RateLimit-Remaining"?: string;
+                    /** @description seconds until it is full again */
+                    "RateLimit-Reset"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rerun_job_v1_workflows__workflow_id__jobs__job_id__rerun_post: {
+        parameters: {
+            query?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
+            path: {
+                workflow_id: string;
+                /** @description the job's id in its workflow */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description the consistency token: the log sequence this write produced; send it back (header or `min_seq`) on reads that must see the write */
+                    "X-Tessera-Seq"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerunResult"];
                 };
             };
             /** @description malformed X-User-ID (not a UUID), or a malformed request */

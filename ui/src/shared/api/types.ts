@@ -15,6 +15,7 @@ export type JobDetail = Schemas["JobDetail"];
 export type JobTransition = Schemas["JobTransition"];
 export type JobAttempt = Schemas["JobAttempt"];
 export type Progress = Schemas["Progress"];
+export type Waiting = Schemas["Waiting"];
 export type AdmissionView = Schemas["AdmissionView"];
 export type CancelResult = Schemas["CancelResult"];
 export type ErrorDetail = Schemas["ErrorDetail"];

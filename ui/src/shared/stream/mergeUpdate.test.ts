@@ -80,3 +80,24 @@ test("an update older than what is cached changes nothing", () => {
   });
   expect(merged).toEqual(cached);
 });
+
+test("a streamed job keeps its waiting reason while its state stays, and drops it when it moves", () => {
+  const waiting = { kind: "lane" as const, words: "waits for job 'a' ahead of it in branch 'c' (RUNNING)", details: { jobs: ["a"] } };
+  const withReason: WorkflowDetail = { ...cached, jobs: cached.jobs.map((j) => (j.id === "c" ? { ...j, waiting } : j)) };
+  const still = mergeUpdate(withReason, {
+    type: "workflow",
+    seq: 16,
+    workflow: view("RUNNING", 3, 16),
+    jobs: [{ ...job("c", "PENDING", 0, 16), reason: "note" }],
+    jobs_since: 12,
+  });
+  expect(still.jobs[2]?.waiting).toEqual(waiting);
+  const started = mergeUpdate(withReason, {
+    type: "workflow",
+    seq: 17,
+    workflow: view("RUNNING", 3, 17),
+    jobs: [job("c", "RUNNING", 0, 17)],
+    jobs_since: 12,
+  });
+  expect(started.jobs[2]?.waiting).toBeUndefined();
+});

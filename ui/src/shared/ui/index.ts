@@ -12,3 +12,4 @@ export { StateBadge, stateClass } from "./StateBadge";
 export { RelativeTime, useNow } from "./Time";
 export { ToastProvider, useToast } from "./toast";
 export { useTitle } from "./useTitle";
+export { WaitingReason } from "./WaitingReason";

@@ -19,3 +19,14 @@ export function useSlideChoices() {
   const tenant = useTenant();
   return useQuery({ ...slidesQuery(tenant), retry: false });
 }
+
+/** The workflow a draft is cloned from ("Edit as new", `?from=<id>`). */
+export function useCloneSource(id: string | null) {
+  const tenant = useTenant();
+  return useQuery({
+    queryKey: ["workflows", tenant, "detail", id ?? ""],
+    queryFn: ({ signal }) => unwrap(api.GET("/v1/workflows/{workflow_id}", { params: { path: { workflow_id: id ?? "" } }, signal })),
+    enabled: id !== null,
+    retry: false,
+  });
+}

@@ -1,26 +1,42 @@
 import { Braces, FileText, Plus, Rocket, Sparkles } from "lucide-react";
 import { useMemo, useState } from "react";
-import { useNavigate } from "react-router";
+import { Link, useNavigate, useSearchParams } from "react-router";
 
 import { toApiError } from "@/shared/api/errors";
 import { DagCanvas } from "@/shared/dag/DagCanvas";
-import { Button, Card, ErrorNotice, PageHeader, Segmented, useTitle, useToast } from "@/shared/ui";
+import { Button, Card, ErrorNotice, Loading, PageHeader, Segmented, useTitle, useToast } from "@/shared/ui";
 
-import { useSlideChoices, useSubmitWorkflow } from "../api/submit";
-import { assignServerProblems, checkDraft, fromSpec, initialDraft, newJob, newKey, TEMPLATES, toSpec, type Draft, type DraftJob } from "../model";
+import { useCloneSource, useSlideChoices, useSubmitWorkflow } from "../api/submit";
+import { assignServerProblems, checkDraft, cloneOf, fromSpec, initialDraft, newJob, newKey, TEMPLATES, toSpec, type Draft, type DraftJob } from "../model";
 import { JobCard } from "./JobCard";
 
 type Mode = "form" | "json";
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
+/** The builder; with `?from=<workflow id>` it starts as a copy of that workflow ("Edit as new"). */
 export function BuilderPage() {
+  const from = useSearchParams()[0].get("from");
+  const source = useCloneSource(from);
+  if (from === null) return <Builder initial={initialDraft} />;
+  if (source.isPending) return <Loading label="Loading the workflow to copy…" />;
+  if (source.error)
+    return (
+      <div className="page">
+        <PageHeader title="Edit as new" eyebrow={<Link to="/workflows">Workflows</Link>} />
+        <ErrorNotice error={source.error} title="The workflow to copy could not be loaded" />
+      </div>
+    );
+  return <Builder key={from} initial={() => cloneOf(source.data)} />;
+}
+
+function Builder({ initial }: { initial: () => Draft }) {
   useTitle("New workflow");
   const navigate = useNavigate();
   const toast = useToast();
   const slides = useSlideChoices();
   const submit = useSubmitWorkflow();
-  const [draft, setDraft] = useState<Draft>(initialDraft);
+  const [draft, setDraft] = useState<Draft>(initial);
   const [mode, setMode] = useState<Mode>("form");
   const [json, setJson] = useState("");
   const [jsonError, setJsonError] = useState<string | null>(null);

@@ -4,7 +4,7 @@ import { Link, useParams } from "react-router";
 
 import { isTerminal, type JobDetail } from "@/shared/api/types";
 import { formatClock, formatCount, formatDateTime, formatDuration, formatPercent, shortId } from "@/shared/lib/format";
-import { Button, Card, ErrorNotice, Loading, PageHeader, ProgressBar, RelativeTime, Stat, StateBadge, useTitle, useToast } from "@/shared/ui";
+import { Button, Card, ErrorNotice, Loading, PageHeader, ProgressBar, RelativeTime, Stat, StateBadge, useTitle, useToast, WaitingReason } from "@/shared/ui";
 
 import { downloadResult, RESULT_FILES, useJob, useJobSummary, useLiveJob, useParentWorkflow } from "../api/jobs";
 import { SlideViewerCard } from "./SlideViewerCard";
@@ -58,6 +58,14 @@ export function JobDetailPage() {
           </>
         }
       />
+      {j.state === "PENDING" && j.waiting && (
+        <div className="notice notice--info">
+          <div className="notice__body">
+            <div className="notice__title">Why it waits</div>
+            <WaitingReason waiting={j.waiting} />
+          </div>
+        </div>
+      )}
       {j.reason && (
         <div className={`notice ${j.state === "FAILED" ? "notice--error" : "notice--info"}`}>
           <div className="notice__body">

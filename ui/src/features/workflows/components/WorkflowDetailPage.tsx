@@ -1,4 +1,4 @@
-import { Ban, ChevronRight, GitBranch } from "lucide-react";
+import { Ban, ChevronRight, CopyPlus, GitBranch } from "lucide-react";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router";
 
@@ -21,9 +21,11 @@ import {
   useNow,
   useTitle,
   useToast,
+  WaitingReason,
 } from "@/shared/ui";
 
 import { useCancelJob, useCancelWorkflow, useWorkflow } from "../api/workflows";
+import { RerunJobButton } from "./RerunJobButton";
 
 export function WorkflowDetailPage() {
   const { workflowId = "" } = useParams();
@@ -83,20 +85,26 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
           </span>
         }
         actions={
-          canCancel && (
-            <ConfirmButton
-              label="Cancel workflow"
-              confirmLabel="Cancel every unfinished job?"
-              icon={<Ban size={16} />}
-              busy={cancel.isPending}
-              onConfirm={() =>
-                cancel.mutate(undefined, {
-                  onSuccess: (r) =>
-                    toast("success", "Cancelled", r.cancelled.length ? `Jobs cancelled: ${r.cancelled.join(", ")}` : "Nothing was left to cancel"),
-                })
-              }
-            />
-          )
+          <>
+            <Link to={`/workflows/new?from=${w.id}`} className="btn btn--secondary btn--md">
+              <CopyPlus size={16} />
+              <span>Edit as new</span>
+            </Link>
+            {canCancel && (
+              <ConfirmButton
+                label="Cancel workflow"
+                confirmLabel="Cancel every unfinished job?"
+                icon={<Ban size={16} />}
+                busy={cancel.isPending}
+                onConfirm={() =>
+                  cancel.mutate(undefined, {
+                    onSuccess: (r) =>
+                      toast("success", "Cancelled", r.cancelled.length ? `Jobs cancelled: ${r.cancelled.join(", ")}` : "Nothing was left to cancel"),
+                  })
+                }
+              />
+            )}
+          </>
         }
       />
       {cancel.error && <ErrorNotice error={cancel.error} title="Could not cancel the workflow" compact />}
@@ -195,10 +203,16 @@ function JobRow({ workflowId, job }: { workflowId: string; job: JobView }) {
             Cancel
           </Button>
         )}
+        {(job.state === "FAILED" || job.state === "CANCELLED") && <RerunJobButton workflowId={workflowId} jobId={job.id} />}
         <Link to={href} className="btn btn--ghost btn--sm" aria-label={`Open job ${job.id}`}>
           <ChevronRight size={16} />
         </Link>
       </div>
+      {job.state === "PENDING" && job.waiting && (
+        <div className="job-row__waiting">
+          <WaitingReason waiting={job.waiting} />
+        </div>
+      )}
       {job.reason && (
         <div className="job-row__reason mono" title={job.reason}>
           {job.reason}

@@ -1,11 +1,12 @@
-import { ArrowRight, Layers, Plus, Workflow as WorkflowIcon } from "lucide-react";
+import { ArrowRight, Layers, Plus, Search, Workflow as WorkflowIcon } from "lucide-react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 
 import { WORKFLOW_STATES, type WorkflowState, type WorkflowView } from "@/shared/api/types";
 import { formatDuration, secondsBetween, shortId } from "@/shared/lib/format";
 import { Button, EmptyState, ErrorNotice, PageHeader, ProgressBar, RelativeTime, Segmented, Skeleton, StateBadge, useNow, useTitle } from "@/shared/ui";
 
-import { useWorkflowList } from "../api/workflows";
+import { isPlainView, useWorkflowList } from "../api/workflows";
+import { ListControls, useListView } from "./ListControls";
 
 type Filter = WorkflowState | "ALL";
 const FILTERS: { value: Filter; label: string }[] = [
@@ -21,7 +22,8 @@ export function WorkflowsPage() {
   const [params, setParams] = useSearchParams();
   const raw = params.get("state");
   const filter: Filter = isFilter(raw) ? raw : "ALL";
-  const list = useWorkflowList(filter === "ALL" ? null : filter);
+  const [view, setView] = useListView();
+  const list = useWorkflowList(filter === "ALL" ? null : filter, view);
   const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   const running = items.filter((w) => w.state === "RUNNING").length;
   useTitle(running ? `Workflows (${running} running)` : "Workflows");
@@ -30,7 +32,7 @@ export function WorkflowsPage() {
     <div className="page">
       <PageHeader
         title="Workflows"
-        subtitle="Every workflow of this tenant, newest first, updated live."
+        subtitle="Every workflow of this tenant, updated live: search by name or id, sort, pick a time range."
         actions={
           <Link to="/workflows/new" className="btn btn--primary btn--md">
             <Plus size={16} />
@@ -43,8 +45,19 @@ export function WorkflowsPage() {
           label="Filter by state"
           options={FILTERS}
           value={filter}
-          onChange={(v) => setParams(v === "ALL" ? {} : { state: v }, { replace: true })}
+          onChange={(v) =>
+            setParams(
+              (current) => {
+                const next = new URLSearchParams(current);
+                if (v === "ALL") next.delete("state");
+                else next.set("state", v);
+                return next;
+              },
+              { replace: true },
+            )
+          }
         />
+        <ListControls view={view} onChange={setView} />
         {list.data && (
           <span className="muted small">
             {items.length}
@@ -56,7 +69,11 @@ export function WorkflowsPage() {
       {list.isPending ? (
         <WorkflowListSkeleton />
       ) : items.length === 0 && !list.error ? (
-        filter === "ALL" ? (
+        !isPlainView(view) ? (
+          <EmptyState icon={<Search size={28} />} title="No workflow matches">
+            Nothing {filter === "ALL" ? "" : `${filter.toLowerCase()} `}matches this search and time range.
+          </EmptyState>
+        ) : filter === "ALL" ? (
           <EmptyState
             icon={<WorkflowIcon size={28} />}
             title="No workflows yet"

@@ -44,3 +44,13 @@ test("a streamed workflow updates, joins or leaves each cached list", () => {
   const running = client.getQueryData<WorkflowPages>(workflowKeys.list(T, "RUNNING"))!.pages[0]!.items;
   expect(running).toEqual([]);
 });
+
+test("a searched list takes no new workflow from the stream, only changes to its own rows", () => {
+  const client = new QueryClient();
+  const searched = workflowKeys.list(T, null, { q: "slide", sort: "created", range: "" });
+  client.setQueryData(searched, pages(view("b", "RUNNING", 5)));
+  applyToLists(client, T, view("c", "QUEUED", 10, "2025-01-01T11:00:00Z")); // may not match "slide"
+  applyToLists(client, T, view("b", "SUCCEEDED", 9));
+  const items = client.getQueryData<WorkflowPages>(searched)!.pages[0]!.items;
+  expect(items.map((w) => [w.id, w.state])).toEqual([["b", "SUCCEEDED"]]);
+});
