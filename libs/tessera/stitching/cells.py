@@ -19,7 +19,6 @@ or on a crash in between. Nothing holds the whole table.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import uuid
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ import pyarrow.parquet as pq
 from tessera.stitching.contours import outer_rings_flat
 from tessera.stitching.files import replace_text
 from tessera.stitching.ownership import Instance
+from tessera.stitching.polygon_json import rings_json
 from tessera.tiling.grid import TileGrid
 
 CELL_SCHEMA = pa.schema(
@@ -167,28 +167,25 @@ def geojson_features(table: pa.Table, *, namespace: uuid.UUID = QUPATH_NAMESPACE
     if table.num_rows == 0:
         return []
     contour = table.column("contour").combine_chunks()
-    ends = np.cumsum(pc.list_value_length(contour).to_numpy()).tolist()
-    values = contour.flatten().flatten().to_numpy().astype(np.float64)
-    points = np.round(values, 2).reshape(-1, 2).tolist()
-    ring_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    lengths = pc.list_value_length(contour).to_numpy()
+    points = contour.flatten().flatten().to_numpy().reshape(-1, 2)
+    rings = rings_json(points, lengths)
     number = float.__repr__  # what json writes for a finite float
     out: list[str] = []
-    start = 0
-    for cell_id, area_px, area_um2, end in zip(
+    for cell_id, area_px, area_um2, ring in zip(
         table.column("id").to_pylist(),
         table.column("area_px").to_pylist(),
         table.column("area_um2").to_pylist(),
-        ends,
+        rings,
         strict=True,
     ):
         um2 = "" if area_um2 is None else f',"Area µm^2":{number(round(area_um2, 3))}'
         out.append(
             f'{{"type":"Feature","id":"{_uuid5(namespace, str(cell_id))}",'
-            f'"geometry":{{"type":"Polygon","coordinates":[{ring_json(points[start:end])}]}},'
+            f'"geometry":{{"type":"Polygon","coordinates":[{ring}]}},'
             f'"properties":{{"objectType":"detection","measurements":{{"Tessera id":'
             f'{number(float(cell_id))},"Area px^2":{number(round(area_px, 3))}{um2}}}}}}}'
         )
-        start = end
     return out
 
 

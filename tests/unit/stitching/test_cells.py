@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from tessera.segmentation.nucls import load_tiles
 from tessera.stitching.cells import (
     CELL_SCHEMA,
     CellTableWriter,
@@ -16,7 +17,7 @@ from tessera.stitching.cells import (
     geojson_features,
     instance_contour,
 )
-from tessera.stitching.ownership import Instance
+from tessera.stitching.ownership import Instance, owned_instances
 from tessera.tiling.grid import TileGrid
 
 GRID = TileGrid(width=400, height=300, tile_size=128, halo=16, level0_per_px=2.0, mpp=0.5)
@@ -90,6 +91,28 @@ def test_a_whole_table_serialises_as_its_rows_do() -> None:
         geojson_feature(row, namespace=uuid.UUID(int=7)) for row in table.slice(5).to_pylist()
     ]
     assert geojson_features(table.slice(0, 0)) == []
+
+
+@pytest.mark.parametrize("mpp", [0.25, None])
+def test_features_are_the_bytes_json_writes_on_real_nuclei(mpp: float | None) -> None:
+    """Every NuCLS tile's cells (real nuclei outlines), feature by feature, against the
+    straightforward serialisation: the dict of `geojson_feature` through `json.dumps`."""
+    namespace = uuid.UUID(int=11)
+    for k, tile in enumerate(load_tiles()):
+        h, w = tile.labels.shape
+        grid = TileGrid(width=w * 4, height=h, tile_size=w, halo=0, level0_per_px=0.75, mpp=mpp)
+        index = k % grid.n_tiles
+        at = grid.tile(index).read
+        labels = np.zeros((at.height, at.width), np.int32)
+        labels[:h, :w] = tile.labels[: at.height, : at.width]
+        table = cell_table(owned_instances(labels, grid.tile(index)), grid, index)
+        assert table.num_rows > 10
+        expected = [
+            json.dumps(geojson_feature(row, namespace=namespace), ensure_ascii=False,
+                       separators=(",", ":"))
+            for row in table.to_pylist()
+        ]  # fmt: skip
+        assert geojson_features(table, namespace=namespace) == expected
 
 
 def _tile(index: int, n: int) -> tuple[int, object]:
