@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from tessera.stitching.contours import outer_rings_flat
 from tessera.stitching.files import replace_text
-from tessera.stitching.ownership import Instance
+from tessera.stitching.ownership import Instance, instance_pixels
 from tessera.stitching.polygon_json import rings_json
 from tessera.tiling.grid import TileGrid
 
@@ -100,20 +100,16 @@ def cell_table(instances: Sequence[Instance], grid: TileGrid, tile_index: int) -
     their concatenated masks, `contours.outer_rings_flat`), not instance by instance.
     """
     s = grid.level0_per_px
-    kept = [inst for inst in instances if inst.mask.any()]
+    kept = list(instances)
+    owner, rows, cols = instance_pixels(kept)
+    pixels = np.bincount(owner, minlength=len(kept))
+    if not pixels.all():  # an empty mask has no row
+        kept = [inst for inst, count in zip(kept, pixels.tolist(), strict=True) if count]
+        owner, rows, cols = instance_pixels(kept)
+        pixels = np.bincount(owner, minlength=len(kept))
     n = len(kept)
     if n == 0:
         return CELL_SCHEMA.empty_table()
-    heights = np.array([inst.height for inst in kept], np.int64)
-    widths = np.array([inst.width for inst in kept], np.int64)
-    flat = np.concatenate([inst.mask.ravel() for inst in kept])
-    which = np.repeat(np.arange(n), heights * widths)
-    offsets = np.zeros(n, np.int64)
-    offsets[1:] = np.cumsum(heights * widths)[:-1]
-    at = np.flatnonzero(flat)
-    owner = which[at]
-    rows, cols = np.divmod(at - offsets[owner], widths[owner])
-    pixels = np.bincount(owner, minlength=n)
     first = np.zeros(n, np.int64)
     first[1:] = np.cumsum(pixels)[:-1]  # owner is sorted: each instance's pixels are a run
     xs = np.array([inst.x for inst in kept], np.float64)

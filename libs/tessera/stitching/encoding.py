@@ -154,25 +154,34 @@ def _decode_instances(body: bytes, ox: int, oy: int) -> tuple[list[Instance], in
     if len(body) < end:
         raise EncodingError("instance table is truncated")
     records = np.frombuffer(body, _RECORD, count=count, offset=4)
-    pos = end
-    out = []
-    for rec in records:
-        w, h = int(rec["w"]), int(rec["h"])
-        nbytes = (w * h + 7) // 8
-        if pos + nbytes > len(body):
-            raise EncodingError("instance masks are truncated")
-        bits = np.frombuffer(body, np.uint8, count=nbytes, offset=pos)
-        mask = np.unpackbits(bits, count=w * h).reshape(h, w).astype(bool)
-        pos += nbytes
-        out.append(
-            Instance(
-                global_id=int(rec["gid"]),
-                x=ox + int(rec["dx"]),
-                y=oy + int(rec["dy"]),
-                mask=mask,
-                truncated=bool(rec["flags"] & _TRUNCATED),
-            )
+    widths, heights = records["w"].astype(np.int64), records["h"].astype(np.int64)
+    nbytes = (widths * heights + 7) // 8
+    pos = end + int(nbytes.sum())
+    if pos > len(body):
+        raise EncodingError("instance masks are truncated")
+    # every mask unpacked at once; each starts at a byte of its own
+    bits = np.unpackbits(np.frombuffer(body, np.uint8, count=pos - end, offset=end)).view(bool)
+    bits.flags.writeable = False  # the masks are views of it
+    starts = 8 * (np.cumsum(nbytes) - nbytes)
+    out = [
+        Instance(
+            global_id=gid,
+            x=ox + dx,
+            y=oy + dy,
+            mask=bits[start : start + w * h].reshape(h, w),
+            truncated=bool(flags & _TRUNCATED),
         )
+        for gid, dx, dy, w, h, flags, start in zip(
+            records["gid"].tolist(),
+            records["dx"].tolist(),
+            records["dy"].tolist(),
+            widths.tolist(),
+            heights.tolist(),
+            records["flags"].tolist(),
+            starts.tolist(),
+            strict=True,
+        )
+    ]
     return out, pos
 
 

@@ -23,6 +23,7 @@ centroid is the mean pixel index + 0.5, and a core [x0, x1) owns it when x0 <= c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,6 +106,24 @@ class Instance:
         """Centroid (x, y) in continuous grid-space coordinates."""
         rows, cols = np.nonzero(self.mask)
         return (self.x + float(cols.mean()) + 0.5, self.y + float(rows.mean()) + 0.5)
+
+
+def instance_pixels(instances: Sequence[Instance]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The set pixels of many instances at once, instance by instance: (index of the instance,
+    row, column in its mask crop), one array each."""
+    if not instances:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    heights = np.array([inst.height for inst in instances], np.int64)
+    widths = np.array([inst.width for inst in instances], np.int64)
+    sizes = heights * widths
+    flat = np.concatenate([inst.mask.ravel() for inst in instances])
+    offsets = np.zeros(len(instances), np.int64)
+    offsets[1:] = np.cumsum(sizes)[:-1]
+    at = np.flatnonzero(flat)
+    owner = np.searchsorted(offsets, at, side="right") - 1
+    rows, cols = np.divmod(at - offsets[owner], widths[owner])
+    return owner, rows, cols
 
 
 def owned_instances(
