@@ -50,12 +50,16 @@ def json_attr(group: zarr.Group, key: str) -> dict[str, Any]:
 class ChunkCache:
     """An LRU of decoded chunks of a 2-D array, writing dirty ones back on eviction or flush."""
 
-    def __init__(self, array: zarr.Array[Any], max_chunks: int) -> None:
+    def __init__(self, array: zarr.Array[Any], max_chunks: int, *, fresh: bool = False) -> None:
+        """`fresh`: the array was just created empty, so a chunk this cache has not written
+        holds the fill value and is not read (a read through Zarr costs ~1 ms even then)."""
         self.array = array
         self.chunk_size = int(array.chunks[0])
         self._max = max(1, max_chunks)
         self._chunks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._dirty: set[tuple[int, int]] = set()
+        self._fresh = fresh
+        self._written: set[tuple[int, int]] = set()
 
     def bounds(self, gy: int, gx: int) -> tuple[slice, slice]:
         """The array slices of chunk (gy, gx), clipped at the array's edge."""
@@ -70,7 +74,12 @@ class ChunkCache:
         if block is not None:
             self._chunks.move_to_end(key)
             return block
-        block = np.array(self.array[self.bounds(gy, gx)])
+        rows, cols = self.bounds(gy, gx)
+        if self._fresh and key not in self._written:
+            shape = (rows.stop - rows.start, cols.stop - cols.start)
+            block = np.full(shape, self.array.fill_value, self.array.dtype)
+        else:
+            block = np.array(self.array[rows, cols])
         self._chunks[key] = block
         while len(self._chunks) > self._max:
             old_key, old = self._chunks.popitem(last=False)
@@ -93,6 +102,7 @@ class ChunkCache:
     def _write(self, key: tuple[int, int], block: np.ndarray) -> None:
         self.array[self.bounds(*key)] = block
         self._dirty.discard(key)
+        self._written.add(key)
 
 
 LEDGER = "tessera/tiles_done"

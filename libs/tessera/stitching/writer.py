@@ -52,20 +52,23 @@ OME_VERSION = "0.5"
 class LabelImageWriter:
     """Paints owned instances into a chunked label image; see the module docstring."""
 
-    def __init__(self, group: zarr.Group, *, cache_chunks: int = 64) -> None:
+    def __init__(
+        self, group: zarr.Group, *, cache_chunks: int = 64, fresh: bool = False
+    ) -> None:
         self.group = group
         meta = json_attr(group, "tessera")
         self.grid = TileGrid.model_validate(meta["grid"])
         self.packing = IdPacking(**meta["packing"])
         self.array = open_array(group, "0")
         self._ledger = TileLedger(group)
-        self._cache = ChunkCache(self.array, cache_chunks)
+        self._cache = ChunkCache(self.array, cache_chunks, fresh=fresh)
         self.shapes = [(int(h), int(w)) for h, w in meta["levels"]]
         # Levels above 0 change a quarter as often per level: smaller caches (evicted chunks are
         # written out and read back when touched again).
         above = max(4, cache_chunks // 4)
         self._levels = [self._cache] + [
-            ChunkCache(open_array(group, str(k)), above) for k in range(1, len(self.shapes))
+            ChunkCache(open_array(group, str(k)), above, fresh=fresh)
+            for k in range(1, len(self.shapes))
         ]
         self._changed: set[tuple[int, int]] = set()  # level-0 chunks not yet carried up
 
@@ -93,7 +96,7 @@ class LabelImageWriter:
             "packing": {"local_bits": packing.local_bits, "dtype": packing.dtype},
             "levels": [list(s) for s in shapes],
         }
-        return cls(group, cache_chunks=cache_chunks)
+        return cls(group, cache_chunks=cache_chunks, fresh=True)  # every chunk empty
 
     @classmethod
     def open(
