@@ -52,9 +52,7 @@ OME_VERSION = "0.5"
 class LabelImageWriter:
     """Paints owned instances into a chunked label image; see the module docstring."""
 
-    def __init__(
-        self, group: zarr.Group, *, cache_chunks: int = 64, fresh: bool = False
-    ) -> None:
+    def __init__(self, group: zarr.Group, *, cache_chunks: int = 64, fresh: bool = False) -> None:
         self.group = group
         meta = json_attr(group, "tessera")
         self.grid = TileGrid.model_validate(meta["grid"])
