@@ -14,10 +14,15 @@ so the same stages run on its functions (their signatures have not changed; its 
 `decode_scaled`, so it reads as it always did).
 
     .venv/bin/python bench/throughput.py --variants half --skip-instanseg --cpu-baseline 3a447b6
+
+(d) alone again, on the slide and labels a run of `bench/throughput.py` left in its workdir:
+
+    .venv/bin/python bench/cpu_cost.py --spec .state/bench/cpu-cost-spec.json --baseline 3a447b6
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import inspect
 import json
@@ -175,5 +180,23 @@ def _figure(seconds: dict[str, float], stage: str) -> float:
     return seconds[stage]
 
 
+def main(argv: list[str]) -> None:
+    """One pass (`SPEC`, as `compare` runs it), or the comparison (`--spec SPEC`)."""
+    if len(argv) == 1:
+        print(json.dumps(measure(json.loads(Path(argv[0]).read_text()))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", type=Path, required=True, help="cpu-cost-spec.json of a run")
+    parser.add_argument("--baseline", default=None, metavar="REF")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec.read_text())
+    megapixels = spec["grid"]["width"] * spec["grid"]["height"] / 1e6
+    with tempfile.TemporaryDirectory() as work:
+        medians = compare(spec, args.baseline, args.repeat, Path(work))
+    print(f"({len(spec['tiles'])} tiles, {megapixels:.1f} MP, median of {args.repeat})")
+    print(report(medians, megapixels, args.baseline))
+
+
 if __name__ == "__main__":
-    print(json.dumps(measure(json.loads(Path(sys.argv[1]).read_text()))))
+    main(sys.argv[1:])
