@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
+from skimage.measure import label
 
 from tessera.segmentation.fragments import remove_fragments
+from tessera.segmentation.nucls import load_tiles
 
 
 def _canvas() -> np.ndarray:
@@ -62,3 +65,64 @@ def test_returns_a_copy_and_leaves_an_empty_tile_empty() -> None:
 def test_rejects_a_batch() -> None:
     with pytest.raises(ValueError, match="2-D"):
         remove_fragments(np.zeros((2, 8, 8), np.int32))
+
+
+def _reference(labels: np.ndarray) -> np.ndarray:
+    """The clean-up done the straightforward way: skimage's pieces of equal label over the
+    whole image, each instance's largest kept, then the holes of one instance filled."""
+    out = labels.copy()
+    pieces, count = label(out, background=0, connectivity=2, return_num=True)
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
+    for value in np.unique(out[out > 0]):
+        mine = np.unique(pieces[out == value])
+        largest = mine[np.argsort(-sizes[mine], kind="stable")[0]]
+        out[(out == value) & (pieces != largest)] = 0
+    regions, n = ndi.label(out == 0)
+    edge = set(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]).tolist())
+    for region in range(1, n + 1):
+        if region in edge:
+            continue
+        ring = ndi.binary_dilation(regions == region) & (regions != region)
+        around = np.unique(out[ring])
+        if len(around) == 1:
+            out[regions == region] = around[0]
+    return out
+
+
+def test_real_nuclei_with_fragments_and_holes_as_the_straightforward_clean_up() -> None:
+    """NuCLS masks (touching nuclei), each cut, sprinkled with stray pixels of the instances'
+    values and holed, against `_reference`."""
+    rng = np.random.default_rng(5)
+    for tile in load_tiles():
+        labels = tile.labels.astype(np.int32)
+        values = np.unique(labels[labels > 0])
+        h, w = labels.shape
+        # stray pixels and small blobs of existing values, some touching other instances
+        for _ in range(60):
+            y, x = int(rng.integers(0, h - 2)), int(rng.integers(0, w - 2))
+            labels[y : y + int(rng.integers(1, 3)), x : x + int(rng.integers(1, 3))] = rng.choice(
+                values
+            )
+        # cuts through instances (a piece falls off) and holes inside them
+        for value in rng.choice(values, size=min(8, len(values)), replace=False):
+            rows, cols = np.nonzero(labels == value)
+            labels[int(np.median(rows)), cols.min() : cols.max() + 1] *= (
+                labels[int(np.median(rows)), cols.min() : cols.max() + 1] != value
+            )
+        for value in rng.choice(values, size=min(8, len(values)), replace=False):
+            rows, cols = np.nonzero(labels == value)
+            y, x = int(rows.mean()), int(cols.mean())
+            if labels[y, x] == value:
+                labels[y, x] = 0
+        assert np.array_equal(remove_fragments(labels), _reference(labels)), tile.name
+        assert np.array_equal(remove_fragments(labels.T), _reference(labels.T)), tile.name
+
+
+def test_of_two_equal_pieces_the_first_in_raster_order_stays() -> None:
+    labels = _canvas()
+    labels[1, 1:3] = 1  # first met, and touching instance 2
+    labels[2, 1:3] = 2
+    labels[8, 8:10] = 1  # as large, alone
+    cleaned = remove_fragments(labels)
+    assert cleaned[1, 1] == 1 and cleaned[8, 8] == 0
+    assert np.array_equal(cleaned, _reference(labels))
