@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -41,7 +42,8 @@ SERVICES: dict[str, str] = {
     "merger": "tessera.merger.main",
     "gateway": "tessera.gateway.main",
 }
-
+# services that decide or plan only while they hold their role's lease (`tessera.lease`)
+LEASE_HOLDERS = ("admission", "branch-sequencer", "tiler")
 
 OPS_PORT_BASE = 9100
 
@@ -64,12 +66,62 @@ def serve(service: Annotated[str, typer.Argument(help="one of: " + ", ".join(SER
     importlib.import_module(SERVICES[service]).main()
 
 
+@dataclass(frozen=True)
+class Replicas:
+    """How many processes of each service `tessera up` runs."""
+
+    inference: int = 1
+    gateways: int = 1
+    mergers: int = 1  # one per RESULTS partition
+    standbys: int = 0  # extra replicas of each lease-holding service, standing by
+
+    def of(self, service: str) -> int:
+        if service in LEASE_HOLDERS:
+            return 1 + self.standbys
+        return {"inference": self.inference, "gateway": self.gateways, "merger": self.mergers}.get(
+            service, 1
+        )
+
+
+@dataclass(frozen=True)
+class Process:
+    service: str
+    replica: int
+    env: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}-{self.replica}"
+
+
+def processes(services: list[str], replicas: Replicas) -> list[Process]:
+    """The processes to start, in order, each with the environment only it gets.
+
+    Gateways share the one port (SO_REUSEPORT); each merger owns the partition its name's
+    ordinal gives, and every process (the tiler above all) counts `replicas.mergers` partitions.
+    """
+    shared = {"TESSERA_MERGER_PARTITIONS": str(replicas.mergers)}
+    out = []
+    for service in services:
+        for replica in range(replicas.of(service)):
+            own = {"TESSERA_MERGER_REPLICA": f"merger-{replica}"} if service == "merger" else {}
+            out.append(Process(service, replica, {**shared, **own}))
+    return out
+
+
 @app.command()
 def up(
     state: Annotated[Path, typer.Option(help="folder for embedded servers' data")] = REPO_ROOT
     / ".state",
-    port: Annotated[int, typer.Option(help="gateway port")] = 8000,
-    inference_replicas: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    port: Annotated[int, typer.Option(help="gateway port, shared by every gateway")] = 8000,
+    inference: Annotated[
+        int, typer.Option("--inference", "--inference-replicas", min=1, max=64)
+    ] = 1,
+    gateways: Annotated[int, typer.Option(min=1, max=64, help="gateway processes")] = 1,
+    mergers: Annotated[int, typer.Option(min=1, max=64, help="RESULTS partitions")] = 1,
+    standbys: Annotated[
+        int, typer.Option(min=0, max=8, help="standbys of admission, sequencer and tiler")
+    ] = 0,
 ) -> None:
     """Run Tessera: every service, on embedded servers unless NATS/DATABASE/REDIS_URL are set."""
     from tessera.embedded import embedded_stack
@@ -86,7 +138,8 @@ def up(
         if "results_root" not in given:
             env["TESSERA_RESULTS_ROOT"] = str(state / "results")
         env["TESSERA_GATEWAY_PORT"] = str(port)
-        procs = start_services(env, state, inference_replicas)
+        replicas = Replicas(inference, gateways, mergers, standbys)
+        procs = start_services(env, state, processes(available_services(), replicas))
         stack.callback(stop_services, procs)
         url = f"http://127.0.0.1:{port}"
         where = f"UI at {url}/" if (ui / "index.html").is_file() else "no UI build (make ui)"
@@ -95,25 +148,22 @@ def up(
 
 
 def start_services(
-    env: dict[str, str], state: Path, inference_replicas: int
+    env: dict[str, str], state: Path, plan: list[Process]
 ) -> list[subprocess.Popen[bytes]]:
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs = []
-    ops_port = OPS_PORT_BASE
-    for name in available_services():
-        for replica in range(inference_replicas if name == "inference" else 1):
-            log_file = (logs / f"{name}-{replica}.log").open("ab")
-            # each process serves /metrics /healthz /readyz on its own port (the gateway on its own)
-            ops_port += 1
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "tessera.cli", "serve", name],
-                    env={**env, "TESSERA_OPS_PORT": str(ops_port)},
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                )
+    for ops_port, process in enumerate(plan, OPS_PORT_BASE + 1):
+        log_file = (logs / f"{process.name}.log").open("ab")
+        # each process serves /metrics /healthz /readyz on its own port (the gateway on its own)
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tessera.cli", "serve", process.service],
+                env={**env, **process.env, "TESSERA_OPS_PORT": str(ops_port)},
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
             )
+        )
     return procs
 
 
