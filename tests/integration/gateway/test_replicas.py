@@ -73,7 +73,7 @@ class Replicas:
         self.env, self.url, self.logs = env, url, logs
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    async def start(self) -> None:
+    def spawn(self) -> subprocess.Popen[bytes]:
         with (self.logs / f"gateway-{len(self.procs)}.log").open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tessera.cli", "serve", "gateway"],
@@ -82,13 +82,18 @@ class Replicas:
                 stderr=subprocess.STDOUT,
             )
         self.procs.append(proc)
-        await until_healthy(self.url, proc)  # one of them answers; the next call may reach either
+        return proc
+
+    async def start(self) -> None:
+        # ready once one of them answers; the second's start is seen by `served`
+        await until_healthy(self.url, self.spawn())
 
     async def served(self, route: str) -> dict[float, float]:
         """Requests to `route` per process (keyed by its start time), scraped until all answered."""
         seen: dict[float, float] = {}
         alive = sum(p.poll() is None for p in self.procs)
-        for _ in range(200):
+        deadline = time.monotonic() + 60  # a process just started may still be importing
+        while time.monotonic() < deadline:
             text = (await fresh(self.url, "GET", "/metrics")).text
             families = {f.name: f for f in text_string_to_metric_families(text)}
             [started] = families["process_start_time_seconds"].samples
@@ -97,8 +102,10 @@ class Replicas:
                 for s in families["tessera_http_requests"].samples
                 if s.name.endswith("_total") and s.labels["route"] == route
             )
+            alive = sum(p.poll() is None for p in self.procs)
             if len(seen) == alive:
                 return seen
+            await asyncio.sleep(0.02)
         raise AssertionError(f"{len(seen)} of {alive} gateway processes answered on {self.url}")
 
     def stop(self) -> None:
@@ -122,6 +129,7 @@ async def replicas(
     try:
         await running.start()
         await running.start()
+        await running.served("/readyz")  # both listen
         yield running
     finally:
         running.stop()
