@@ -93,6 +93,11 @@ class Process:
     def name(self) -> str:
         return f"{self.service}-{self.replica}"
 
+    @property
+    def role(self) -> str:
+        """What another replica can stand in for: the service, or a merger's own partition."""
+        return self.name if self.service == "merger" else self.service
+
 
 def processes(services: list[str], replicas: Replicas) -> list[Process]:
     """The processes to start, in order, each with the environment only it gets.
@@ -138,13 +143,13 @@ def up(
         if "results_root" not in given:
             env["TESSERA_RESULTS_ROOT"] = str(state / "results")
         env["TESSERA_GATEWAY_PORT"] = str(port)
-        replicas = Replicas(inference, gateways, mergers, standbys)
-        procs = start_services(env, state, processes(available_services(), replicas))
+        plan = processes(available_services(), Replicas(inference, gateways, mergers, standbys))
+        procs = start_services(env, state, plan)
         stack.callback(stop_services, procs)
         url = f"http://127.0.0.1:{port}"
         where = f"UI at {url}/" if (ui / "index.html").is_file() else "no UI build (make ui)"
         typer.echo(f"Tessera is up: {where}, API at {url}/v1, docs at {url}/docs; Ctrl-C stops")
-        wait_for_exit(procs)
+        wait_for_exit(plan, procs)
 
 
 def start_services(
@@ -167,7 +172,17 @@ def start_services(
     return procs
 
 
-def wait_for_exit(procs: list[subprocess.Popen[bytes]]) -> None:
+def lost_roles(plan: list[Process], exited: set[int]) -> list[str]:
+    """The roles of `plan` whose processes (indices) have all exited; a merger's partition is
+    a role of its own, the other services' replicas stand in for each other."""
+    members: dict[str, list[int]] = {}
+    for index, process in enumerate(plan):
+        members.setdefault(process.role, []).append(index)
+    return [role for role, indices in members.items() if exited.issuperset(indices)]
+
+
+def wait_for_exit(plan: list[Process], procs: list[subprocess.Popen[bytes]]) -> None:
+    """Until a signal, or until a role has no process left (a replica's exit is only said)."""
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -176,10 +191,15 @@ def wait_for_exit(procs: list[subprocess.Popen[bytes]]) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    exited: set[int] = set()
     while not stop:
-        dead = [p for p in procs if p.poll() is not None]
-        if dead:
-            typer.echo(f"a service exited (code {dead[0].returncode}); stopping the rest", err=True)
+        for index, proc in enumerate(procs):
+            if index not in exited and proc.poll() is not None:
+                exited.add(index)
+                name = plan[index].name
+                typer.echo(f"{name} exited (code {proc.returncode})", err=True)
+        if lost := lost_roles(plan, exited):
+            typer.echo(f"no process of {', '.join(lost)} is left; stopping the rest", err=True)
             return
         time.sleep(0.5)
 

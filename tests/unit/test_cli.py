@@ -6,7 +6,7 @@ from collections import Counter
 
 from typer.testing import CliRunner
 
-from tessera.cli import SERVICES, Replicas, app, processes
+from tessera.cli import SERVICES, Replicas, app, lost_roles, processes
 from tessera.merger.settings import MergerSettings
 
 
@@ -44,3 +44,13 @@ def test_up_refuses_replica_counts_out_of_range() -> None:
         assert result.exit_code == 2 and "Invalid value" in result.output, option
     result = CliRunner().invoke(app, ["up", "--standbys", "-1"])
     assert result.exit_code == 2
+
+
+def test_up_carries_on_while_every_role_keeps_a_process() -> None:
+    plan = processes(list(SERVICES), Replicas(inference=2, gateways=2, mergers=2, standbys=1))
+    index = {p.name: i for i, p in enumerate(plan)}
+    replicas_died = {index["tiler-0"], index["gateway-1"], index["inference-0"]}
+    assert lost_roles(plan, replicas_died) == []  # a standby, a gateway, a worker remain
+    assert lost_roles(plan, {index["merger-1"]}) == ["merger-1"]  # its partition has no merger
+    assert lost_roles(plan, {index["tiler-0"], index["tiler-1"]}) == ["tiler"]
+    assert lost_roles(plan, {index["projector-0"]}) == ["projector"]
