@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -41,7 +42,8 @@ SERVICES: dict[str, str] = {
     "merger": "tessera.merger.main",
     "gateway": "tessera.gateway.main",
 }
-
+# services that decide or plan only while they hold their role's lease (`tessera.lease`)
+LEASE_HOLDERS = ("admission", "branch-sequencer", "tiler")
 
 OPS_PORT_BASE = 9100
 
@@ -64,12 +66,67 @@ def serve(service: Annotated[str, typer.Argument(help="one of: " + ", ".join(SER
     importlib.import_module(SERVICES[service]).main()
 
 
+@dataclass(frozen=True)
+class Replicas:
+    """How many processes of each service `tessera up` runs."""
+
+    inference: int = 1
+    gateways: int = 1
+    mergers: int = 1  # one per RESULTS partition
+    standbys: int = 0  # extra replicas of each lease-holding service, standing by
+
+    def of(self, service: str) -> int:
+        if service in LEASE_HOLDERS:
+            return 1 + self.standbys
+        return {"inference": self.inference, "gateway": self.gateways, "merger": self.mergers}.get(
+            service, 1
+        )
+
+
+@dataclass(frozen=True)
+class Process:
+    service: str
+    replica: int
+    env: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}-{self.replica}"
+
+    @property
+    def role(self) -> str:
+        """What another replica can stand in for: the service, or a merger's own partition."""
+        return self.name if self.service == "merger" else self.service
+
+
+def processes(services: list[str], replicas: Replicas) -> list[Process]:
+    """The processes to start, in order, each with the environment only it gets.
+
+    Gateways share the one port (SO_REUSEPORT); each merger owns the partition its name's
+    ordinal gives, and every process (the tiler above all) counts `replicas.mergers` partitions.
+    """
+    shared = {"TESSERA_MERGER_PARTITIONS": str(replicas.mergers)}
+    out = []
+    for service in services:
+        for replica in range(replicas.of(service)):
+            own = {"TESSERA_MERGER_REPLICA": f"merger-{replica}"} if service == "merger" else {}
+            out.append(Process(service, replica, {**shared, **own}))
+    return out
+
+
 @app.command()
 def up(
     state: Annotated[Path, typer.Option(help="folder for embedded servers' data")] = REPO_ROOT
     / ".state",
-    port: Annotated[int, typer.Option(help="gateway port")] = 8000,
-    inference_replicas: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    port: Annotated[int, typer.Option(help="gateway port, shared by every gateway")] = 8000,
+    inference: Annotated[
+        int, typer.Option("--inference", "--inference-replicas", min=1, max=64)
+    ] = 1,
+    gateways: Annotated[int, typer.Option(min=1, max=64, help="gateway processes")] = 1,
+    mergers: Annotated[int, typer.Option(min=1, max=64, help="RESULTS partitions")] = 1,
+    standbys: Annotated[
+        int, typer.Option(min=0, max=8, help="standbys of admission, sequencer and tiler")
+    ] = 0,
 ) -> None:
     """Run Tessera: every service, on embedded servers unless NATS/DATABASE/REDIS_URL are set."""
     from tessera.embedded import embedded_stack
@@ -86,38 +143,46 @@ def up(
         if "results_root" not in given:
             env["TESSERA_RESULTS_ROOT"] = str(state / "results")
         env["TESSERA_GATEWAY_PORT"] = str(port)
-        procs = start_services(env, state, inference_replicas)
+        plan = processes(available_services(), Replicas(inference, gateways, mergers, standbys))
+        procs = start_services(env, state, plan)
         stack.callback(stop_services, procs)
         url = f"http://127.0.0.1:{port}"
         where = f"UI at {url}/" if (ui / "index.html").is_file() else "no UI build (make ui)"
         typer.echo(f"Tessera is up: {where}, API at {url}/v1, docs at {url}/docs; Ctrl-C stops")
-        wait_for_exit(procs)
+        wait_for_exit(plan, procs)
 
 
 def start_services(
-    env: dict[str, str], state: Path, inference_replicas: int
+    env: dict[str, str], state: Path, plan: list[Process]
 ) -> list[subprocess.Popen[bytes]]:
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs = []
-    ops_port = OPS_PORT_BASE
-    for name in available_services():
-        for replica in range(inference_replicas if name == "inference" else 1):
-            log_file = (logs / f"{name}-{replica}.log").open("ab")
-            # each process serves /metrics /healthz /readyz on its own port (the gateway on its own)
-            ops_port += 1
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "tessera.cli", "serve", name],
-                    env={**env, "TESSERA_OPS_PORT": str(ops_port)},
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                )
+    for ops_port, process in enumerate(plan, OPS_PORT_BASE + 1):
+        log_file = (logs / f"{process.name}.log").open("ab")
+        # each process serves /metrics /healthz /readyz on its own port (the gateway on its own)
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tessera.cli", "serve", process.service],
+                env={**env, **process.env, "TESSERA_OPS_PORT": str(ops_port)},
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
             )
+        )
     return procs
 
 
-def wait_for_exit(procs: list[subprocess.Popen[bytes]]) -> None:
+def lost_roles(plan: list[Process], exited: set[int]) -> list[str]:
+    """The roles of `plan` whose processes (indices) have all exited; a merger's partition is
+    a role of its own, the other services' replicas stand in for each other."""
+    members: dict[str, list[int]] = {}
+    for index, process in enumerate(plan):
+        members.setdefault(process.role, []).append(index)
+    return [role for role, indices in members.items() if exited.issuperset(indices)]
+
+
+def wait_for_exit(plan: list[Process], procs: list[subprocess.Popen[bytes]]) -> None:
+    """Until a signal, or until a role has no process left (a replica's exit is only said)."""
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -126,10 +191,15 @@ def wait_for_exit(procs: list[subprocess.Popen[bytes]]) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    exited: set[int] = set()
     while not stop:
-        dead = [p for p in procs if p.poll() is not None]
-        if dead:
-            typer.echo(f"a service exited (code {dead[0].returncode}); stopping the rest", err=True)
+        for index, proc in enumerate(procs):
+            if index not in exited and proc.poll() is not None:
+                exited.add(index)
+                name = plan[index].name
+                typer.echo(f"{name} exited (code {proc.returncode})", err=True)
+        if lost := lost_roles(plan, exited):
+            typer.echo(f"no process of {', '.join(lost)} is left; stopping the rest", err=True)
             return
         time.sleep(0.5)
 

@@ -16,6 +16,11 @@ class GatewaySettings(Settings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    reuse_port: bool = Field(
+        default=True,
+        description="bind with SO_REUSEPORT (Linux, BSD), so that several gateway processes on "
+        "one host serve one address and the kernel spreads connections over them",
+    )
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_upload_bytes: int = Field(
         default=4 * 1024**3, ge=1024, description="largest slide upload (POST /v1/slides)"

@@ -17,8 +17,8 @@ small job started after a huge one waits behind at most one window, not all of t
 tiles, and no credit protocol is needed (a crashed worker's batch stays in the stream, so it
 still counts until it is redone).
 
-One tiler replica is assumed: two would both plan every attempt (harmless, deduplicated, but
-wasted); several would each take a hash partition of the attempts.
+One `Tiler` plans at a time: further replicas stand by on the `tiler` lease (`main.py`), since
+two would both plan every attempt and each keep a window of its own in TILES.
 """
 
 from __future__ import annotations

@@ -179,8 +179,25 @@ def test_compose_runs_every_service_healthy_and_restarting() -> None:
         assert service["restart"] == "unless-stopped", name
     assert {"nats", "postgres", "redis", "prometheus", "grafana", "nats-exporter"} <= set(services)
     assert "-js" in services["nats"]["command"]
-    for decider in ("admission", "branch-sequencer"):  # a leader and a standby (tessera.lease)
-        assert services[decider]["deploy"]["replicas"] == 2
+    for leased in ("admission", "branch-sequencer", "tiler"):  # a leader and a standby
+        assert services[leased]["deploy"]["replicas"] == 2
+    assert services["inference"]["deploy"]["replicas"] == 2
+    assert services["merger"].get("deploy", {}).get("replicas", 1) == 1  # one per partition
+    partitions = services["merger"]["environment"]["TESSERA_MERGER_PARTITIONS"]
+    assert partitions == services["tiler"]["environment"]["TESSERA_MERGER_PARTITIONS"] == "1"
+
+
+def test_compose_serves_its_gateway_replicas_on_one_address() -> None:
+    services = compose()["services"]
+    gateway, balancer = services["gateway"], services["gateway-lb"]
+    assert gateway["deploy"]["replicas"] == 2 and "ports" not in gateway  # only the balancer's
+    assert balancer["ports"] == ["8000:8000"]
+    assert balancer["depends_on"]["gateway"]["condition"] == "service_healthy"
+    [mount] = balancer["volumes"]
+    config = (DEPLOY / mount.split(":")[0]).read_text()
+    assert "listen 8000;" in config and "http://gateway:8000" in config
+    assert "resolver 127.0.0.11" in config  # replicas replaced later are found again
+    assert "$connection_upgrade" in config  # WebSockets pass through
 
 
 def test_compose_uploads_go_to_a_writable_volume_and_prometheus_keeps_its_data() -> None:
@@ -251,13 +268,15 @@ def test_chart_runs_every_service_and_the_merger_per_partition() -> None:
     [merger] = by_kind(SCALED_GPU, "StatefulSet").values()
     assert merger["spec"]["replicas"] == 4
     [container] = merger["spec"]["template"]["spec"]["containers"]
-    [partition] = [e for e in container["env"] if e["name"] == "TESSERA_MERGER_PARTITION"]
-    pod_index = "metadata.labels['apps.kubernetes.io/pod-index']"
-    assert partition["valueFrom"]["fieldRef"]["fieldPath"] == pod_index
+    [replica] = [e for e in container["env"] if e["name"] == "TESSERA_MERGER_REPLICA"]
+    assert replica["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"  # t-merger-<n>
+    assert merger["metadata"]["name"] == "t-merger"  # so pod n's name ends in -<n>
     # the tiler and every merger read their partition count from one place
     [config] = by_kind(SCALED_GPU, "ConfigMap").values()
     assert config["data"]["TESSERA_MERGER_PARTITIONS"] == "4"
     assert by_kind(SCALED_GPU, "Deployment")["t-gateway"]["spec"]["replicas"] == 4
+    for leased in ("admission", "branch-sequencer", "tiler"):  # a leader and a standby
+        assert deployments[f"t-{leased}"]["spec"]["replicas"] == 2
 
 
 def test_chart_keeps_the_database_url_in_a_secret() -> None:

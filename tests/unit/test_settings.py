@@ -71,6 +71,23 @@ def test_a_merger_refuses_to_start_on_a_partition_the_tiler_never_fills(
         MergerSettings()
 
 
+def test_a_merger_owns_the_partition_its_replica_ordinal_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TESSERA_MERGER_PARTITIONS", "4")
+    monkeypatch.setenv("TESSERA_MERGER_REPLICA", "tessera-merger-3")  # a StatefulSet pod
+    assert MergerSettings().partition == 3
+    monkeypatch.setenv("TESSERA_MERGER_PARTITION", "1")  # said outright: that one
+    assert MergerSettings().partition == 1
+    monkeypatch.delenv("TESSERA_MERGER_PARTITION")
+    monkeypatch.setenv("TESSERA_MERGER_REPLICA", "tessera-merger-4")
+    with pytest.raises(ValidationError, match="TESSERA_MERGER_PARTITION=4 is not below"):
+        MergerSettings()
+    monkeypatch.setenv("TESSERA_MERGER_REPLICA", "merger")
+    with pytest.raises(ValidationError, match="does not end in -<ordinal>"):
+        MergerSettings()
+
+
 @pytest.mark.parametrize(
     ("settings", "variable", "value", "field", "expected"),
     [

@@ -206,6 +206,7 @@ def dp_base(servers: ServerURLs, namespace: str, tmp_path: Path) -> dict[str, An
         "data_root": DATA_ROOT,
         "results_root": tmp_path / "results",
         "log_json": False,
+        "lease_ttl_s": 2.0,  # a killed tiler's standby or replacement plans within ~2.7 s
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -98,16 +98,6 @@ class Plane:
         for stop, _ in self.tasks:
             stop.set()
         await asyncio.gather(*(task for _, task in self.tasks), return_exceptions=True)
-
-
-@pytest.fixture
-async def plane(tmp_path: Path) -> AsyncIterator[Plane]:
-    plane = Plane(tmp_path / "results")
-    await plane.bus.ensure_streams()
-    try:
-        yield plane
-    finally:
-        await plane.aclose()
 
 
 def progress_and_success(events: list[AnyEvent]) -> tuple[list[int], list[AnyEvent]]:
