@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-from tessera.errors import BusClosed
+import structlog
+
+from tessera.errors import BusClosed, BusError
 from tessera.events import AnyEvent, Event
+
+log = structlog.get_logger(__name__)
 
 DUPLICATE_WINDOW_S = 120.0  # how long a Nats-Msg-Id is remembered by a stream
 
@@ -282,12 +286,26 @@ async def read_events(
 async def pull(
     consumer: WorkConsumer, done: Callable[[], bool], batch: int = 1, *, timeout: float = 1.0
 ) -> AsyncIterator[list[WorkMessage]]:
-    """The one fetch loop: non-empty batches of messages until `done()` or the bus closes."""
+    """The one fetch loop: non-empty batches of messages until `done()` or the bus closes.
+
+    A failed fetch (the server gone, or its stream electing a leader: 503, no responders) is
+    asked again after `timeout`: the consumer is durable, nothing was taken from it.
+    """
+    failing = False
     while not done():
         try:
             msgs = await consumer.fetch(batch, timeout)
         except BusClosed:
             return
+        except BusError as exc:
+            if not failing:
+                log.warning("fetch_failed", error=str(exc), retry_s=timeout)
+            failing = True
+            await asyncio.sleep(timeout)
+            continue
+        if failing:
+            log.info("fetch_resumed")
+            failing = False
         if msgs:
             yield msgs
 
