@@ -12,7 +12,15 @@ import pytest
 from nats.js import api
 from nats.js.errors import NotFoundError
 
-from tessera.bus import JetStreamBus, MemoryBus, WorkConsumer, WorkMessage, WorkQueue, pull
+from tessera.bus import (
+    JetStreamBus,
+    MemoryBus,
+    WorkConsumer,
+    WorkMessage,
+    WorkQueue,
+    patiently,
+    pull,
+)
 from tessera.bus.jetstream import seeds
 from tessera.errors import BusError
 from tests.unit.bus_contract import BusContract
@@ -125,3 +133,33 @@ async def test_pull_asks_again_after_a_failed_fetch() -> None:
         got.extend(msgs)
 
     assert [m.data for m in got] == [b"batch"] and consumer.failures == 0
+
+
+class Flaky(MemoryBus):
+    """A memory bus whose first publishes fail as JetStream's do in an election."""
+
+    failures = 2
+
+    async def publish_work(self, subject: str, payload: bytes, **kwargs: Any) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise BusError("publish failed: nats: no response from stream")
+        return await super().publish_work(subject, payload, **kwargs)
+
+
+async def test_patiently_publishes_once_the_bus_takes_it_again() -> None:
+    bus = Flaky("tpatient")
+    await bus.ensure_streams()
+
+    def publish() -> Awaitable[int]:
+        return bus.publish_work(bus.names.results("a"), b"result", msg_id="r1")
+
+    await patiently(publish, patience=5.0, every=0.01)
+
+    assert bus.failures == 0
+    assert await bus.in_flight(bus.names.results_stream, bus.names.results()) == {
+        bus.names.results("a"): 1
+    }
+    bus.failures = 100
+    with pytest.raises(BusError, match="no response"):
+        await patiently(publish, patience=0.05, every=0.01)

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 
@@ -23,6 +23,8 @@ from tessera.errors import BusClosed, BusError
 from tessera.events import AnyEvent, Event
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 DUPLICATE_WINDOW_S = 120.0  # how long a Nats-Msg-Id is remembered by a stream
 
@@ -308,6 +310,21 @@ async def pull(
             failing = False
         if msgs:
             yield msgs
+
+
+async def patiently(call: Callable[[], Awaitable[T]], *, patience: float, every: float = 0.25) -> T:
+    """`call()`, asked again every `every` seconds while it fails with `BusError` (the server
+    gone, a stream electing a new leader: 503, no responders) for up to `patience` seconds; then
+    its last error. Only for calls that are safe to repeat (deduplicated publishes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    while True:
+        try:
+            return await call()
+        except BusError:
+            if loop.time() + every > deadline:
+                raise
+        await asyncio.sleep(every)
 
 
 async def hold_in_progress(msg: WorkMessage, every: float) -> None:
