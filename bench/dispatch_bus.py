@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/dispatch_bus.py                     # steady, burst, throughput; 3 rounds
     .venv/bin/python bench/dispatch_bus.py --scenarios burst --rounds 1 --in-flight 256
+    .venv/bin/python bench/dispatch_bus.py --nats-cluster --in-flight 256   # R1 vs R3
 
 The real admission and branch-sequencer services run on a real NATS JetStream log (embedded
 nats-server, or NATS_URL), with a stand-in data plane that reports every started job as succeeded
@@ -9,6 +10,10 @@ after its job time. Each scenario runs once per `--in-flight` setting of the seq
 decision appended and read back before the next, as before; 256: a wave's decisions pipelined),
 side by side in every round, each in a namespace of its own; the medians over the rounds are
 printed at the end.
+
+`--nats-cluster` runs on an embedded 3-node JetStream cluster instead, each scenario once with R1
+streams and once with R3 (`--replicas`), side by side in every round: what replicating the log
+costs dispatch.
 
 - **steady**: 1,000 jobs over 200 lanes and 20 tenants, `MAX_WORKERS` 32, 50 ms jobs.
 - **burst**: the same jobs, 1,000 workers, jobs finish at once: the whole backlog becomes runnable
@@ -28,19 +33,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import multiprocessing
 import statistics
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tessera.admission.domain import AdmissionState
 from tessera.admission.handlers import Admission
 from tessera.branch_sequencer.domain import SequencerState
 from tessera.branch_sequencer.handlers import Sequencer
 from tessera.bus import Bus, Envelope, JetStreamBus, read_events
-from tessera.embedded import nats_from_env_or_embedded
+from tessera.embedded import nats_cluster, nats_from_env_or_embedded
 from tessera.events import JobStarted, JobSucceeded, WorkflowAdmitted, WorkflowSubmitted
 from tessera.telemetry import configure_logging
 from tessera.workflows import WorkflowSpec
@@ -157,8 +165,10 @@ async def append_all(bus: Bus, events: list[WorkflowSubmitted | WorkflowAdmitted
         await asyncio.gather(*(bus.append(e) for e in events[i : i + 500]))
 
 
-async def run(url: str, args: argparse.Namespace, scenario: str, in_flight: int) -> Figures:
-    bus = await JetStreamBus.connect(url, "bench" + uuid.uuid4().hex[:8])
+async def run(
+    url: str, args: argparse.Namespace, scenario: str, in_flight: int, replicas: int = 1
+) -> Figures:
+    bus = await JetStreamBus.connect(url, "bench" + uuid.uuid4().hex[:8], replicas=replicas)
     await bus.ensure_streams()
     workers, job_seconds = SCENARIOS[scenario]
     backlog = scenario == "throughput"
@@ -207,28 +217,44 @@ def main() -> None:
     parser.add_argument("--queued", type=int, default=10_000, help="throughput: the backlog")
     parser.add_argument("--lanes", type=int, default=200)
     parser.add_argument("--tenants", type=int, default=20)
+    parser.add_argument(
+        "--nats-cluster", action="store_true", help="an embedded 3-node JetStream cluster"
+    )
+    parser.add_argument("--replicas", default="1,3", help="with --nats-cluster: side by side")
     args = parser.parse_args()
     scenarios = args.scenarios.split(",")
     settings = [int(n) for n in args.in_flight.split(",")]
+    replica_counts = [int(n) for n in args.replicas.split(",")] if args.nats_cluster else [1]
     configure_logging("WARNING")
-    results: dict[tuple[str, int], list[Figures]] = collections.defaultdict(list)
-    with nats_from_env_or_embedded() as url:
+    results: dict[tuple[str, int, int], list[Figures]] = collections.defaultdict(list)
+    with contextlib.ExitStack() as stack:
+        if args.nats_cluster:
+            state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-nats-")))
+            url = stack.enter_context(nats_cluster(state, size=3)).url
+        else:
+            url = stack.enter_context(nats_from_env_or_embedded())
         for r in range(args.rounds):
             for scenario in scenarios:
                 for in_flight in settings:
-                    f = asyncio.run(run(url, args, scenario, in_flight))
-                    results[(scenario, in_flight)].append(f)
-                    print(f"round {r + 1} {scenario:10} in flight {in_flight:3}: {f}", flush=True)
-    print(f"\nmedians of {args.rounds} rounds (workers, seconds per job: {SCENARIOS})")
-    print("| scenario | in flight | dispatch p50 | dispatch p99 | events/s | CPU µs per event |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for (scenario, in_flight), runs in results.items():
+                    for replicas in replica_counts:
+                        f = asyncio.run(run(url, args, scenario, in_flight, replicas))
+                        results[(scenario, in_flight, replicas)].append(f)
+                        print(
+                            f"round {r + 1} {scenario:10} in flight {in_flight:3} R{replicas}: {f}",
+                            flush=True,
+                        )
+    where = "a 3-node cluster" if args.nats_cluster else "one server"
+    print(f"\nmedians of {args.rounds} rounds on {where} (workers, seconds per job: {SCENARIOS})")
+    print("| scenario | in flight | replicas | dispatch p50 | p99 | events/s | CPU µs/event |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for (scenario, in_flight, replicas), runs in results.items():
         p50, p99, rate, cpu = (
             statistics.median(getattr(f, k) for f in runs)
             for k in ("p50_ms", "p99_ms", "events_per_s", "cpu_us_per_event")
         )
         print(
-            f"| {scenario} | {in_flight} | {p50:.1f} ms | {p99:.1f} ms | {rate:,.0f} | {cpu:.0f} |"
+            f"| {scenario} | {in_flight} | R{replicas} | {p50:.1f} ms | {p99:.1f} ms | {rate:,.0f} "
+            f"| {cpu:.0f} |"
         )
 
 

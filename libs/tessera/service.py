@@ -46,7 +46,10 @@ async def run_service(name: str, serve: Serve[S], settings: S) -> None:
     """Run `serve` until SIGTERM/SIGINT, then let it drain and close the connection."""
     configure_logging(settings.log_level, json=settings.log_json, service=name)
     bus: Bus = await JetStreamBus.connect(
-        settings.nats_url, settings.namespace, name=f"tessera-{name}"
+        settings.nats_url,
+        settings.namespace,
+        name=f"tessera-{name}",
+        replicas=settings.stream_replicas,
     )
     await bus.ensure_streams()
     rt = Runtime(name=name, settings=settings, bus=bus)

@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     nats_url: str = Field(
         default="nats://127.0.0.1:4222",
         validation_alias=AliasChoices("NATS_URL", "TESSERA_NATS_URL"),
+        description="one server, or a cluster's seeds comma-separated (the client tries each)",
+    )
+    stream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        validation_alias="TESSERA_STREAM_REPLICAS",
+        description="copies of each stream, the lease KV and the snapshot store on a JetStream "
+        "cluster (3 on three nodes); existing ones are scaled up to it, never down",
     )
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/tessera",

@@ -122,7 +122,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = await JetStreamBus.connect(
-            settings.nats_url, settings.namespace, name="tessera-gateway"
+            settings.nats_url,
+            settings.namespace,
+            name="tessera-gateway",
+            replicas=settings.stream_replicas,
         )
         await bus.ensure_streams()
         pool = await asyncpg.create_pool(

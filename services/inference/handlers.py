@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,15 @@ import structlog
 from pydantic import ValidationError
 
 from tessera import telemetry
-from tessera.bus import Bus, WorkConsumer, WorkMessage, WorkQueue, hold_in_progress, pull
+from tessera.bus import (
+    Bus,
+    WorkConsumer,
+    WorkMessage,
+    WorkQueue,
+    hold_in_progress,
+    patiently,
+    pull,
+)
 from tessera.errors import BusError
 from tessera.inference.adapters import compute
 from tessera.inference.adapters.models import Predictors, Ready
@@ -58,6 +67,9 @@ from tessera.tiling.work import (
 log = structlog.get_logger(__name__)
 
 CONSUMER = "inference"
+# a result publish is retried this long (a stream leader election takes seconds) before the
+# batch goes back to the queue
+PUBLISH_PATIENCE_S = 30.0
 
 
 @dataclass(eq=False)
@@ -250,12 +262,18 @@ class InferenceWorker:
                 free_model()
             results = await finish()
             for index, payload, timings in results:
-                await publish_result(
-                    self.bus,
-                    batch.results_subject,
-                    payload,
-                    msg_id=result_msg_id(batch.ref, index),
-                    timings={**work.timings, **timings},
+                # the batch is done: a bus that does not take its results now (an election)
+                # is waited for, not counted against the batch by a nak
+                await patiently(
+                    functools.partial(
+                        publish_result,
+                        self.bus,
+                        batch.results_subject,
+                        payload,
+                        msg_id=result_msg_id(batch.ref, index),
+                        timings={**work.timings, **timings},
+                    ),
+                    patience=PUBLISH_PATIENCE_S,
                 )
             await self._release(work, ack=True)
             self.batches_done += 1

@@ -33,7 +33,12 @@ async def serve(rt: Runtime[ProjectorSettings]) -> None:
 
 async def replay(settings: Settings) -> int:
     """Drop the read models and rebuild them from the whole log; returns the last applied seq."""
-    bus = await JetStreamBus.connect(settings.nats_url, settings.namespace, name="tessera-replay")
+    bus = await JetStreamBus.connect(
+        settings.nats_url,
+        settings.namespace,
+        name="tessera-replay",
+        replicas=settings.stream_replicas,
+    )
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         await bus.ensure_streams()

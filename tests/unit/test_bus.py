@@ -12,7 +12,17 @@ import pytest
 from nats.js import api
 from nats.js.errors import NotFoundError
 
-from tessera.bus import JetStreamBus, MemoryBus
+from tessera.bus import (
+    JetStreamBus,
+    MemoryBus,
+    WorkConsumer,
+    WorkMessage,
+    WorkQueue,
+    patiently,
+    pull,
+)
+from tessera.bus.jetstream import seeds
+from tessera.errors import BusError
 from tests.unit.bus_contract import BusContract
 from tests.unit.gateway.ratelimit_contract import FakeClock
 
@@ -64,4 +74,92 @@ async def test_a_starting_service_keeps_the_replicas_an_operator_gave_the_stream
 
     assert js.streams["EVENTS"].num_replicas == 3  # updated, not scaled back to one
     assert [c.name for c in js.updates] == ["EVENTS"]
-    assert js.streams["TILES"].num_replicas is None  # created: the server's default, one
+    assert js.streams["TILES"].num_replicas == 1  # created with the setting's count
+
+
+async def test_streams_are_scaled_up_to_the_setting_keeping_the_operators_limits() -> None:
+    edited = api.StreamConfig(name="EVENTS", num_replicas=1, max_age=3600.0, duplicate_window=5.0)
+    js = StreamsAPI({"EVENTS": edited})
+    bus = JetStreamBus(SimpleNamespace(jetstream=lambda: js), "tessera", replicas=3)  # type: ignore[arg-type]
+
+    await bus.ensure_streams()
+
+    events = js.streams["EVENTS"]
+    assert events.num_replicas == 3
+    assert events.max_age == 3600.0  # the operator's limit stays
+    assert events.duplicate_window == 120.0  # Tessera's deduplication relies on its window
+    js.updates.clear()
+    await bus.ensure_streams()
+    assert js.updates == []  # nothing differs: nothing updated
+
+
+def test_a_nats_url_names_one_server_or_a_clusters_seeds() -> None:
+    assert seeds("nats://a:4222") == ["nats://a:4222"]
+    assert seeds("nats://a:4222, nats://b:4222,nats://c:4222") == [
+        "nats://a:4222",
+        "nats://b:4222",
+        "nats://c:4222",
+    ]
+    with pytest.raises(BusError, match="no NATS server"):
+        seeds(" , ")
+
+
+class Electing:
+    """A work consumer whose first fetches fail as JetStream's do while its stream elects a
+    leader (503, no responders)."""
+
+    def __init__(self, consumer: WorkConsumer, failures: int) -> None:
+        self.consumer, self.failures = consumer, failures
+
+    async def fetch(self, batch: int, timeout: float) -> list[WorkMessage]:
+        if self.failures:
+            self.failures -= 1
+            raise BusError("fetch failed: ServiceUnavailableError")
+        return await self.consumer.fetch(batch, timeout)
+
+    async def close(self) -> None:
+        await self.consumer.close()
+
+
+async def test_pull_asks_again_after_a_failed_fetch() -> None:
+    bus = MemoryBus("tpull")
+    await bus.ensure_streams()
+    queue = WorkQueue(bus.names.tiles_stream, "inference", bus.names.tiles())
+    consumer = Electing(await bus.work_consumer(queue), failures=2)
+    await bus.publish_work(bus.names.tiles("a"), b"batch", msg_id="1")
+
+    got = []
+    async for msgs in pull(consumer, lambda: bool(got), timeout=0.01):
+        got.extend(msgs)
+
+    assert [m.data for m in got] == [b"batch"] and consumer.failures == 0
+
+
+class Flaky(MemoryBus):
+    """A memory bus whose first publishes fail as JetStream's do in an election."""
+
+    failures = 2
+
+    async def publish_work(self, subject: str, payload: bytes, **kwargs: Any) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise BusError("publish failed: nats: no response from stream")
+        return await super().publish_work(subject, payload, **kwargs)
+
+
+async def test_patiently_publishes_once_the_bus_takes_it_again() -> None:
+    bus = Flaky("tpatient")
+    await bus.ensure_streams()
+
+    def publish() -> Awaitable[int]:
+        return bus.publish_work(bus.names.results("a"), b"result", msg_id="r1")
+
+    await patiently(publish, patience=5.0, every=0.01)
+
+    assert bus.failures == 0
+    assert await bus.in_flight(bus.names.results_stream, bus.names.results()) == {
+        bus.names.results("a"): 1
+    }
+    bus.failures = 100
+    with pytest.raises(BusError, match="no response"):
+        await patiently(publish, patience=0.05, every=0.01)

@@ -211,6 +211,37 @@ def test_compose_uploads_go_to_a_writable_volume_and_prometheus_keeps_its_data()
     assert any("rules.yml" in m for m in prometheus)
 
 
+def flag(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_compose_cluster_profile_runs_three_routed_nodes_and_the_env_names_them() -> None:
+    services = compose()["services"]
+    nodes = {n: s for n, s in services.items() if "cluster" in s.get("profiles", [])}
+    assert set(nodes) == {"nats-1", "nats-2", "nats-3"}
+    for name, node in nodes.items():
+        command = node["command"]
+        assert "-js" in command and flag(command, "--name") == name
+        assert flag(command, "--cluster_name") == "tessera"
+        port = flag(command, "--cluster").rsplit(":", 1)[1]
+        routes = set(flag(command, "--routes").split(","))
+        assert routes == {f"nats://{other}:{port}" for other in nodes if other != name}
+        assert node["volumes"][0].split(":")[0] in compose()["volumes"]  # a store of its own
+    assert len({node["volumes"][0] for node in nodes.values()}) == 3
+    env = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / "cluster.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert env["NATS_URL"].split(",") == [f"nats://{n}:4222" for n in sorted(nodes)]
+    assert env["TESSERA_STREAM_REPLICAS"] == "3"
+    for name in SERVICES:  # the services read both from the env file, one server without it
+        environment = services[name]["environment"]
+        assert environment["NATS_URL"] == "${NATS_URL:-nats://nats:4222}"
+        assert environment["TESSERA_STREAM_REPLICAS"] == "${TESSERA_STREAM_REPLICAS:-1}"
+        assert not services[name]["depends_on"]["nats-1"]["required"]
+
+
 def test_prometheus_scrapes_every_service_under_its_name() -> None:
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     [tessera] = [job for job in config["scrape_configs"] if job["job_name"] == "tessera"]
@@ -320,6 +351,20 @@ def test_chart_scaled_gpu_values() -> None:
     budgets = by_kind(SCALED_GPU, "PodDisruptionBudget")
     assert {"t-gateway", "t-admission", "t-branch-sequencer", "t-merger"} <= set(budgets)
     assert not by_kind(DB, "ServiceMonitor") and not by_kind(DB, "ScaledObject")
+
+
+def test_chart_takes_a_clusters_seeds_and_its_replica_count() -> None:
+    seeds = ",".join(f"nats://nats-{i}.nats-headless:4222" for i in range(3))
+    values = {**DB, "nats": {"url": seeds, "streamReplicas": 3}}
+    [config] = by_kind(values, "ConfigMap").values()
+    assert config["data"]["NATS_URL"] == seeds
+    assert config["data"]["TESSERA_STREAM_REPLICAS"] == "3"
+    [default] = by_kind(DB, "ConfigMap").values()
+    assert default["data"]["TESSERA_STREAM_REPLICAS"] == "1"
+    with pytest.raises(helm_python.errors.HelmError, match="url"):
+        objects({**DB, "nats": {"url": "nats://a:4222,redis://b:6379"}})
+    readme = (CHART / "README.md").read_text()
+    assert "config.cluster.enabled=true" in readme and "streamReplicas: 3" in readme
 
 
 def test_chart_values_are_checked_by_its_schema() -> None:

@@ -28,6 +28,7 @@ from tessera.bus.port import (
     WorkMessage,
     WorkQueue,
     hold_in_progress,
+    patiently,
     pull,
     read_events,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "WorkMessage",
     "WorkQueue",
     "hold_in_progress",
+    "patiently",
     "pull",
     "read_events",
 ]

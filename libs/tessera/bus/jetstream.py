@@ -60,11 +60,41 @@ PING_INTERVAL_S = 5
 NATS_ERRORS = (APIError, TimeoutError, nats.errors.Error)
 
 
+def seeds(url: str) -> list[str]:
+    """The servers in a `NATS_URL`: one URL, or several comma-separated."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise BusError(f"no NATS server in {url!r}")
+    return servers
+
+
+# What Tessera relies on in a stream; the rest (limits, placement, ...) is the operator's.
+OWN_FIELDS = ("subjects", "retention", "storage", "duplicate_window")
+
+
+def reconcile(current: api.StreamConfig, wanted: api.StreamConfig) -> api.StreamConfig:
+    """The stream config to apply over `current`: Tessera's own fields as `wanted`, replicas
+    scaled up to `wanted`'s (never down: more is an operator's choice), every other field as
+    the operator left it."""
+    own = {field: getattr(wanted, field) for field in OWN_FIELDS}
+    replicas = max(current.num_replicas or 1, wanted.num_replicas or 1)
+    return replace(current, **own, num_replicas=replicas)
+
+
+def changes(before: api.StreamConfig, after: api.StreamConfig) -> dict[str, object]:
+    return {
+        field: getattr(after, field)
+        for field in (*OWN_FIELDS, "num_replicas")
+        if getattr(before, field) != getattr(after, field)
+    }
+
+
 class JetStreamBus:
     """A NATS connection with Tessera's streams and conventions (implements `Bus`)."""
 
-    def __init__(self, nc: NATS, ns: str) -> None:
+    def __init__(self, nc: NATS, ns: str, *, replicas: int = 1) -> None:
         self.nc = nc
+        self.replicas = replicas  # of the streams and buckets this creates, or scales up to
         self.js: JetStreamContext = nc.jetstream()
         self.names = Names(ns)
         self.feeds: set[EventFeed] = set()  # open feeds, resumed after an outage
@@ -73,7 +103,11 @@ class JetStreamBus:
         self._returning: asyncio.Task[None] | None = None
 
     @classmethod
-    async def connect(cls, url: str, ns: str, *, name: str = "tessera") -> JetStreamBus:
+    async def connect(
+        cls, url: str, ns: str, *, name: str = "tessera", replicas: int = 1
+    ) -> JetStreamBus:
+        """Connect to `url`: one server, or a cluster's seeds comma-separated (the client
+        tries each, and learns the rest of the cluster from the one it reaches)."""
         bus: JetStreamBus | None = None
 
         async def on_error(exc: Exception) -> None:
@@ -90,7 +124,7 @@ class JetStreamBus:
                 bus._reconnected()
 
         nc = await nats.connect(
-            url,
+            seeds(url),
             name=name,
             error_cb=on_error,
             disconnected_cb=on_disconnected,
@@ -100,7 +134,7 @@ class JetStreamBus:
             ping_interval=PING_INTERVAL_S,
             max_outstanding_pings=2,
         )
-        bus = cls(nc, ns)
+        bus = cls(nc, ns, replicas=replicas)
         return bus
 
     # --- outages ------------------------------------------------------------------------
@@ -166,6 +200,7 @@ class JetStreamBus:
                 retention=api.RetentionPolicy.LIMITS,
                 storage=api.StorageType.FILE,
                 duplicate_window=DUPLICATE_WINDOW_S,
+                num_replicas=self.replicas,
             )
         )
         for name, subject in ((n.tiles_stream, n.tiles()), (n.results_stream, n.results())):
@@ -176,23 +211,46 @@ class JetStreamBus:
                     retention=api.RetentionPolicy.WORK_QUEUE,
                     storage=api.StorageType.FILE,
                     duplicate_window=DUPLICATE_WINDOW_S,
+                    num_replicas=self.replicas,
                 )
             )
 
     async def _ensure(self, config: api.StreamConfig) -> None:
+        name = config.name or ""
         try:
-            info = await self.js.stream_info(config.name or "")
+            info = await self.js.stream_info(name)
         except NotFoundError:
             try:
                 await self.js.add_stream(config)
-            except BadRequestError:  # another service created it in between
-                await self.js.stream_info(config.name or "")
+            except BadRequestError as exc:
+                try:  # another service created it in between
+                    info = await self.js.stream_info(name)
+                except NotFoundError:
+                    raise BusError(f"creating stream {name} failed: {exc}") from exc
+            else:
+                return
+        except NATS_ERRORS as exc:
+            raise BusError(f"stream {name}: {exc}") from exc
+        wanted = reconcile(info.config, config)
+        if wanted == info.config:
             return
-        # Replicas are the operator's (R3 on a cluster: `nats stream edit <stream> --replicas 3`):
-        # an update from a starting service must not scale the stream back to one.
-        config = replace(config, num_replicas=info.config.num_replicas)
-        with contextlib.suppress(BadRequestError):  # immutable fields differ: keep the stream
-            await self.js.update_stream(config)
+        try:
+            await self.js.update_stream(wanted)
+        except BadRequestError as exc:
+            raise BusError(f"updating stream {name} failed: {exc}") from exc
+        log.info("stream_updated", stream=name, changed=changes(info.config, wanted))
+
+    async def _scale_up(self, stream: str) -> None:
+        """A bucket's stream gets `replicas` copies if it has fewer (one created before the
+        cluster was, or on one node)."""
+        info = await self.js.stream_info(stream)
+        if (info.config.num_replicas or 1) >= self.replicas:
+            return
+        try:
+            await self.js.update_stream(replace(info.config, num_replicas=self.replicas))
+        except BadRequestError as exc:
+            raise BusError(f"scaling {stream} to {self.replicas} replicas failed: {exc}") from exc
+        log.info("stream_updated", stream=stream, changed={"num_replicas": self.replicas})
 
     async def delete_streams(self) -> None:
         names = self.names
@@ -345,8 +403,11 @@ class JetStreamBus:
         try:
             try:
                 kv = await self.js.key_value(bucket)
+                await self._scale_up(f"KV_{bucket}")
             except nats.js.errors.BucketNotFoundError:
-                kv = await self.js.create_key_value(bucket=bucket, ttl=ttl, history=1)
+                kv = await self.js.create_key_value(
+                    bucket=bucket, ttl=ttl, history=1, replicas=self.replicas
+                )
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             raise BusError(f"key-value bucket {bucket}: {exc}") from exc
         return JetStreamKeyValue(kv)
@@ -355,8 +416,9 @@ class JetStreamBus:
         try:
             try:
                 store = await self.js.object_store(bucket)
+                await self._scale_up(f"OBJ_{bucket}")
             except nats.js.errors.BucketNotFoundError:
-                config = api.ObjectStoreConfig(storage=api.StorageType.FILE)
+                config = api.ObjectStoreConfig(storage=api.StorageType.FILE, replicas=self.replicas)
                 store = await self.js.create_object_store(bucket, config=config)
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             raise BusError(f"object store {bucket}: {exc}") from exc

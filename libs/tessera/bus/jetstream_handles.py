@@ -82,6 +82,8 @@ class JetStreamConsumer:
             return []  # nats.py raises on an empty pull instead of returning [] (nats.py #418)
         except nats.errors.ConnectionClosedError as exc:
             raise BusClosed(str(exc)) from exc
+        except (nats.errors.Error, OSError) as exc:  # 503 / no responders in an election
+            raise BusError(f"fetch failed: {exc!r}") from exc
         return [JetStreamWork(m) for m in msgs]
 
     async def close(self) -> None:

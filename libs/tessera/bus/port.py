@@ -15,10 +15,16 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from tessera.errors import BusClosed
+import structlog
+
+from tessera.errors import BusClosed, BusError
 from tessera.events import AnyEvent, Event
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 DUPLICATE_WINDOW_S = 120.0  # how long a Nats-Msg-Id is remembered by a stream
 
@@ -282,14 +288,43 @@ async def read_events(
 async def pull(
     consumer: WorkConsumer, done: Callable[[], bool], batch: int = 1, *, timeout: float = 1.0
 ) -> AsyncIterator[list[WorkMessage]]:
-    """The one fetch loop: non-empty batches of messages until `done()` or the bus closes."""
+    """The one fetch loop: non-empty batches of messages until `done()` or the bus closes.
+
+    A failed fetch (the server gone, or its stream electing a leader: 503, no responders) is
+    asked again after `timeout`: the consumer is durable, nothing was taken from it.
+    """
+    failing = False
     while not done():
         try:
             msgs = await consumer.fetch(batch, timeout)
         except BusClosed:
             return
+        except BusError as exc:
+            if not failing:
+                log.warning("fetch_failed", error=str(exc), retry_s=timeout)
+            failing = True
+            await asyncio.sleep(timeout)
+            continue
+        if failing:
+            log.info("fetch_resumed")
+            failing = False
         if msgs:
             yield msgs
+
+
+async def patiently(call: Callable[[], Awaitable[T]], *, patience: float, every: float = 0.25) -> T:
+    """`call()`, asked again every `every` seconds while it fails with `BusError` (the server
+    gone, a stream electing a new leader: 503, no responders) for up to `patience` seconds; then
+    its last error. Only for calls that are safe to repeat (deduplicated publishes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    while True:
+        try:
+            return await call()
+        except BusError:
+            if loop.time() + every > deadline:
+                raise
+        await asyncio.sleep(every)
 
 
 async def hold_in_progress(msg: WorkMessage, every: float) -> None:

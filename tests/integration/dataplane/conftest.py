@@ -98,7 +98,12 @@ class DataPlane:
     services: list[Service] = field(default_factory=list)
 
     async def start(self, name: str, serve: Serve, settings: Settings) -> Service:
-        bus = await JetStreamBus.connect(settings.nats_url, settings.namespace, name=f"test-{name}")
+        bus = await JetStreamBus.connect(
+            settings.nats_url,
+            settings.namespace,
+            name=f"test-{name}",
+            replicas=settings.stream_replicas,
+        )
         await bus.ensure_streams()
         rt = Runtime(name=name, settings=settings, bus=bus)
         service = Service(name, rt, asyncio.create_task(serve(rt)))
