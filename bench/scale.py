@@ -11,9 +11,13 @@ count a fresh batch of workflows from `--tenants` tenants is submitted (the repl
 step before keep running and new ones join); printed: tiles/s and its ratio to linear (the
 replicas times one replica's ceiling, 1 / tile time), dispatch p50/p99 (as bench/dispatch_bus.py
 measures it, from the log), the deepest ready queue and admission line the deciders reported on
-their /metrics (scraped every 0.5 s), and the deciders' resident memory. Then the sequencer's
-restart: a fresh one loads the newest snapshot the service saved (every `--snapshot-every`
-events) and folds the log after it, against a fold of the whole log.
+their /metrics (scraped every 0.5 s), the deepest TILES queue (batches in the stream, as the
+NATS exporter's `jetstream_consumer_num_pending` shows it; the tiler's window bounds it), and the
+deciders' resident memory. Admission, the sequencer and the tiler run `--standbys` extra
+replicas each; after the steps every leader is killed with SIGKILL at once and the time until
+each standby leads (its `tessera_leader` gauge) is printed, then a batch of workflows runs on the
+standbys. Then the sequencer's restart: a fresh one loads the newest snapshot the service saved
+(every `--snapshot-every` events) and folds the log after it, against a fold of the whole log.
 
 **simulation**: the real admission and branch-sequencer domains (no bus) under `--workflows`
 workflows (5,000) of `--tenants` tenants (200), two lanes of two jobs each, every job `--tiles`
@@ -53,7 +57,7 @@ from bench.dispatch_bus import latencies
 from tessera.admission import domain as admission
 from tessera.branch_sequencer import domain as sequencer
 from tessera.branch_sequencer.handlers import Sequencer
-from tessera.bus import Bus, Envelope
+from tessera.bus import Envelope, JetStreamBus, read_events
 from tessera.embedded import nats_from_env_or_embedded
 from tessera.events import (
     Event,
@@ -94,6 +98,9 @@ def quantile(values: list[float], q: float) -> float:
 # --- on this machine ----------------------------------------------------------------------
 
 
+LEASED = ("admission", "branch-sequencer", "tiler")  # one leads, the standbys wait (tessera.lease)
+
+
 @dataclass
 class Stack:
     url: str
@@ -102,14 +109,25 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
 
-    def start(self, name: str, service: str | None = None) -> None:
+    def start(self, service: str) -> str:
+        """Start one more process of `service`, named `<service>-<n>`."""
+        name = f"{service}-{sum(n.rsplit('-', 1)[0] == service for n in self.procs)}"
         port = 19100 + len(self.ports)
         self.ports[name] = port
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "tessera.cli", "serve", service or name],
+            [sys.executable, "-m", "tessera.cli", "serve", service],
             env={**self.env, "TESSERA_OPS_PORT": str(port)},
             stdout=subprocess.DEVNULL,
         )
+        return name
+
+    def replicas(self, service: str) -> list[str]:
+        """The live processes of `service`."""
+        return [
+            name
+            for name, proc in self.procs.items()
+            if name.rsplit("-", 1)[0] == service and proc.poll() is None
+        ]
 
     def rss_mb(self, name: str) -> float:
         for line in Path(f"/proc/{self.procs[name].pid}/status").read_text().splitlines():
@@ -117,24 +135,43 @@ class Stack:
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    async def sample(
+        self, client: httpx.AsyncClient, name: str, metric: str, labels: dict[str, str]
+    ) -> float | None:
+        """One sample of a process's /metrics (None when it has none or does not answer)."""
+        with contextlib.suppress(httpx.HTTPError):
+            text = (await client.get(f"http://127.0.0.1:{self.ports[name]}/metrics")).text
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == metric and sample.labels == labels:
+                        return float(sample.value)
+        return None
+
+    async def leader(self, client: httpx.AsyncClient, role: str) -> str | None:
+        """The live process whose `tessera_leader{role}` gauge says it leads."""
+        for name in self.replicas(role):
+            if await self.sample(client, name, "tessera_leader", {"role": role}) == 1:
+                return name
+        return None
+
     async def gauges(self, client: httpx.AsyncClient) -> dict[str, float]:
-        """The ready queue and the admission line as the deciders report them."""
+        """The ready queue and the admission line as the deciders report them (the leaders:
+        a standby reports neither)."""
         out: dict[str, float] = {}
-        for name, metric, labels in (
+        for service, metric, labels in (
             ("branch-sequencer", "tessera_queue_depth", {"scope": "ready"}),
             ("admission", "tessera_admission_waiters", {}),
         ):
-            with contextlib.suppress(httpx.HTTPError):
-                text = (await client.get(f"http://127.0.0.1:{self.ports[name]}/metrics")).text
-                for family in text_string_to_metric_families(text):
-                    for sample in family.samples:
-                        if sample.name == metric and sample.labels == labels:
-                            out[metric] = sample.value
+            for name in self.replicas(service):
+                value = await self.sample(client, name, metric, labels)
+                if value is not None:
+                    out[metric] = max(out.get(metric, 0.0), value)
         return out
 
     def stop(self) -> None:
         for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
         for proc in self.procs.values():
             try:
                 proc.wait(30)
@@ -155,11 +192,13 @@ def stack(args: argparse.Namespace) -> Iterator[Stack]:
             "MAX_ACTIVE_TENANTS": str(args.active),
             "TESSERA_TILER_WINDOW": str(2 * max(args.replicas)),
             "TESSERA_SNAPSHOT_EVERY": str(args.snapshot_every),
+            "TESSERA_LEASE_TTL_S": str(args.lease_ttl),
         }
         running = Stack(url, namespace, env)
         try:
-            for name in ("admission", "branch-sequencer", "tiler", "merger"):
-                running.start(name)
+            for service in ("admission", "branch-sequencer", "tiler", "merger"):
+                for _ in range(1 + args.standbys if service in LEASED else 1):
+                    running.start(service)
             yield running
         finally:
             running.stop()
@@ -167,7 +206,7 @@ def stack(args: argparse.Namespace) -> Iterator[Stack]:
 
 
 async def _delete_streams(url: str, namespace: str) -> None:
-    bus = await Bus.connect(url, namespace, name="bench-cleanup")
+    bus = await JetStreamBus.connect(url, namespace, name="bench-cleanup")
     await bus.delete_streams()
     await bus.close()
 
@@ -181,17 +220,18 @@ class Step:
     p99_ms: float
     ready: float
     waiting: float
+    tiles_queue: float
     rss: dict[str, float]
 
 
 async def machine_step(running: Stack, args: argparse.Namespace, replicas: int) -> Step:
-    bus = await Bus.connect(running.url, running.namespace, name="bench")
+    bus = await JetStreamBus.connect(running.url, running.namespace, name="bench")
     await bus.ensure_streams()
     start = await bus.last_sequence() + 1
     spec = workflow(args.machine_tiles, args.tile_seconds)
     tenants = [uuid.uuid4() for _ in range(args.tenants)]
     plan = [(tenants[w % len(tenants)], uuid.uuid4()) for w in range(args.machine_workflows)]
-    peaks = {"tessera_queue_depth": 0.0, "tessera_admission_waiters": 0.0}
+    peaks = {"tessera_queue_depth": 0.0, "tessera_admission_waiters": 0.0, "tiles": 0.0}
     async with (
         httpx.AsyncClient(timeout=2) as client,
         bus.feed(start_seq=start, subject=f"{bus.names.ns}.evt.*.*.WorkflowFinished") as done,
@@ -204,8 +244,12 @@ async def machine_step(running: Stack, args: argparse.Namespace, replicas: int) 
             finished += len(await done.batch(max_size=1000, timeout=0.5))
             for metric, value in (await running.gauges(client)).items():
                 peaks[metric] = max(peaks[metric], value)
+            in_tiles = await bus.in_flight(bus.names.tiles_stream, bus.names.tiles())
+            peaks["tiles"] = max(peaks["tiles"], sum(in_tiles.values()))
             assert time.monotonic() - t0 < 3600, "the step did not finish within an hour"
-    envs = [env async for env in bus.read_events(start_seq=1)]
+        roles = ("branch-sequencer", "admission")
+        leaders = {role: await running.leader(client, role) for role in roles}
+    envs = [env async for env in read_events(bus)]
     await bus.close()
     mine = {wid for _, wid in plan}
     step = [e for e in envs if e.seq >= start]
@@ -220,7 +264,8 @@ async def machine_step(running: Stack, args: argparse.Namespace, replicas: int) 
         quantile(lat, 0.99) * 1e3,
         peaks["tessera_queue_depth"],
         peaks["tessera_admission_waiters"],
-        {name: running.rss_mb(name) for name in ("branch-sequencer", "admission")},
+        peaks["tiles"],
+        {role: running.rss_mb(name) if name else 0.0 for role, name in leaders.items()},
     )
 
 
@@ -230,7 +275,7 @@ def _workflow_of(env: Envelope) -> uuid.UUID | None:
 
 async def restart(url: str, namespace: str, workers: int) -> tuple[float, int, float, int]:
     """(seconds from the snapshot, tail events, seconds of a full replay, events)."""
-    bus = await Bus.connect(url, namespace, name="bench-restart")
+    bus = await JetStreamBus.connect(url, namespace, name="bench-restart")
     code = fingerprint(sequencer.SequencerState)
 
     async def fold(snapshots: Snapshots | None) -> tuple[float, int]:
@@ -251,28 +296,60 @@ async def restart(url: str, namespace: str, workers: int) -> tuple[float, int, f
     return from_snapshot[0], from_snapshot[1], full[0], full[1]
 
 
+async def failover(running: Stack) -> dict[str, float]:
+    """SIGKILL every lease holder's leader at once; seconds until each role's standby leads."""
+    async with httpx.AsyncClient(timeout=2) as client:
+        leaders = {role: await running.leader(client, role) for role in LEASED}
+        assert all(leaders.values()), f"a role without a leader: {leaders}"
+        killed = time.monotonic()
+        for name in leaders.values():
+            running.procs[str(name)].kill()
+        for name in leaders.values():
+            running.procs[str(name)].wait()
+        took: dict[str, float] = {}
+        while len(took) < len(LEASED):
+            for role in LEASED:
+                if role not in took and await running.leader(client, role) is not None:
+                    took[role] = time.monotonic() - killed
+            assert time.monotonic() - killed < 300, f"no standby took over: {took}"
+            await asyncio.sleep(0.05)
+    return took
+
+
+def row(label: str, s: Step, args: argparse.Namespace) -> str:
+    rate = s.tiles / s.seconds
+    linear = s.replicas / args.tile_seconds
+    return (
+        f"| {label} | {rate:,.0f} | {rate / linear:.2f} | {s.p50_ms:.0f} / {s.p99_ms:.0f} ms |"
+        f" {s.ready:.0f} | {s.waiting:.0f} | {s.tiles_queue:.0f} |"
+        f" {s.rss['branch-sequencer']:.0f} / {s.rss['admission']:.0f} MB |"
+    )
+
+
 def machine(args: argparse.Namespace) -> None:
     print(
         f"on this machine: {args.machine_workflows} workflows of {args.tenants} tenants per step,"
         f" 4 jobs x {args.machine_tiles} tiles x {args.tile_seconds * 1e3:g} ms, MAX_WORKERS"
         f" {args.workers}, {args.active} active tenants; one replica's ceiling"
-        f" {1 / args.tile_seconds:g} tiles/s"
+        f" {1 / args.tile_seconds:g} tiles/s; {args.standbys} standby of admission, sequencer"
+        f" and tiler each (lease TTL {args.lease_ttl:g} s)"
     )
     print("| replicas | tiles/s | ratio to linear | dispatch p50 / p99 | deepest ready queue |"
-          " admission line | sequencer / admission RSS |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+          " admission line | deepest TILES queue | sequencer / admission RSS |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     with stack(args) as running:
         for replicas in args.replicas:
-            while sum(name.startswith("inference") for name in running.procs) < replicas:
-                running.start(f"inference-{len(running.procs)}", "inference")
-            s = asyncio.run(machine_step(running, args, replicas))
-            rate = s.tiles / s.seconds
-            linear = replicas / args.tile_seconds
+            while len(running.replicas("inference")) < replicas:
+                running.start("inference")
+            step = asyncio.run(machine_step(running, args, replicas))
+            print(row(str(replicas), step, args), flush=True)
+        if args.standbys:
+            took = asyncio.run(failover(running))
+            step = asyncio.run(machine_step(running, args, max(args.replicas)))
+            print(row(f"{max(args.replicas)}, on the standbys", step, args), flush=True)
             print(
-                f"| {replicas} | {rate:,.0f} | {rate / linear:.2f} | {s.p50_ms:.0f} /"
-                f" {s.p99_ms:.0f} ms | {s.ready:.0f} | {s.waiting:.0f} |"
-                f" {s.rss['branch-sequencer']:.0f} / {s.rss['admission']:.0f} MB |",
-                flush=True,
+                "failover (every leader killed with SIGKILL at once): the standby leads after "
+                + ", ".join(f"{role} {seconds:.1f} s" for role, seconds in took.items())
             )
         snap_s, tail, full_s, events = asyncio.run(
             restart(running.url, running.namespace, args.workers)
@@ -419,6 +496,8 @@ def main() -> None:
     parser.add_argument("--machine-workflows", type=int, default=200, help="per replica count")
     parser.add_argument("--machine-tiles", type=int, default=5, help="tiles per job (machine)")
     parser.add_argument("--snapshot-every", type=int, default=2000)
+    parser.add_argument("--standbys", type=int, default=1, help="of each lease holder (machine)")
+    parser.add_argument("--lease-ttl", type=float, default=10.0, help="TESSERA_LEASE_TTL_S")
     parser.add_argument("--workflows", type=int, default=5000, help="simulation")
     parser.add_argument("--tiles", type=int, default=100, help="tiles per job (simulation)")
     parser.add_argument("--sim-replicas", type=lambda s: [int(x) for x in s.split(",")],
