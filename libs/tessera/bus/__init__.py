@@ -30,6 +30,7 @@ from tessera.bus.port import (
     hold_in_progress,
     pull,
     read_events,
+    retry_delay,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "hold_in_progress",
     "pull",
     "read_events",
+    "retry_delay",
 ]
 
 if TYPE_CHECKING:  # mypy checks that both adapters implement the port (and, through the

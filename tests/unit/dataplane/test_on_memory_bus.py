@@ -20,6 +20,7 @@ import pytest
 
 from tessera.bus import DUPLICATE_WINDOW_S, MemoryBus
 from tessera.events import AnyEvent, JobStarted, WorkflowSubmitted
+from tessera.inference.domain import Ack
 from tessera.inference.handlers import InferenceWorker
 from tessera.inference.settings import InferenceSettings
 from tessera.merger.handlers import Merger
@@ -126,15 +127,15 @@ async def test_a_batch_redelivered_after_a_worker_crash_is_counted_once(plane: P
     await plane.tiler()
     doomed = plane.worker()
     crashed = asyncio.Event()
-    release = doomed._release
+    answer = doomed._answer
 
-    async def crash_before_the_first_ack(work: Any, **how: bool) -> None:
-        if how.get("ack") and not crashed.is_set():
+    async def crash_before_the_first_ack(work: Any, outcome: Any, *args: Any) -> None:
+        if isinstance(outcome, Ack) and not crashed.is_set():
             crashed.set()  # its results are in RESULTS; the ack never leaves
             await asyncio.sleep(3600)
-        await release(work, **how)
+        await answer(work, outcome, *args)
 
-    doomed._release = crash_before_the_first_ack  # type: ignore[method-assign]
+    doomed._answer = crash_before_the_first_ack  # type: ignore[method-assign]
     doomed_task = await plane.start(doomed.run)
     await plane.submit()
     await asyncio.wait_for(crashed.wait(), 10)
