@@ -12,12 +12,12 @@ import pytest
 from nats.js import api
 from nats.js.errors import NotFoundError
 
-from tessera.bus import JetStreamBus, MemoryBus
-from tests.unit.bus_contract import BusContract
+from tessera.bus import JetStreamBus, MemoryBus, retry_delay
+from tests.unit.bus_contract import BusContract, OutageContract
 from tests.unit.gateway.ratelimit_contract import FakeClock
 
 
-class TestMemoryBus(BusContract):
+class TestMemoryBus(BusContract, OutageContract):
     @pytest.fixture
     def clock(self) -> FakeClock:
         return FakeClock()
@@ -65,3 +65,8 @@ async def test_a_starting_service_keeps_the_replicas_an_operator_gave_the_stream
     assert js.streams["EVENTS"].num_replicas == 3  # updated, not scaled back to one
     assert [c.name for c in js.updates] == ["EVENTS"]
     assert js.streams["TILES"].num_replicas is None  # created: the server's default, one
+
+
+def test_bus_retries_back_off_exponentially_up_to_a_cap() -> None:
+    assert [retry_delay(t) for t in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert retry_delay(0) == 0.5
