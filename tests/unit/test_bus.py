@@ -8,11 +8,14 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
+import nats.errors
 import pytest
 from nats.js import api
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from tessera.bus import JetStreamBus, MemoryBus, retry_delay
+from tessera.bus.jetstream_handles import JetStreamConsumer
+from tessera.errors import BusError
 from tests.unit.bus_contract import BusContract, OutageContract
 from tests.unit.gateway.ratelimit_contract import FakeClock
 
@@ -70,3 +73,20 @@ async def test_a_starting_service_keeps_the_replicas_an_operator_gave_the_stream
 def test_bus_retries_back_off_exponentially_up_to_a_cap() -> None:
     assert [retry_delay(t) for t in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
     assert retry_delay(0) == 0.5
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        nats.errors.NoRespondersError(),
+        ServiceUnavailableError(),
+        nats.errors.ConnectionReconnectingError(),
+    ],
+)
+async def test_a_jetstream_fetch_that_meets_an_outage_raises_a_bus_error(error: Exception) -> None:
+    class Sub:
+        async def fetch(self, batch: int, timeout: float) -> list[Any]:
+            raise error
+
+    with pytest.raises(BusError):
+        await JetStreamConsumer(Sub()).fetch(1, 0.1)  # type: ignore[arg-type]
