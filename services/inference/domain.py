@@ -1,4 +1,12 @@
-"""The inference worker's pure decisions: synthetic failures, forward batch size, failures.
+"""The inference worker's pure decisions: how a batch is answered, forward batch size, failures.
+
+A batch in hand ends in one `BatchOutcome` (`batch_outcome`): all its results are in RESULTS
+(`Ack`); it cannot be done, so its attempt fails and the batch is terminated (`FailAttempt`,
+from `failure_of`); the bus failed under it, so it is sent back and delivered again after a
+backoff that grows with its deliveries (`Redeliver`: an outage or a JetStream leader election
+is waited out instead of spending the batch's deliveries in a second); or it is no batch at all
+(`Discard`). A batch delivered more than `max_deliveries` times fails its attempt
+(`repeated_delivery`): workers keep dying on it. Which batch runs when is `pipeline.py`'s.
 
 Synthetic tiles fail in the job's first `failing_attempts` attempts, and then with its
 `failure_probability`, drawn from a seed derived from
@@ -10,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+from dataclasses import dataclass
 
+from tessera.bus.port import retry_delay
 from tessera.errors import BusError, SlideError
 from tessera.segmentation.errors import ModelUnavailable
 from tessera.stitching.encoding import EncodingError
@@ -82,6 +92,55 @@ def failure_of(error: BaseException) -> tuple[str, bool] | None:
     if isinstance(error, EncodingError):
         return f"tile result cannot be sent: {error}", False
     return f"inference failed: {type(error).__name__}: {error}", True
+
+
+@dataclass(frozen=True)
+class Ack:
+    """All the batch's results are in RESULTS: done."""
+
+
+@dataclass(frozen=True)
+class Redeliver:
+    """Not done, and nothing wrong with the batch: deliver it again after `delay` seconds."""
+
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
+class Discard:
+    """Not a tile batch (it does not decode): terminated, with no attempt to fail."""
+
+
+@dataclass(frozen=True)
+class FailAttempt:
+    """The batch cannot be done: its attempt fails (JobAttemptFailed), the batch is terminated."""
+
+    reason: str
+    retryable: bool
+
+
+BatchOutcome = Ack | Redeliver | FailAttempt | Discard
+AGAIN = Redeliver()  # at once: a batch a stopping worker did not start
+
+
+def batch_outcome(
+    error: Exception | None, deliveries: int, *, decoded: bool = True
+) -> BatchOutcome:
+    """How a batch delivered `deliveries` times ends, given what went wrong (None: nothing)."""
+    if error is None:
+        return Ack()
+    if not decoded:
+        return Discard()
+    failure = failure_of(error)
+    if failure is None:
+        return redelivery(deliveries)
+    return FailAttempt(*failure)
+
+
+def redelivery(deliveries: int) -> Redeliver:
+    """Again after a backoff that grows with the deliveries (0.5 s doubling, at most 10 s); also
+    for a failure that could not be appended to the log: the batch comes back to fail again."""
+    return Redeliver(retry_delay(deliveries))
 
 
 def hold_interval(ack_wait_s: float) -> float:

@@ -45,19 +45,26 @@ from tessera.inference.adapters.models import Predictors, Ready
 from tessera.inference.adapters.results import publish_result
 from tessera.inference.adapters.tiles import TileReader
 from tessera.inference.domain import (
+    AGAIN,
+    Ack,
+    BatchOutcome,
+    Discard,
+    FailAttempt,
+    Redeliver,
     SyntheticTileFailed,
-    failure_of,
+    batch_outcome,
     forward_batch_size,
     hold_interval,
+    redelivery,
     repeated_delivery,
     synthetic_tile_fails,
 )
+from tessera.inference.pipeline import Pipeline
 from tessera.inference.settings import InferenceSettings
 from tessera.segmentation.normalisation import NormalisationStats
 from tessera.stitching.encoding import encode_instances
 from tessera.tiling.work import (
     CellWork,
-    JobRef,
     SyntheticWork,
     TileBatch,
     TissueWork,
@@ -108,7 +115,9 @@ class InferenceWorker:
             initargs=(settings.threads,),
         )
         self._post = ThreadPoolExecutor(max(1, settings.post_threads), thread_name_prefix="post")
-        self._held: set[Work] = set()
+        self._held: set[Work] = set()  # fetched and not answered
+        self.flow = Pipeline[Work](settings.prefetch, settings.post_threads)
+        self._changed = asyncio.Event()  # set, and replaced, whenever the pipeline moves
         # observed by tests and logs
         self.batches_done = 0
         self.redelivered = 0
@@ -153,64 +162,73 @@ class InferenceWorker:
         if on_ready is not None:
             on_ready()
         telemetry.INFERENCE_WORKERS.inc()  # dec() below, however the worker ends
-        ready: asyncio.Queue[Work | None] = asyncio.Queue()
-        slots = asyncio.Semaphore(self.settings.prefetch)
-        fetcher = asyncio.create_task(self._fetch(sub, ready, slots, stop))
-        # Batches started and not finished: the one the model runs on plus up to `post_threads`
-        # past the model, being post-processed and published meanwhile.
-        finishing: set[asyncio.Task[None]] = set()
-        post_slots = asyncio.Semaphore(self.settings.post_threads + 1)
+        flow = self.flow = Pipeline[Work](self.settings.prefetch, self.settings.post_threads)
+        fetcher = asyncio.create_task(self._fetch(sub, stop))
+        stopping = asyncio.create_task(stop.wait())
+        for waker in (fetcher, stopping):
+            waker.add_done_callback(lambda _: self._wake())
+        started: set[asyncio.Task[None]] = set()
         graceful = False
         try:
-            while (work := await ready.get()) is not None:
-                slots.release()
+            while True:
                 if stop.is_set():
-                    await self._release(work, nak=True)
+                    for back in flow.stop():
+                        await self._answer(back, AGAIN)
+                nxt = flow.next_batch()
+                if nxt is not None:
+                    flow.started(nxt)
+                    task = asyncio.create_task(self._process(nxt))
+                    started.add(task)
+                    task.add_done_callback(started.discard)
                     continue
-                await post_slots.acquire()
-                model_free = asyncio.get_running_loop().create_future()
-                task = asyncio.create_task(self._process(work, model_free))
-                finishing.add(task)
-                task.add_done_callback(finishing.discard)
-                task.add_done_callback(lambda _: post_slots.release())
-                await asyncio.wait([model_free, task], return_when=asyncio.FIRST_COMPLETED)
+                if fetcher.done() and not flow.waiting:
+                    break
+                await self._changed.wait()  # until the pipeline moves
             graceful = True
-            await asyncio.gather(*finishing)  # batches past the model are finished and acked
-            await asyncio.wait([fetcher])  # it ends right after handing over the None
+            await asyncio.gather(*started)  # batches past the model are finished and answered
             if not fetcher.cancelled() and (error := fetcher.exception()) is not None:
                 raise error  # fetching died (not a stop): say why
         finally:
-            for task in (fetcher, *finishing):
-                task.cancel()
-            await asyncio.gather(fetcher, *finishing, return_exceptions=True)
+            for running in (fetcher, stopping, *started):
+                running.cancel()
+            await asyncio.gather(fetcher, stopping, *started, return_exceptions=True)
             # On a graceful stop the batches in hand go back at once; on cancellation (a
             # crash, as far as the broker knows) they come back after the ack wait.
             telemetry.INFERENCE_WORKERS.dec()
-            for work in list(self._held):
-                await self._release(work, nak=graceful)
+            for held in list(self._held):
+                if graceful:
+                    await self._answer(held, AGAIN)
+                else:
+                    self._let_go(held)
             self._compute.shutdown(wait=False, cancel_futures=True)
             self._post.shutdown(wait=False, cancel_futures=True)
             await sub.close()
 
-    async def _fetch(
-        self,
-        sub: WorkConsumer,
-        ready: asyncio.Queue[Work | None],
-        slots: asyncio.Semaphore,
-        stop: asyncio.Event,
-    ) -> None:
-        every = hold_interval(self.settings.ack_wait_s)
-        try:
-            await slots.acquire()  # a slot for the batch the next fetch brings
-            async for msgs in pull(sub, stop.is_set):
-                for msg in msgs:
-                    work = Work(msg, asyncio.create_task(hold_in_progress(msg, every)))
-                    self._held.add(work)
-                    await self._prepare(work)
-                    ready.put_nowait(work)
-                await slots.acquire()
-        finally:
-            ready.put_nowait(None)
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        while not condition():
+            await self._changed.wait()
+
+    async def _fetch(self, sub: WorkConsumer, stop: asyncio.Event) -> None:
+        """Fetch and read batches while the pipeline has room for them, until `stop`."""
+        flow, every = self.flow, hold_interval(self.settings.ack_wait_s)
+
+        def done() -> bool:
+            return stop.is_set() or flow.stopping
+
+        await self._until(lambda: flow.fetch_room() > 0 or done())
+        async for msgs in pull(sub, done, wait=self.bus.until_reconnected):
+            for msg in msgs:
+                work = Work(msg, asyncio.create_task(hold_in_progress(msg, every)))
+                self._held.add(work)
+                flow.fetched(work)
+                await self._prepare(work)
+                flow.prepared(work)
+                self._wake()
+            await self._until(lambda: flow.fetch_room() > 0 or done())
 
     async def _prepare(self, work: Work) -> None:
         """Decode the batch, get its model, read its pixels (errors are kept for `_process`)."""
@@ -236,32 +254,37 @@ class InferenceWorker:
         except Exception as exc:
             work.error = exc
 
-    async def _process(self, work: Work, model_free: asyncio.Future[None] | None = None) -> None:
-        """Compute, publish and ack one batch (or fail its attempt, or send it back).
+    async def _process(self, work: Work) -> None:
+        """Compute and publish one batch, then answer it as the core decides.
 
-        `model_free` is set as soon as the batch no longer needs the model (its forward is done,
-        or it failed): the run loop then starts the next batch while this one is post-processed.
+        The model is free for the next batch as soon as this one's forward is done (or it
+        failed): the run loop starts the next one while this one is post-processed.
         """
+        error = await self._compute_and_publish(work)
+        deliveries = work.msg.num_delivered
+        outcome = batch_outcome(error, deliveries, decoded=work.batch is not None)
+        if isinstance(outcome, FailAttempt) and work.batch is not None:
+            ref = work.batch.ref
+            log.warning("attempt_failed", job_id=ref.job_id, reason=outcome.reason)
+            try:
+                failed = ref.attempt_failed(outcome.reason, retryable=outcome.retryable)
+                await self.bus.append(failed)
+            except BusError:  # not in the log: the batch comes back to fail again
+                outcome = redelivery(deliveries)
+        await self._answer(work, outcome, error)
 
-        def free_model() -> None:
-            if model_free is not None and not model_free.done():
-                model_free.set_result(None)
-
-        batch = work.batch
-        if batch is None:
-            free_model()
-            log.error("undecodable_tile_batch", subject=work.msg.subject, error=str(work.error))
-            await self._release(work, term=True)
-            return
+    async def _compute_and_publish(self, work: Work) -> Exception | None:
+        """What went wrong with the batch, or None: all its results are in RESULTS."""
         try:
             if work.error is not None:
                 raise work.error
+            batch = work.batch
+            assert batch is not None
             try:
                 finish = await self._forward(batch, work)
             finally:
-                free_model()
-            results = await finish()
-            for index, payload, timings in results:
+                self._model_free(work)
+            for index, payload, timings in await finish():
                 # the batch is done: a bus that does not take its results now (an election)
                 # is waited for, not counted against the batch by a nak
                 await patiently(
@@ -275,25 +298,14 @@ class InferenceWorker:
                     ),
                     patience=PUBLISH_PATIENCE_S,
                 )
-            await self._release(work, ack=True)
-            self.batches_done += 1
-            telemetry.TILES_PROCESSED.labels(job_type=batch.work.kind).inc(len(batch.tiles))
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
-            failure = failure_of(exc)
-            if failure is not None:
-                reason, retryable = failure
-                log.warning("attempt_failed", job_id=batch.ref.job_id, reason=reason)
-                try:
-                    await self._fail(batch.ref, reason, retryable)
-                except BusError:
-                    failure = None
-            if failure is None:
-                log.warning("tile_batch_retry", job_id=batch.ref.job_id, error=str(exc))
-                await self._release(work, nak=True)
-                return
-            await self._release(work, term=True)
+            self._model_free(work)
+            return exc
+        return None
+
+    def _model_free(self, work: Work) -> None:
+        self.flow.forwarded(work)
+        self._wake()
 
     async def _forward(self, batch: TileBatch, work: Work) -> Finish:
         """The part of a batch that needs the model (or, for synthetic work, stands in for it);
@@ -333,22 +345,36 @@ class InferenceWorker:
             self._post, compute.post, predictor, labels, grid, batch.tiles, forward_s
         )
 
-    async def _fail(self, ref: JobRef, reason: str, retryable: bool) -> None:
-        await self.bus.append(ref.attempt_failed(reason, retryable=retryable))
-
-    async def _release(
-        self, work: Work, *, ack: bool = False, nak: bool = False, term: bool = False
+    async def _answer(
+        self, work: Work, outcome: BatchOutcome, error: Exception | None = None
     ) -> None:
-        """Stop holding a batch and answer for it (or not: the broker redelivers it)."""
+        """Stop holding a batch and answer for it (an answer lost with the connection is
+        no loss: the broker delivers the batch again)."""
+        self._let_go(work)
+        batch = work.batch
+        if isinstance(outcome, Ack) and batch is not None:
+            self.batches_done += 1
+            telemetry.TILES_PROCESSED.labels(job_type=batch.work.kind).inc(len(batch.tiles))
+        with contextlib.suppress(Exception):
+            match outcome:
+                case Ack():
+                    await work.msg.ack()
+                case Redeliver(delay=delay):
+                    if error is not None and batch is not None:
+                        log.warning("tile_batch_retry", job_id=batch.ref.job_id, error=str(error))
+                    await work.msg.nak(delay=delay)
+                case Discard():
+                    log.error("undecodable_tile_batch", subject=work.msg.subject, error=str(error))
+                    await work.msg.term()
+                case FailAttempt():
+                    await work.msg.term()
+
+    def _let_go(self, work: Work) -> None:
+        """Stop holding a batch (unanswered, it comes back after the ack wait)."""
         work.holder.cancel()
         self._held.discard(work)
-        with contextlib.suppress(Exception):  # a closed connection: the broker redelivers
-            if ack:
-                await work.msg.ack()
-            elif term:
-                await work.msg.term()
-            elif nak:
-                await work.msg.nak()
+        self.flow.finished(work)
+        self._wake()
 
     def close(self) -> None:
         self.reader.close()

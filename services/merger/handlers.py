@@ -109,7 +109,10 @@ class Merger:
                 return stop.is_set() or follower.done()
 
             try:
-                async for msgs in pull(consumer, done, self.settings.fetch_batch):
+                batches = pull(
+                    consumer, done, self.settings.fetch_batch, wait=self.bus.until_reconnected
+                )
+                async for msgs in batches:
                     await self.handle(msgs)
             finally:
                 follower.cancel()

@@ -181,11 +181,6 @@ def spread(items: Sequence[int], count: int) -> list[int]:
     return [items[min(len(items) - 1, math.floor(i * step + 0.5))] for i in range(count)]
 
 
-def retry_delay(tries: int, *, first: float = 0.5, cap: float = 10.0) -> float:
-    """Seconds to wait before trying a failed bus operation again after `tries` failures."""
-    return min(first * 2.0 ** max(0, tries - 1), cap)
-
-
 def failure_of(error: Exception) -> tuple[str, bool]:
     """A planning error as (reason a user can act on, whether a retry could help)."""
     if isinstance(error, SlideError):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from tessera.bus import Bus
+from tessera.bus import Bus, retry_delay
 from tessera.decider import FollowedLog
 from tessera.errors import BusError
 from tessera.events import Event, JobPlanned, decision_id
@@ -50,7 +50,6 @@ from tessera.tiler.domain import (
     failure_of,
     mask_dependency,
     refill,
-    retry_delay,
 )
 from tessera.tiler.settings import TilerSettings
 from tessera.tiling.work import JobRef, TileBatch, results_subject, tiles_subject

@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -336,3 +337,46 @@ class BusContract:
         await store.put("role", b"x" * 300_000)
         await store.put("role", b"snapshot")
         assert await store.get("role") == b"snapshot"
+
+
+class OutageContract:
+    """An outage for as long as the test says (`bus.outage()`): requests fail with `BusError`,
+    answers sent meanwhile are lost, and everything works again after it. Only the memory bus
+    can be cut from a test; the JetStream bus's mapping of nats.py's errors onto `BusError` is
+    checked in tests/unit/test_bus.py, and a real server's restart in
+    tests/integration/dataplane/test_nats_restart.py."""
+
+    async def test_requests_fail_with_a_bus_error_during_an_outage_and_work_after_it(
+        self, bus: Any, later: Later
+    ) -> None:
+        await bus.publish_work(bus.names.tiles("a"), b"x", msg_id="m")
+        consumer = await bus.work_consumer(
+            WorkQueue(bus.names.tiles_stream, "workers", bus.names.tiles(), ack_wait=ACK_WAIT)
+        )
+        [held] = await consumer.fetch(1, 5)
+        with bus.outage():
+            assert not bus.connected
+            for request in (
+                bus.append(finished()),
+                bus.publish_work(bus.names.tiles("a"), b"y", msg_id="n"),
+                consumer.fetch(1, 0.1),
+                bus.last_sequence(),
+                bus.request(bus.names.rpc("x", "y"), b""),
+            ):
+                with pytest.raises(BusError):
+                    await request
+            await held.ack()  # lost
+        assert bus.connected
+        await later(ACK_WAIT + 0.2)
+        [back] = await consumer.fetch(1, 5)  # the lost ack: delivered again
+        assert back.num_delivered == 2
+        await back.ack()
+        assert await bus.append(finished()) == 1
+
+    async def test_waiters_wake_when_the_outage_ends(self, bus: Any) -> None:
+        bus.cut()
+        waiting = asyncio.create_task(bus.until_reconnected(5))
+        await asyncio.sleep(0.01)
+        bus.restore()
+        assert await asyncio.wait_for(waiting, 1) is True
+        assert await bus.until_reconnected(0.01) is False  # no outage: nothing to wait for

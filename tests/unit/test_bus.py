@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
+import nats.errors
 import pytest
 from nats.js import api
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from tessera.bus import (
     JetStreamBus,
@@ -20,14 +21,16 @@ from tessera.bus import (
     WorkQueue,
     patiently,
     pull,
+    retry_delay,
 )
 from tessera.bus.jetstream import seeds
+from tessera.bus.jetstream_handles import JetStreamConsumer
 from tessera.errors import BusError
-from tests.unit.bus_contract import BusContract
+from tests.unit.bus_contract import BusContract, OutageContract
 from tests.unit.gateway.ratelimit_contract import FakeClock
 
 
-class TestMemoryBus(BusContract):
+class TestMemoryBus(BusContract, OutageContract):
     @pytest.fixture
     def clock(self) -> FakeClock:
         return FakeClock()
@@ -121,6 +124,10 @@ class Electing:
         await self.consumer.close()
 
 
+async def no_wait(_: float) -> None:
+    """A back-off that does not sleep: the test counts tries, not seconds."""
+
+
 async def test_pull_asks_again_after_a_failed_fetch() -> None:
     bus = MemoryBus("tpull")
     await bus.ensure_streams()
@@ -129,7 +136,7 @@ async def test_pull_asks_again_after_a_failed_fetch() -> None:
     await bus.publish_work(bus.names.tiles("a"), b"batch", msg_id="1")
 
     got = []
-    async for msgs in pull(consumer, lambda: bool(got), timeout=0.01):
+    async for msgs in pull(consumer, lambda: bool(got), timeout=0.01, wait=no_wait):
         got.extend(msgs)
 
     assert [m.data for m in got] == [b"batch"] and consumer.failures == 0
@@ -163,3 +170,25 @@ async def test_patiently_publishes_once_the_bus_takes_it_again() -> None:
     bus.failures = 100
     with pytest.raises(BusError, match="no response"):
         await patiently(publish, patience=0.05, every=0.01)
+
+
+def test_bus_retries_back_off_exponentially_up_to_a_cap() -> None:
+    assert [retry_delay(t) for t in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert retry_delay(0) == 0.5
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        nats.errors.NoRespondersError(),
+        ServiceUnavailableError(),
+        nats.errors.ConnectionReconnectingError(),
+    ],
+)
+async def test_a_jetstream_fetch_that_meets_an_outage_raises_a_bus_error(error: Exception) -> None:
+    class Sub:
+        async def fetch(self, batch: int, timeout: float) -> list[Any]:
+            raise error
+
+    with pytest.raises(BusError):
+        await JetStreamConsumer(Sub()).fetch(1, 0.1)  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ from tessera.bus.port import (
     patiently,
     pull,
     read_events,
+    retry_delay,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "patiently",
     "pull",
     "read_events",
+    "retry_delay",
 ]
 
 if TYPE_CHECKING:  # mypy checks that both adapters implement the port (and, through the

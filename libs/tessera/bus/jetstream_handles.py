@@ -82,7 +82,7 @@ class JetStreamConsumer:
             return []  # nats.py raises on an empty pull instead of returning [] (nats.py #418)
         except nats.errors.ConnectionClosedError as exc:
             raise BusClosed(str(exc)) from exc
-        except (nats.errors.Error, OSError) as exc:  # 503 / no responders in an election
+        except (nats.errors.Error, APIError, OSError) as exc:  # no responders, a 503, a disconnect
             raise BusError(f"fetch failed: {exc!r}") from exc
         return [JetStreamWork(m) for m in msgs]
 

@@ -9,8 +9,17 @@ they were written. Every deadline is read from `clock` (default `time.monotonic`
 that moves a fake clock sees redeliveries and expiries at once; waits for messages use real
 time (`timeout`), rechecking the clock every `POLL_S`.
 
+Outages: `outage()` (or `cut()` ... `restore()`) stands for a lost server, a disconnect or a
+JetStream leader election, for as long as the test says. Meanwhile every request to the
+"server" (append, publish, fetch, request/reply, stream info, buckets) raises `BusError`, as the
+JetStream adapter maps a 503, "no responders", a timeout or a disconnect; what a client sends
+without waiting for an answer (ack, nak, term, in progress, announcements) is lost, so an
+unanswered delivery comes back after its ack wait; feeds deliver nothing until it ends, then
+carry on where they were; `connected` is False, and `until_reconnected` returns True once it
+ends.
+
 Several services share one `MemoryBus` like processes share one server; `tests/unit/bus_contract.py`
-holds what it has in common with the JetStream bus.
+holds what it has in common with the JetStream bus (its `OutageContract`, the memory bus only).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from tessera import telemetry
@@ -100,6 +109,7 @@ class MemoryBus:
         self._handling: set[asyncio.Task[None]] = set()  # announcements being handled
         self._created = itertools.count(1)
         self._closed = False
+        self._back: asyncio.Event | None = None  # unset while an outage lasts
 
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
@@ -116,13 +126,54 @@ class MemoryBus:
             async with asyncio.timeout(timeout):
                 await changed.wait()
 
+    # --- outages ------------------------------------------------------------------------
+
+    @property
+    def down(self) -> bool:
+        """In an outage: requests fail with `BusError`, answers and announcements are lost."""
+        return self._back is not None and not self._back.is_set()
+
+    def cut(self) -> None:
+        """Lose the "server" until `restore()`."""
+        if not self.down:
+            self._back = asyncio.Event()
+
+    def restore(self) -> None:
+        """End the outage: requests go through again, feeds carry on, waiters wake."""
+        if self._back is not None:
+            self._back.set()
+        self._notify()
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        """The "server" is lost inside the block."""
+        self.cut()
+        try:
+            yield
+        finally:
+            self.restore()
+
+    def _reach(self, what: str) -> None:
+        """Fail as the JetStream adapter does when a request gets no answer."""
+        if self._closed:
+            raise BusClosed("the bus is closed")
+        if self.down:
+            raise BusError(f"{what} failed: nats: no responders available for request")
+
     @property
     def connected(self) -> bool:
-        return not self._closed
+        return not self._closed and not self.down
 
     async def until_reconnected(self, timeout: float) -> bool:
-        await asyncio.sleep(timeout)  # never loses its "server"
-        return False
+        """True as soon as an outage ends (waiting up to `timeout`), else False."""
+        back = self._back if self.down else None
+        if back is None:
+            await asyncio.sleep(timeout)
+            return False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await back.wait()
+        return back.is_set()
 
     async def close(self) -> None:
         self._closed = True
@@ -148,6 +199,7 @@ class MemoryBus:
         self._objects.clear()
 
     def _stream(self, name: str) -> _Stream:
+        self._reach(f"stream info of {name}")
         try:
             return self._streams[name]
         except KeyError:
@@ -175,8 +227,7 @@ class MemoryBus:
         *,
         expected_last_subject_seq: int | None = None,
     ) -> int:
-        if self._closed:
-            raise BusClosed("the bus is closed")
+        self._reach(f"publish to {subject}")
         stream = next((s for s in self._streams.values() if s.holds(subject)), None)
         if stream is None:
             raise BusError(f"no stream holds {subject}")
@@ -247,6 +298,8 @@ class MemoryBus:
     async def announce(self, subject: str, payload: bytes) -> None:
         if self._closed:
             raise BusClosed("the bus is closed")
+        if self.down:
+            return  # core NATS: nobody hears it
         for sub in list(self._subs):
             if subject_matches(sub.subject, subject):
                 handler: AnnouncementHandler = sub.handler  # type: ignore[assignment]
@@ -258,8 +311,9 @@ class MemoryBus:
         return _Subscription(self._subs, subject, "", handler)
 
     async def request(self, subject: str, payload: bytes, *, timeout: float = 5.0) -> bytes:
+        self._reach(f"request on {subject}")
         servers = [s for s in self._servers if subject_matches(s.subject, subject)]
-        if self._closed or not servers:
+        if not servers:
             raise BusError(f"no answer on {subject}: no responders")
         server = servers[0]
         self._servers.remove(server)  # round robin among a queue group
@@ -281,12 +335,14 @@ class MemoryBus:
     # --- buckets ------------------------------------------------------------------------
 
     async def key_value(self, bucket: str, *, ttl: float) -> MemoryKeyValue:
+        self._reach(f"key-value bucket {bucket}")
         if bucket not in self._buckets:
-            self._buckets[bucket] = MemoryKeyValue(self.clock, ttl)
+            self._buckets[bucket] = MemoryKeyValue(self.clock, ttl, self._reach)
         return self._buckets[bucket]
 
     async def object_store(self, bucket: str) -> MemoryObjectStore:
-        return self._objects.setdefault(bucket, MemoryObjectStore())
+        self._reach(f"object store {bucket}")
+        return self._objects.setdefault(bucket, MemoryObjectStore(self._reach))
 
 
 @dataclass
@@ -328,6 +384,7 @@ class MemoryConsumer:
         while True:
             if self._closed or self._bus._closed:
                 raise BusClosed("the consumer is closed")
+            self._bus._reach(f"fetch from {self._state.queue.durable}")
             state, now = self._state, self._bus.clock()
             room = min(batch, state.queue.max_ack_pending - state.outstanding(now))
             msgs = state.due(now, room) if room > 0 else []
@@ -363,7 +420,10 @@ class MemoryWork:
     _seq: int
 
     def _current(self) -> _Delivery | None:
-        """This delivery's record, None when the message was answered or delivered again."""
+        """This delivery's record; None when the message was answered or delivered again, or
+        when the answer is lost in an outage."""
+        if self._bus.down:
+            return None
         d = self._consumer.deliveries.get(self._seq)
         if d is None or d.count != self.num_delivered or not d.pending:
             return None

@@ -33,6 +33,8 @@ class MemoryFeed:
         return None
 
     def _take(self) -> Envelope | None:
+        if self._bus.down:
+            return None  # as an ordered consumer in an outage: nothing, then on from here
         stream = self._bus._stream(self._bus.names.events_stream)
         while self._next <= stream.last_seq:
             msg = stream.messages.get(self._next)

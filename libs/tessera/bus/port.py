@@ -285,29 +285,43 @@ async def read_events(
                 return
 
 
+def retry_delay(tries: int, *, first: float = 0.5, cap: float = 10.0) -> float:
+    """Seconds to wait before trying a failed bus operation again after `tries` failures."""
+    return min(first * 2.0 ** max(0, tries - 1), cap)
+
+
+Wait = Callable[[float], Awaitable[object]]
+
+
 async def pull(
-    consumer: WorkConsumer, done: Callable[[], bool], batch: int = 1, *, timeout: float = 1.0
+    consumer: WorkConsumer,
+    done: Callable[[], bool],
+    batch: int = 1,
+    *,
+    timeout: float = 1.0,
+    wait: Wait = asyncio.sleep,
 ) -> AsyncIterator[list[WorkMessage]]:
     """The one fetch loop: non-empty batches of messages until `done()` or the bus closes.
 
-    A failed fetch (the server gone, or its stream electing a leader: 503, no responders) is
-    asked again after `timeout`: the consumer is durable, nothing was taken from it.
+    A fetch that fails (`BusError`: an outage, a 503 while JetStream elects a leader) is tried
+    again after `wait(retry_delay(tries))`; pass the bus's `until_reconnected` to go on as soon
+    as the server is back.
     """
-    failing = False
+    failures = 0
     while not done():
         try:
             msgs = await consumer.fetch(batch, timeout)
         except BusClosed:
             return
         except BusError as exc:
-            if not failing:
-                log.warning("fetch_failed", error=str(exc), retry_s=timeout)
-            failing = True
-            await asyncio.sleep(timeout)
+            failures += 1
+            if failures == 1:
+                log.warning("fetch_failed", error=str(exc))
+            await wait(retry_delay(failures))
             continue
-        if failing:
-            log.info("fetch_resumed")
-            failing = False
+        if failures:
+            log.info("fetch_back", failures=failures)
+            failures = 0
         if msgs:
             yield msgs
 

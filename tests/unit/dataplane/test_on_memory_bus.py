@@ -20,6 +20,7 @@ import pytest
 
 from tessera.bus import DUPLICATE_WINDOW_S, MemoryBus
 from tessera.events import AnyEvent, JobStarted, WorkflowSubmitted
+from tessera.inference.domain import Ack
 from tessera.inference.handlers import InferenceWorker
 from tessera.inference.settings import InferenceSettings
 from tessera.merger.handlers import Merger
@@ -116,15 +117,15 @@ async def test_a_batch_redelivered_after_a_worker_crash_is_counted_once(plane: P
     await plane.tiler()
     doomed = plane.worker()
     crashed = asyncio.Event()
-    release = doomed._release
+    answer = doomed._answer
 
-    async def crash_before_the_first_ack(work: Any, **how: bool) -> None:
-        if how.get("ack") and not crashed.is_set():
+    async def crash_before_the_first_ack(work: Any, outcome: Any, *args: Any) -> None:
+        if isinstance(outcome, Ack) and not crashed.is_set():
             crashed.set()  # its results are in RESULTS; the ack never leaves
             await asyncio.sleep(3600)
-        await release(work, **how)
+        await answer(work, outcome, *args)
 
-    doomed._release = crash_before_the_first_ack  # type: ignore[method-assign]
+    doomed._answer = crash_before_the_first_ack  # type: ignore[method-assign]
     doomed_task = await plane.start(doomed.run)
     await plane.submit()
     await asyncio.wait_for(crashed.wait(), 10)
@@ -211,3 +212,35 @@ async def test_a_batch_workers_keep_dying_on_fails_its_attempt(plane: Plane) -> 
     assert "tile batch 0 was delivered 3 times" in failed.reason  # type: ignore[union-attr]
     assert failed.retryable  # type: ignore[union-attr]
     assert not [e for e in events if e.type == "JobSucceeded"]
+
+
+async def test_an_outage_mid_job_crashes_no_shell_and_loses_no_tile(plane: Plane) -> None:
+    _, merger_task = await plane.merger()
+    _, tiler_task = await plane.tiler()
+    worker = plane.worker()
+    worker_task = await plane.start(worker.run)
+    await plane.submit()
+    await plane.events_until(lambda seen: any(e.type == "JobProgressed" for e in seen))
+
+    with plane.bus.outage():  # fetches, publishes and appends fail; answers are lost
+        await asyncio.sleep(0.3)
+        assert not any(t.done() for t in (merger_task, tiler_task, worker_task))
+
+    async def time_passes() -> None:  # what was answered in the outage, or naked with a
+        while True:  # backoff, comes back (each bus's clock is the fake one)
+            plane.clock.advance(1.0)
+            await asyncio.sleep(0.01)
+
+    ticking = asyncio.create_task(time_passes())
+    try:
+        events = await plane.finished()
+    finally:
+        ticking.cancel()
+
+    assert not any(t.done() for t in (merger_task, tiler_task, worker_task))
+    progressed, [succeeded] = progress_and_success(events)
+    assert progressed[-1] == TILES
+    assert not [e for e in events if e.type == "JobAttemptFailed"]
+    summary: dict[str, Any] = succeeded.summary  # type: ignore[union-attr]
+    assert summary["tiles_done"] == TILES
+    assert summary["timings"]["work_s"] == pytest.approx(TILES * SECONDS_PER_TILE)

@@ -6,12 +6,18 @@ import uuid
 
 from tessera.errors import BusError, SlideError
 from tessera.inference.domain import (
+    Ack,
+    Discard,
+    FailAttempt,
     ModelChanged,
+    Redeliver,
     RepeatedDelivery,
     SyntheticTileFailed,
+    batch_outcome,
     failure_of,
     forward_batch_size,
     hold_interval,
+    redelivery,
     repeated_delivery,
     synthetic_tile_fails,
 )
@@ -72,3 +78,16 @@ def test_a_batch_is_given_up_once_delivered_more_than_the_limit() -> None:
     assert repeated_delivery(3, 2, 2) is None
     error = repeated_delivery(3, 3, 2)
     assert error is not None and "tile batch 3 was delivered 3 times" in str(error)
+
+
+def test_how_a_batch_ends() -> None:
+    assert batch_outcome(None, 1) == Ack()
+    assert batch_outcome(ValueError("not json"), 1, decoded=False) == Discard()
+    assert batch_outcome(SyntheticTileFailed("tile 3"), 1) == FailAttempt("tile 3", True)
+    # a bus error sends the batch back, later the more often it came: an outage is waited out
+    assert [batch_outcome(BusError("503"), n) for n in (1, 2, 3)] == [
+        Redeliver(0.5),
+        Redeliver(1.0),
+        Redeliver(2.0),
+    ]
+    assert redelivery(9) == Redeliver(10.0)

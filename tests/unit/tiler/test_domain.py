@@ -29,7 +29,6 @@ from tessera.tiler.domain import (
     failure_of,
     mask_dependency,
     refill,
-    retry_delay,
     spread,
 )
 from tessera.tiling.work import JobRef
@@ -171,8 +170,3 @@ def test_failures_say_what_went_wrong_and_whether_a_retry_helps() -> None:
     reason, retryable = failure_of(ValueError("halo 300 leaves no core"))
     assert "halo 300" in reason and not retryable
     assert failure_of(RuntimeError("boom"))[1] is True
-
-
-def test_bus_retries_back_off_exponentially_up_to_a_cap() -> None:
-    assert [retry_delay(t) for t in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
-    assert retry_delay(0) == 0.5
