@@ -1,9 +1,10 @@
 import { useQuery } from "@tanstack/react-query";
-import { FileImage, ImageOff, Trash2, UploadCloud, X } from "lucide-react";
+import { FileImage, ImageOff, Trash2, UploadCloud, Workflow, X } from "lucide-react";
 import { useMemo, useRef, useState } from "react";
+import { Link, useSearchParams } from "react-router";
 
 import { tenantHeaders } from "@/shared/api/client";
-import { toApiError } from "@/shared/api/errors";
+import { ApiError, toApiError } from "@/shared/api/errors";
 import { dziQuery, type Slide } from "@/shared/api/slides";
 import { formatBytes, formatCount } from "@/shared/lib/format";
 import { useTenant } from "@/shared/tenant/useTenant";
@@ -15,7 +16,17 @@ import { useDeleteUpload, useSlides, useThumbnail, useUploadSlide } from "../api
 export function SlidesPage() {
   useTitle("Slides");
   const slides = useSlides();
-  const [open, setOpen] = useState<Slide | null>(null);
+  // the open slide is in the URL (?slide=<ref>): a link to it opens its drawer
+  const [params, setParams] = useSearchParams();
+  const wanted = params.get("slide");
+  const open = (wanted && slides.data?.find((s) => s.slide === wanted)) || null;
+  const setOpen = (slide: Slide | null) =>
+    setParams((p) => {
+      const next = new URLSearchParams(p);
+      if (slide) next.set("slide", slide.slide);
+      else next.delete("slide");
+      return next;
+    }, { replace: slide === null });
   const missingApi = slides.error && toApiError(slides.error).status === 404;
   return (
     <div className="page">
@@ -51,6 +62,9 @@ export function SlidesPage() {
             <SlideCard key={s.slide} slide={s} onOpen={() => setOpen(s)} />
           ))}
         </div>
+      )}
+      {wanted && slides.data && !open && (
+        <ErrorNotice error={new ApiError(404, `No slide ${wanted} for this tenant: it may have been deleted, or be another tenant's upload.`)} title="Slide not found" />
       )}
       {open && <SlideDrawer slide={open} onClose={() => setOpen(null)} />}
     </div>
@@ -109,6 +123,9 @@ function SlideDrawer({ slide, onClose }: { slide: Slide; onClose: () => void }) 
             </div>
           </div>
           <div className="drawer__actions">
+            <Link to={`/workflows/new?slide=${encodeURIComponent(slide.slide)}`} className="btn btn--secondary btn--md">
+              <Workflow size={16} /> Use this slide in a new workflow
+            </Link>
             {slide.uploaded && <DeleteUpload slide={slide} onDeleted={onClose} />}
             <button type="button" className="icon-btn" aria-label="Close" onClick={onClose} autoFocus>
               <X size={18} />
