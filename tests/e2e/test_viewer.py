@@ -150,7 +150,7 @@ async def test_a_slide_by_its_link_used_in_a_new_workflow(
     await drawer.get_by_role("link", name="Use this slide in a new workflow").click()
     await page.wait_for_url(re.compile(r"/workflows/new\?slide="))
     cards = page.locator("[data-testid=job-card]")
-    await expect(cards).to_have_count(2)
+    await expect(cards).to_have_count(2, timeout=30_000)  # a lazy page, on a busy machine
     for k in range(2):
         await expect(cards.nth(k).locator("select[name=slide]")).to_have_value(CMU)
     await expect(page.get_by_label("Workflow name")).to_have_value(f"analysis of {CMU}")
