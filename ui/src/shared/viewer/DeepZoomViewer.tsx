@@ -243,16 +243,12 @@ export function DeepZoomViewer({ layers, headers, height = 520, label = "Slide v
               no scale (pixel size unknown)
             </div>
           )}
-          <div className="viewer__cursor" data-testid="cursor" aria-live="off">
-            {point ? (
-              <>
-                {point.um && <span>{point.um}</span>}
-                <span className="viewer__px">{point.px}</span>
-              </>
-            ) : (
-              <span className="viewer__px">point at the slide for coordinates</span>
-            )}
-          </div>
+          {point && (
+            <div className="viewer__cursor" data-testid="cursor">
+              {point.um && <span>{point.um}</span>}
+              <span className="viewer__px">{point.px}</span>
+            </div>
+          )}
         </div>
       )}
       {failed && <div className="viewer__failed">{failed}</div>}
