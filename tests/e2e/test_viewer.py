@@ -37,6 +37,24 @@ async def settled_view(page: Any) -> dict[str, float]:
     return view_of(page.url)
 
 
+async def click_the_middle(page: Any, x_um: float) -> Any:
+    """Point at the middle of the viewer (its x in µm is read out), click there: the cell panel."""
+    viewer = page.get_by_test_id("deep-zoom")
+    await viewer.scroll_into_view_if_needed()
+    await page.wait_for_load_state("networkidle")
+    box = await viewer.bounding_box()
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    cursor = page.get_by_test_id("cursor")
+    await cursor.wait_for()
+    read = re.match(r"([\d,]+\.\d), [\d,]+\.\d µm", await cursor.inner_text())
+    assert read and abs(float(read.group(1).replace(",", "")) - x_um) < 1, read
+    await page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    panel = page.locator("[data-testid=cell-panel][data-cell]")
+    await panel.wait_for()
+    await expect(page.get_by_test_id("cell-outline")).to_be_attached()
+    return panel
+
+
 async def test_measure_cells_in_the_viewer_and_link_to_the_view(
     stack: str,
     browser: Any,
@@ -72,23 +90,13 @@ async def test_measure_cells_in_the_viewer_and_link_to_the_view(
     cells = pq.read_table(settings.results_root / summary["results"] / "cells.parquet")
     largest = max(cells.to_pylist(), key=lambda row: row["area_px"])
     x, y = largest["centroid_x"], largest["centroid_y"]
-    await page.goto(f"{job_url}?zoom=2&x={x:.0f}&y={y:.0f}")
+    link = f"{job_url}?zoom=2&x={x:.0f}&y={y:.0f}"
+    await page.goto(link)
     assert await settled_view(page) == {"zoom": 2, "x": round(x), "y": round(y)}
-    viewer = page.get_by_test_id("deep-zoom")
-    await viewer.scroll_into_view_if_needed()
-    await page.wait_for_load_state("networkidle")
-    box = await viewer.bounding_box()
-    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    await expect(page.get_by_test_id("cursor")).to_contain_text(
-        f"{x * 0.499:,.0f}"[:-1]  # µm, the slide's 0.499 µm/px
-    )
-    await page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    panel = page.locator(f"[data-testid=cell-panel][data-cell='{largest['id']}']")
-    await panel.wait_for()
+    panel = await click_the_middle(page, x * 0.499)
+    await expect(panel).to_have_attribute("data-cell", str(largest["id"]))
     await expect(panel).to_contain_text(f"{largest['area_um2']:.0f}")
     await expect(panel).to_contain_text("µm²")
-    await expect(page.get_by_test_id("cell-outline")).to_be_attached()
-    in_view = int(await page.get_by_test_id("cells-in-view").get_attribute("data-count") or 0)
     await page.wait_for_function(
         "n => Number(document.querySelector('[data-testid=cells-in-view]')?.dataset.count) < n",
         arg=summary["cell_count"],
@@ -98,6 +106,15 @@ async def test_measure_cells_in_the_viewer_and_link_to_the_view(
     await page.screenshot(path=str(screenshots / "01-cell-dark.png"), animations="disabled")
     card = page.locator(".viewer-card")
     await card.screenshot(path=str(screenshots / "02-cell-panel-dark.png"), animations="disabled")
+    light = await new_page(
+        browser, DESKTOP, color_scheme="light", storage_state=await page.context.storage_state()
+    )
+    await light.goto(link)
+    await settled_view(light)
+    await click_the_middle(light, x * 0.499)
+    await light.locator(".viewer-card").screenshot(
+        path=str(screenshots / "02-cell-panel-light.png"), animations="disabled"
+    )
 
     # the overlay switched off, then a reload: the same place, the overlay still off
     await page.get_by_role("button", name="cell contours").click()
