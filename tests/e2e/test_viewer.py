@@ -171,6 +171,17 @@ async def test_a_slide_by_its_link_used_in_a_new_workflow(
     await expect(page.get_by_label("Workflow name")).to_have_value(f"analysis of {CMU}")
     await page.screenshot(path=str(screenshots / "02-builder-preset.png"), animations="disabled")
 
+    phone = await new_page(browser, PHONE, is_mobile=True, has_touch=True)
+    await phone.goto(f"{stack}/slides?slide={CMU}")
+    await (
+        phone.get_by_role("dialog", name=CMU)
+        .locator("[data-testid=deep-zoom] canvas")
+        .first.wait_for()
+    )
+    await phone.wait_for_load_state("networkidle")
+    await phone.screenshot(path=str(screenshots / "03-phone-drawer.png"), animations="disabled")
+    assert phone.errors == []
+
     await page.goto(f"{stack}/slides?slide=nope.svs")
     await page.get_by_text("No slide nope.svs for this tenant").wait_for()
     assert page.errors == []

@@ -121,11 +121,11 @@ function SlideDrawer({ slide, onClose }: { slide: Slide; onClose: () => void }) 
               {slide.mpp != null ? ` · ${slide.mpp.toFixed(3)} µm/px` : ""}
               {slide.vendor ? ` · ${slide.vendor}` : ""}
             </div>
+            <Link to={`/workflows/new?slide=${encodeURIComponent(slide.slide)}`} className="btn btn--secondary btn--sm drawer__use">
+              <Workflow size={14} /> Use this slide in a new workflow
+            </Link>
           </div>
           <div className="drawer__actions">
-            <Link to={`/workflows/new?slide=${encodeURIComponent(slide.slide)}`} className="btn btn--secondary btn--md">
-              <Workflow size={16} /> Use this slide in a new workflow
-            </Link>
             {slide.uploaded && <DeleteUpload slide={slide} onDeleted={onClose} />}
             <button type="button" className="icon-btn" aria-label="Close" onClick={onClose} autoFocus>
               <X size={18} />
