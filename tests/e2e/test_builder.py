@@ -93,7 +93,9 @@ async def test_a_refused_slide_is_marked_on_its_job_in_json_mode_and_in_the_form
     # refused from the form too: the card stays marked until its slide is changed
     await page.get_by_role("tab", name="Form").click()
     await expect(job.locator("[data-testid=field-problem]")).to_contain_text(other)
-    await submit.click()
+    async with page.expect_response(lambda r: r.url.endswith("/v1/workflows")) as answer:
+        await submit.click()
+    assert (await answer.value).status == 422
     await expect(job.locator("[data-testid=field-problem]")).to_contain_text(other)
     await job.locator("select[name=slide]").select_option(SMALL_SLIDE)
     await expect(job.locator("[name=slide]")).not_to_have_attribute("aria-invalid", "true")
