@@ -185,6 +185,7 @@ async def test_a_cycle_is_named_once_beside_the_preview_and_broken_json_leaves_n
     job_c = page.locator("[data-testid=job-card][data-job=c]")
     await expect(job_c.locator("input[name=tiles]")).to_have_attribute("aria-invalid", "true")
     await expect(page.get_by_text("at least 1", exact=True)).to_have_count(1)
+    await page.screenshot(path=str(screenshots / "03-form-cycle.png"), animations="disabled")
     assert page.errors == []
 
     phone = await new_page(browser, PHONE, is_mobile=True, has_touch=True)
@@ -193,5 +194,5 @@ async def test_a_cycle_is_named_once_beside_the_preview_and_broken_json_leaves_n
     await phone_problems.wait_for()
     phone_dag = phone.locator("[data-testid=dag]")
     assert not overlaps(await phone_problems.bounding_box(), await phone_dag.bounding_box())
-    await phone.screenshot(path=str(screenshots / "03-phone-json-cycle.png"), full_page=True)
+    await phone.screenshot(path=str(screenshots / "04-phone-json-cycle.png"), full_page=True)
     assert phone.errors == []
