@@ -149,8 +149,8 @@ async def test_compose_submit_and_watch_a_workflow_run(
     )
     await page.get_by_role("button", name="Submit workflow").click()
     await page.locator("[role=alert]").filter(has_text="params.tiles").first.wait_for()
-    await page.get_by_role("tab", name="Form").click()  # the reason moves next to its job
-    card = page.locator("[data-testid=job-card]", has_text="params.tiles")
+    await page.get_by_role("tab", name="Form").click()  # the reason moves next to its field
+    card = page.locator("[data-testid=job-card]", has_text="greater than or equal to 1")
     await card.wait_for()
     await shot("07-refused")
 

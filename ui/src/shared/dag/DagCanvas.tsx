@@ -138,10 +138,12 @@ interface DagCanvasProps {
   onSelect?: (jobId: string) => void;
   height?: number;
   emptyText?: string;
+  /** say over the graph that it has a cycle; off where the page says so itself */
+  cycleNotice?: boolean;
 }
 
 /** A workflow's jobs as a graph: one horizontal lane per branch, arrows for `depends_on`. */
-export function DagCanvas({ jobs, selected = null, onSelect, height, emptyText = "No jobs yet" }: DagCanvasProps) {
+export function DagCanvas({ jobs, selected = null, onSelect, height, emptyText = "No jobs yet", cycleNotice = true }: DagCanvasProps) {
   const layout = useMemo(() => layoutDag(jobs), [jobs]);
   const width = LABEL_W + Math.max(1, layout.columns) * COL_W + PAD_X;
   const { nodes, edges } = useMemo(() => {
@@ -202,7 +204,7 @@ export function DagCanvas({ jobs, selected = null, onSelect, height, emptyText =
   }
   return (
     <div ref={box} className="dag" style={{ height: canvasHeight }} data-testid="dag">
-      {layout.cyclic && (
+      {cycleNotice && layout.cyclic && (
         <div className="dag__warning">
           <AlertTriangle size={14} /> The dependencies form a cycle
         </div>
