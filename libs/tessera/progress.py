@@ -22,7 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tessera.tiling.grid import plan_grid
-from tessera.workflows import CellSegmentationParams, SyntheticParams, TissueMaskParams
+from tessera.workflows import (
+    CellSegmentationParams,
+    SyntheticParams,
+    TissueMaskParams,
+    WorkflowSpec,
+)
 
 RATE_WINDOW_S = 30.0
 MIN_RATE_SPAN_S = 5.0
@@ -81,6 +86,16 @@ def estimate_tiles(job_type: str, params: Mapping[str, Any], slide: SlideSize | 
         )
         return grid.n_tiles
     return None
+
+
+def estimate_workflow(spec: WorkflowSpec, slides: Mapping[str, SlideSize]) -> dict[str, int]:
+    """Each job's estimate (`estimate_tiles`) that can be told, by job id."""
+    out: dict[str, int] = {}
+    for job in spec.jobs:
+        slide = slides.get(job.slide) if job.slide is not None else None
+        if (tiles := estimate_tiles(job.type, job.params, slide)) is not None:
+            out[job.id] = tiles
+    return out
 
 
 def percent(done: int, expected: int, *, complete: bool = False) -> float:
