@@ -343,21 +343,27 @@ async def _progressed(conn: asyncpg.Connection, seq: int, ev: JobProgressed) -> 
         ev.occurred_at - timedelta(seconds=RATE_WINDOW_S),
     )
     samples = [Sample(r["at"], r["tiles_done"]) for r in rows]
+    delta = max(0, ev.tiles_done - samples[-1].done) if samples else ev.tiles_done
     samples.append(Sample(ev.occurred_at, ev.tiles_done))
-    tenant = await conn.fetchval(
-        """UPDATE jobs SET tiles_done = GREATEST(tiles_done, $3), tiles_total = $4,
-               planned = true, rate = $7, updated_at = $5, last_seq = $6
-           WHERE workflow_id = $1 AND job_id = $2 AND state = 'RUNNING' RETURNING tenant_id""",
+    # one round trip: the running job's row, and its sample if it was running
+    await conn.execute(
+        """WITH job AS (
+             UPDATE jobs SET tiles_done = GREATEST(tiles_done, $3), tiles_total = $4,
+                 planned = true, rate = $7, updated_at = $5, last_seq = $6
+             WHERE workflow_id = $1 AND job_id = $2 AND state = 'RUNNING' RETURNING tenant_id)
+           INSERT INTO job_progress (seq, workflow_id, job_id, tenant_id, attempt, tiles_done,
+                                     tiles_total, delta, at)
+           SELECT $6, $1, $2, tenant_id, $8, $3, $4, $9, $5 FROM job
+           ON CONFLICT (seq) DO NOTHING""",
         *key,
         ev.tiles_done,
         ev.tiles_total,
         ev.occurred_at,
         seq,
         rate(samples, ev.occurred_at),
+        ev.attempt,
+        delta,
     )
-    if tenant is not None:
-        delta = max(0, ev.tiles_done - samples[-2].done) if len(samples) > 1 else ev.tiles_done
-        await _sample(conn, seq, ev, tenant, ev.tiles_done, ev.tiles_total, delta)
 
 
 async def _sample(
