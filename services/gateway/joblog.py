@@ -3,7 +3,8 @@
 The state history (`job_history`, one row per state change in the log) says when the job
 started, failed, was retried, cancelled, skipped, re-run or succeeded; the progress samples
 (`job_progress`, one per JobPlanned and JobProgressed) add when each attempt was planned and
-when it passed a quarter, half and three quarters of its tiles. Lines come in log order.
+when it passed a quarter, half and three quarters of its tiles, and did the last. Lines come
+in log order.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ LogKind = Literal[
     "submitted", "started", "planned", "progress", "attempt_failed", "retry", "failed",
     "cancelled", "skipped", "rerun", "succeeded",
 ]  # fmt: skip
-MILESTONES = (25, 50, 75)
+MILESTONES = (25, 50, 75, 100)
 
 
 class LogLine(BaseModel):
@@ -103,7 +104,12 @@ def job_log(
         reached = [m for m in MILESTONES if total > 0 and 100 * done >= m * total]
         if reached and reached[-1] > passed[attempt]:
             passed[attempt] = reached[-1]
-            said = ("progress", f"{reached[-1]} % of the tiles done ({done} / {total})")
+            said = (
+                "progress",
+                f"all {total} tile{'s' if total != 1 else ''} done"
+                if reached[-1] == 100
+                else f"{reached[-1]} % of the tiles done ({done} / {total})",
+            )
         if said is not None:
             line = LogLine(at=s["at"], kind=said[0], attempt=attempt, text=said[1])
             lines.append((s["seq"], line))
