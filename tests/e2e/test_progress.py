@@ -64,6 +64,13 @@ async def test_percent_agrees_with_tiles_and_cancelling_moves_no_bar(
     eta = page.locator(f"{WORKFLOW_BAR} ~ .progress__text [data-testid=eta]")
     await eta.wait_for(timeout=30_000)
     await page.screenshot(path=str(screenshots / "01-running.png"), animations="disabled")
+    phone = await new_page(browser, PHONE, color_scheme="light")
+    await phone.add_init_script(f"localStorage.setItem('tessera.tenant', '{tenant}')")
+    await phone.goto(f"{stack}/workflows/{workflow}")
+    await phone.locator(".job-row[data-job=scan] [data-testid=eta]").wait_for(timeout=30_000)
+    await phone.locator(".job-row[data-job=scan]").scroll_into_view_if_needed()
+    await phone.screenshot(path=str(screenshots / "01-running-phone.png"), animations="disabled")
+    await phone.close()
 
     # cancelling a pending job: its 60 expected tiles end, the percent does not jump
     before, done_before, _ = await read_bar(page)
