@@ -12,6 +12,7 @@ from tessera.progress import (
     Sample,
     SlideSize,
     estimate_tiles,
+    estimate_workflow,
     eta_s,
     percent,
     rate,
@@ -19,6 +20,7 @@ from tessera.progress import (
     series,
 )
 from tessera.tiling.grid import plan_grid
+from tessera.workflows import WorkflowSpec
 
 T0 = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 
@@ -144,3 +146,18 @@ def test_a_stall_reads_as_zero_and_nothing_outside_counts() -> None:
     rates = [p.rate for p in series(deltas, at(0), at(10))]
     assert rates == [5.0, 0, 0, 0, 0, 0, 0, 0, 0, 5.0]
     assert series(deltas, at(10), at(10)) == []
+
+
+def test_a_workflows_estimates_are_those_that_can_be_told() -> None:
+    spec = WorkflowSpec.model_validate(
+        {
+            "jobs": [
+                {"id": "load", "type": "synthetic", "params": {"tiles": 7}},
+                {"id": "mask", "type": "tissue_mask", "slide": "a.svs"},
+                {"id": "lost", "type": "tissue_mask", "slide": "b.svs"},
+            ]
+        }
+    )
+    slides = {"a.svs": SlideSize(width=4096, height=2048, mpp=1.0)}
+    mask = plan_grid(4096, 2048, slide_mpp=1.0, target_mpp=8.0, tile_size=512, halo=32)
+    assert estimate_workflow(spec, slides) == {"load": 7, "mask": mask.n_tiles}
