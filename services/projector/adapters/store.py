@@ -27,7 +27,13 @@ from tessera.events import (
     WorkflowSubmitted,
 )
 from tessera.progress import RATE_WINDOW_S, Sample, estimate_tiles, rate
-from tessera.projector.domain import JobTiming, job_state_after, job_timing, transition_detail
+from tessera.projector.domain import (
+    JobTiming,
+    RateWindows,
+    job_state_after,
+    job_timing,
+    transition_detail,
+)
 from tessera.readmodel import queries
 from tessera.workflows import TERMINAL_JOB_STATES, WorkflowState
 
@@ -44,11 +50,16 @@ async def set_checkpoint(conn: asyncpg.Connection, seq: int) -> None:
 
 
 async def apply(
-    conn: asyncpg.Connection, env: Envelope, timings: list[JobTiming] | None = None
+    conn: asyncpg.Connection,
+    env: Envelope,
+    timings: list[JobTiming] | None = None,
+    windows: RateWindows | None = None,
 ) -> tuple[str, Any] | None:
     """Apply one event; returns (tenant_id, workflow_id) whose views changed, or None.
 
-    A job timing the event completes is added to `timings` (observed once committed)."""
+    A job timing the event completes is added to `timings` (observed once committed);
+    `windows` keeps running attempts' recent samples between events (else they are read)."""
+    windows = windows if windows is not None else RateWindows()
     ev = env.event
     at = ev.occurred_at
     if isinstance(ev, WorkflowSubmitted):
@@ -70,11 +81,13 @@ async def apply(
         await _set_workflow(conn, env.seq, ev.workflow_id, at, state=ev.state.value, finished=True)
     elif isinstance(ev, JobRerun):
         await _job_rerun(conn, env.seq, ev)
+        for job_id in ev.jobs:
+            windows.forget(ev.workflow_id, job_id)
     elif isinstance(ev, TenantQueued | TenantActivated | TenantReleased | TenantDequeued):
         await _tenant(conn, env.seq, ev)
         return None
     elif isinstance(ev, JobEvent):
-        timing = await _job_event(conn, env.seq, ev)
+        timing = await _job_event(conn, env.seq, ev, windows)
         if timing is not None and timings is not None:
             timings.append(timing)
     else:  # pragma: no cover - the union is exhaustive
@@ -239,7 +252,9 @@ async def _tenant(
     )
 
 
-async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTiming | None:
+async def _job_event(
+    conn: asyncpg.Connection, seq: int, ev: JobEvent, windows: RateWindows
+) -> JobTiming | None:
     at = ev.occurred_at
     timing = None
     key = (ev.workflow_id, ev.job_id)
@@ -256,8 +271,9 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
         )
         if planned is not None:  # the plan is the attempt's first sample: 0 of its tiles
             await _sample(conn, seq, ev, planned, 0, ev.tiles_total, 0)
+            windows.put(ev.workflow_id, ev.job_id, ev.attempt, [Sample(at, 0)])
     elif isinstance(ev, JobProgressed):
-        await _progressed(conn, seq, ev)
+        await _progressed(conn, seq, ev, windows)
     elif isinstance(ev, JobAttemptFailed):  # the job stays RUNNING until the sequencer decides
         await conn.execute(
             """UPDATE jobs SET reason = $3, updated_at = $4, last_seq = $5
@@ -269,6 +285,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
         )
     state = job_state_after(ev)
     if state is not None:
+        windows.forget(ev.workflow_id, ev.job_id)
         attempt = getattr(ev, "attempt", None)
         terminal = state in TERMINAL_JOB_STATES
         summary = ev.summary if hasattr(ev, "summary") else None
@@ -327,26 +344,19 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
     return timing
 
 
-async def _progressed(conn: asyncpg.Connection, seq: int, ev: JobProgressed) -> None:
+async def _progressed(
+    conn: asyncpg.Connection, seq: int, ev: JobProgressed, windows: RateWindows
+) -> None:
     """The running job's tiles and its rate over the last RATE_WINDOW_S of its attempt's
     samples (log time, so a replay measures the same), and the sample itself."""
     key = (ev.workflow_id, ev.job_id)
-    rows = await conn.fetch(
-        """SELECT at, tiles_done FROM job_progress
-           WHERE workflow_id = $1 AND job_id = $2 AND attempt = $3
-             AND at >= COALESCE((SELECT max(at) FROM job_progress
-                                 WHERE workflow_id = $1 AND job_id = $2 AND attempt = $3
-                                   AND at <= $4), '-infinity')
-           ORDER BY at, seq""",
-        *key,
-        ev.attempt,
-        ev.occurred_at - timedelta(seconds=RATE_WINDOW_S),
-    )
-    samples = [Sample(r["at"], r["tiles_done"]) for r in rows]
+    samples = windows.get(*key, ev.attempt)
+    if samples is None:
+        samples = await _window(conn, ev)
     delta = max(0, ev.tiles_done - samples[-1].done) if samples else ev.tiles_done
     samples.append(Sample(ev.occurred_at, ev.tiles_done))
     # one round trip: the running job's row, and its sample if it was running
-    await conn.execute(
+    status = await conn.execute(
         """WITH job AS (
              UPDATE jobs SET tiles_done = GREATEST(tiles_done, $3), tiles_total = $4,
                  planned = true, rate = $7, updated_at = $5, last_seq = $6
@@ -364,6 +374,25 @@ async def _progressed(conn: asyncpg.Connection, seq: int, ev: JobProgressed) -> 
         ev.attempt,
         delta,
     )
+    if status.endswith(" 1"):  # "INSERT 0 1": the sample was taken
+        windows.put(*key, ev.attempt, samples)
+
+
+async def _window(conn: asyncpg.Connection, ev: JobProgressed) -> list[Sample]:
+    """The attempt's samples its rate needs, from the last at or before the window's start."""
+    rows = await conn.fetch(
+        """SELECT at, tiles_done FROM job_progress
+           WHERE workflow_id = $1 AND job_id = $2 AND attempt = $3
+             AND at >= COALESCE((SELECT max(at) FROM job_progress
+                                 WHERE workflow_id = $1 AND job_id = $2 AND attempt = $3
+                                   AND at <= $4), '-infinity')
+           ORDER BY at, seq""",
+        ev.workflow_id,
+        ev.job_id,
+        ev.attempt,
+        ev.occurred_at - timedelta(seconds=RATE_WINDOW_S),
+    )
+    return [Sample(r["at"], r["tiles_done"]) for r in rows]
 
 
 async def _sample(
