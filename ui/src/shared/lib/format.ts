@@ -9,8 +9,10 @@ export function formatCount(n: number | null | undefined): string {
 export function formatPercent(p: number | null | undefined, digits = 0): string {
   if (p == null || Number.isNaN(p)) return "—";
   const clamped = Math.max(0, Math.min(100, p));
-  // 99.6 % must not read as 100 % while work is left
-  const shown = clamped < 100 && clamped > 100 - 10 ** -digits ? 100 - 10 ** -digits : clamped;
+  // rounded down, as the API rounds: 99.6 % must not read as 100 % while work is left, nor
+  // 24.5 % as 25 % beside "49 / 200 tiles"
+  const scale = 10 ** digits;
+  const shown = Math.floor(clamped * scale + 1e-9) / scale;
   return `${shown.toFixed(digits)}%`;
 }
 

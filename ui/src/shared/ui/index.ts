@@ -13,3 +13,4 @@ export { RelativeTime, useNow } from "./Time";
 export { ToastProvider, useToast } from "./toast";
 export { useTitle } from "./useTitle";
 export { WaitingReason } from "./WaitingReason";
+export { ThroughputChart, type ThroughputPoint } from "./ThroughputChart";

@@ -19,7 +19,11 @@ export function useJob(workflowId: string, jobId: string) {
           signal,
         }),
       ),
-    refetchInterval: (query) => (query.state.data && isTerminal(query.state.data.state) ? false : 20_000),
+    // while it runs, its throughput and log grow: the stream patches the rest at once
+    refetchInterval: (query) => {
+      const state = query.state.data?.state;
+      return state && isTerminal(state) ? false : state === "RUNNING" ? 5_000 : 20_000;
+    },
   });
 }
 

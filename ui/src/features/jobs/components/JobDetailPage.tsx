@@ -4,9 +4,10 @@ import { Link, useParams } from "react-router";
 
 import { isTerminal, type JobDetail } from "@/shared/api/types";
 import { formatClock, formatCount, formatDateTime, formatDuration, formatPercent, shortId } from "@/shared/lib/format";
-import { Button, Card, ErrorNotice, Loading, PageHeader, ProgressBar, RelativeTime, Stat, StateBadge, useTitle, useToast, WaitingReason } from "@/shared/ui";
+import { Button, Card, ErrorNotice, Loading, PageHeader, ProgressBar, RelativeTime, Stat, StateBadge, ThroughputChart, useTitle, useToast, WaitingReason } from "@/shared/ui";
 
 import { downloadResult, RESULT_FILES, useJob, useJobSummary, useLiveJob, useParentWorkflow } from "../api/jobs";
+import { JobLog } from "./JobLog";
 import { SlideViewerCard } from "./SlideViewerCard";
 import { TileProgress } from "./TileProgress";
 
@@ -78,7 +79,7 @@ export function JobDetailPage() {
       <div className="stats-row">
         <Card className="stats-card stats-card--wide">
           <div className="stats-card__label">Tiles</div>
-          <ProgressBar size="md" percent={j.progress.percent} state={j.state} done={j.progress.tiles_done} total={j.progress.tiles_total} label="Job progress" />
+          <ProgressBar size="md" progress={j.progress} state={j.state} label="Job progress" />
         </Card>
         <Card className="stats-card">
           <Stat label="Attempt" value={`${j.attempt || "—"} of ${j.retries + 1}`} hint={j.retries ? `${j.retries} ${j.retries === 1 ? "retry" : "retries"} allowed` : "no retries"} />
@@ -97,6 +98,15 @@ export function JobDetailPage() {
       </div>
 
       {j.slide && <SlideViewerCard job={{ ...j, slide: j.slide }} />}
+
+      <div className="two-col">
+        <Card title="Throughput" actions={j.state === "RUNNING" && j.progress.rate != null ? <span className="muted small">{j.progress.rate.toFixed(1)} tiles/s now</span> : undefined}>
+          <ThroughputChart points={j.throughput} label="Job throughput" empty={isTerminal(j.state) ? "No tiles were done." : "Tiles per second appear here once the job makes progress."} />
+        </Card>
+        <Card title="Log" actions={<span className="muted small">from the event log</span>}>
+          <JobLog job={j} />
+        </Card>
+      </div>
 
       <div className="two-col">
         <Card title="Tile progress">

@@ -112,14 +112,7 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
       <div className="stats-row">
         <Card className="stats-card stats-card--wide">
           <div className="stats-card__label">Progress</div>
-          <ProgressBar
-            size="md"
-            percent={w.progress.percent}
-            state={w.state}
-            done={w.progress.tiles_done}
-            total={w.progress.tiles_total}
-            label="Workflow progress"
-          />
+          <ProgressBar size="md" progress={w.progress} state={w.state} label="Workflow progress" />
         </Card>
         <Card className="stats-card">
           <Stat label="Jobs" value={`${w.jobs_finished} / ${w.jobs_total}`} hint="finished" />
@@ -183,7 +176,7 @@ function JobRow({ workflowId, job }: { workflowId: string; job: JobView }) {
         </span>
       </div>
       <div className="job-row__progress">
-        <ProgressBar percent={job.progress.percent} state={job.state} done={job.progress.tiles_done} total={job.progress.tiles_total} label={`${job.id} progress`} />
+        <ProgressBar progress={job.progress} state={job.state} label={`${job.id} progress`} />
       </div>
       <div className="job-row__state">
         <StateBadge state={job.state} size="sm" />

@@ -148,13 +148,7 @@ function WorkflowRow({ workflow: w }: { workflow: WorkflowView }) {
         </div>
       </div>
       <div className="wf-row__progress">
-        <ProgressBar
-          percent={w.progress.percent}
-          state={w.state}
-          done={w.progress.tiles_done}
-          total={w.progress.tiles_total}
-          label={`${w.name || w.id} progress`}
-        />
+        <ProgressBar progress={w.progress} state={w.state} label={`${w.name || w.id} progress`} />
       </div>
       <div className="wf-row__state">
         <StateBadge state={w.state} />
