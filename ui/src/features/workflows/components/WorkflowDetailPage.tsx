@@ -136,7 +136,7 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
           <Stat label="Jobs" value={`${w.jobs_finished} / ${w.jobs_total}`} hint="finished" />
         </Card>
         <Card className="stats-card">
-          <Stat label="Submitted" value={<RelativeTime iso={w.submitted_at} />} hint={w.queue_position != null ? `#${w.queue_position} in the admission line` : formatDateTime(w.submitted_at)} />
+          <Stat label="Submitted" value={<RelativeTime iso={w.submitted_at} short />} hint={w.queue_position != null ? `#${w.queue_position} in the admission line` : formatDateTime(w.submitted_at)} />
         </Card>
         <Card className="stats-card">
           <Stat
@@ -156,7 +156,9 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
             <div key={branch} className="lane">
               <div className="lane__head">
                 <GitBranch size={14} />
-                <span className="lane__name">{branch}</span>
+                <span className="lane__name" title={branch}>
+                  {branch}
+                </span>
                 <span className="muted small">{ids.length} {ids.length === 1 ? "job" : "jobs"}, in order</span>
               </div>
               <ul className="job-list">
