@@ -306,7 +306,8 @@ async def test_the_list_shows_every_state_live(stack: str, browser: Any, screens
     await page.goto(f"{stack}/workflows/{stopped}")
     slow = page.locator(".job-row[data-job=slow][data-state=RUNNING]")
     await slow.wait_for(timeout=60_000)
-    await slow.get_by_role("button", name="Cancel").click()
+    await slow.get_by_role("button", name="Cancel").click()  # asks first
+    await slow.get_by_role("button", name="Cancel this job?").click()
     await page.locator("[data-testid=workflow-detail][data-state=CANCELLED]").wait_for(
         timeout=30_000
     )

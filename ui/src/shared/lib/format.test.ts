@@ -22,4 +22,5 @@ test("bytes and relative times", () => {
   const now = Date.parse("2025-01-01T10:00:00Z");
   expect(formatRelative("2025-01-01T09:58:00Z", now)).toBe("2 minutes ago");
   expect(formatRelative("2025-01-01T10:00:02Z", now)).toBe("just now");
+  expect(formatRelative("2025-01-01T09:59:44Z", now, true)).toBe("16 sec. ago"); // one line in a narrow card
 });

@@ -50,6 +50,7 @@ export function secondsBetween(start: string | null | undefined, end: string | n
 }
 
 const relative = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+const relativeShort = new Intl.RelativeTimeFormat("en", { numeric: "auto", style: "short" });
 const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
   ["second", 60],
   ["minute", 60],
@@ -60,17 +61,19 @@ const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
   ["year", Number.POSITIVE_INFINITY],
 ];
 
-export function formatRelative(iso: string | null | undefined, now = Date.now()): string {
+/** "3 minutes ago"; `short`: "3 min. ago", for a narrow place that must keep to one line. */
+export function formatRelative(iso: string | null | undefined, now = Date.now(), short = false): string {
   if (!iso) return "—";
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return "—";
+  const format = short ? relativeShort : relative;
   let value = (t - now) / 1000;
   if (Math.abs(value) < 5) return "just now";
   for (const [unit, size] of STEPS) {
-    if (Math.abs(value) < size) return relative.format(Math.round(value), unit);
+    if (Math.abs(value) < size) return format.format(Math.round(value), unit);
     value /= size;
   }
-  return relative.format(Math.round(value), "year");
+  return format.format(Math.round(value), "year");
 }
 
 const absolute = new Intl.DateTimeFormat("en-GB", {

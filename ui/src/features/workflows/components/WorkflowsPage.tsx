@@ -126,7 +126,7 @@ function WorkflowRow({ workflow: w }: { workflow: WorkflowView }) {
     >
       <div className="wf-row__main">
         <div className="wf-row__title">
-          <Link to={href} className="wf-row__name">
+          <Link to={href} className="wf-row__name" title={w.name || undefined}>
             {w.name || <span className="muted">Untitled workflow</span>}
           </Link>
           <span className="mono muted small">{shortId(w.id)}</span>
