@@ -88,6 +88,12 @@ class JobEvent(WorkflowEvent):
 class WorkflowSubmitted(WorkflowEvent):
     type: Literal["WorkflowSubmitted"] = "WorkflowSubmitted"
     spec: WorkflowSpec
+    estimates: dict[str, int] = Field(
+        default_factory=dict,
+        description="job id -> the tiles it is expected to plan, estimated by the gateway from "
+        "its parameters and slide (tessera.progress.estimate_tiles); absent for a job it could "
+        "not tell, and in events of before estimates",
+    )
 
 
 class WorkflowQueued(WorkflowEvent):

@@ -55,12 +55,14 @@ def resolve_for(data_root: str | os.PathLike[str], slide: str, tenant: UUID) -> 
     return path
 
 
-def check_slides(spec: WorkflowSpec, data_root: Path, tenant: UUID) -> None:
+def check_slides(spec: WorkflowSpec, data_root: Path, tenant: UUID) -> dict[str, SlideInfo]:
     """Raise `SlideError` for the first slide that escapes the data root, is not the tenant's
-    to use or cannot be opened."""
+    to use or cannot be opened; else each slide's metadata, by reference."""
+    infos: dict[str, SlideInfo] = {}
     for slide in dict.fromkeys(job.slide for job in spec.jobs if job.slide is not None):
         with open_slide(resolve_for(data_root, slide, tenant), slide) as handle:
-            slide_info(handle, slide)
+            infos[slide] = slide_info(handle, slide)
+    return infos
 
 
 @dataclass(frozen=True)

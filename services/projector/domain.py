@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from tessera.events import (
     Event,
@@ -16,6 +16,7 @@ from tessera.events import (
     JobStarted,
     JobSucceeded,
 )
+from tessera.progress import RATE_WINDOW_S, Sample
 from tessera.workflows import TERMINAL_JOB_STATES, JobState
 
 JOB_TRANSITIONS: dict[type, JobState] = {
@@ -71,3 +72,32 @@ def job_timing(
 
 def _seconds(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start).total_seconds())
+
+
+@dataclass(slots=True)
+class RateWindows:
+    """The progress samples of each running attempt that its rate still needs (the last
+    RATE_WINDOW_S and the one before), kept between events so that a progress event need not
+    read them back. A miss (a restart, a rolled back batch) reads them from `job_progress`,
+    which holds the same samples, so the rate does not depend on what was kept."""
+
+    kept: dict[tuple[Any, str, int], list[Sample]] = field(default_factory=dict)
+
+    def get(self, workflow_id: Any, job_id: str, attempt: int) -> list[Sample] | None:
+        found = self.kept.get((workflow_id, job_id, attempt))
+        return None if found is None else list(found)
+
+    def put(self, workflow_id: Any, job_id: str, attempt: int, samples: list[Sample]) -> None:
+        """Keep `samples` from the window's anchor on, in time order (as they are read back)."""
+        samples = sorted(samples, key=lambda s: s.at)
+        cut = samples[-1].at - timedelta(seconds=RATE_WINDOW_S)
+        anchor = max((i for i, s in enumerate(samples) if s.at <= cut), default=0)
+        self.kept[(workflow_id, job_id, attempt)] = samples[anchor:]
+
+    def forget(self, workflow_id: Any, job_id: str) -> None:
+        """The job's state changed: its attempts' windows are of no more use."""
+        for key in [k for k in self.kept if k[0] == workflow_id and k[1] == job_id]:
+            del self.kept[key]
+
+    def clear(self) -> None:
+        self.kept.clear()

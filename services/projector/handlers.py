@@ -15,7 +15,7 @@ from tessera import telemetry
 from tessera.bus import Bus, Envelope
 from tessera.errors import BusError
 from tessera.projector.adapters import store
-from tessera.projector.domain import JobTiming
+from tessera.projector.domain import JobTiming, RateWindows
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +29,7 @@ class Projector:
         self.bus = bus
         self.pool = pool
         self.last_seq = 0
+        self.windows = RateWindows()
 
     async def load_checkpoint(self) -> int:
         async with self.pool.acquire() as conn:
@@ -38,19 +39,23 @@ class Projector:
     async def apply_batch(self, batch: list[Envelope]) -> None:
         changed: dict[str, set[Any]] = {}
         timings: list[JobTiming] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            # events the checkpoint already covers were applied (a redelivered batch): skip
-            # them. A plain read, not a lock: one projector runs per deployment
-            current = await store.checkpoint(conn)
-            fresh = [env for env in batch if env.seq > current]
-            if not fresh:
-                return
-            for env in fresh:
-                with structlog.contextvars.bound_contextvars(**telemetry.ids_of(env.event)):
-                    hit = await store.apply(conn, env, timings)
-                if hit is not None:
-                    changed.setdefault(hit[0], set()).add(hit[1])
-            await store.set_checkpoint(conn, fresh[-1].seq)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                # events the checkpoint already covers were applied (a redelivered batch):
+                # skip them. A plain read, not a lock: one projector runs per deployment
+                current = await store.checkpoint(conn)
+                fresh = [env for env in batch if env.seq > current]
+                if not fresh:
+                    return
+                for env in fresh:
+                    with structlog.contextvars.bound_contextvars(**telemetry.ids_of(env.event)):
+                        hit = await store.apply(conn, env, timings, self.windows)
+                    if hit is not None:
+                        changed.setdefault(hit[0], set()).add(hit[1])
+                await store.set_checkpoint(conn, fresh[-1].seq)
+        except BaseException:
+            self.windows.clear()  # they may hold samples of the batch rolled back
+            raise
         self.last_seq = fresh[-1].seq
         telemetry.EVENTS_APPLIED.labels(consumer="projector").inc(len(fresh))
         telemetry.PROJECTOR_LAG.set(self.last_seq)

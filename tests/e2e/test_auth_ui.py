@@ -16,6 +16,7 @@ import pytest
 from tessera.gateway.app import create_app
 from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.tokens import PgTokenStore
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.test_ui import DESKTOP, new_page
 from tests.integration.gateway.conftest import serve_in_thread
 
@@ -50,6 +51,7 @@ async def test_the_ui_asks_for_a_token_and_acts_as_its_tenant(
     field = page.get_by_label("Token")
     await field.wait_for()
     await page.screenshot(path=str(screenshots / "01-sign-in.png"), animations="disabled")
+    await assert_accessible(page, "sign-in")
     await field.fill("tsr_0123456789ab_not-a-real-one")
     await page.get_by_role("button", name="Sign in").click()
     await page.get_by_text("unknown API token").wait_for()

@@ -149,8 +149,8 @@ async def test_compose_submit_and_watch_a_workflow_run(
     )
     await page.get_by_role("button", name="Submit workflow").click()
     await page.locator("[role=alert]").filter(has_text="params.tiles").first.wait_for()
-    await page.get_by_role("tab", name="Form").click()  # the reason moves next to its job
-    card = page.locator("[data-testid=job-card]", has_text="params.tiles")
+    await page.get_by_role("tab", name="Form").click()  # the reason moves next to its field
+    card = page.locator("[data-testid=job-card]", has_text="greater than or equal to 1")
     await card.wait_for()
     await shot("07-refused")
 
@@ -306,7 +306,8 @@ async def test_the_list_shows_every_state_live(stack: str, browser: Any, screens
     await page.goto(f"{stack}/workflows/{stopped}")
     slow = page.locator(".job-row[data-job=slow][data-state=RUNNING]")
     await slow.wait_for(timeout=60_000)
-    await slow.get_by_role("button", name="Cancel").click()
+    await slow.get_by_role("button", name="Cancel").click()  # asks first
+    await slow.get_by_role("button", name="Cancel this job?").click()
     await page.locator("[data-testid=workflow-detail][data-state=CANCELLED]").wait_for(
         timeout=30_000
     )

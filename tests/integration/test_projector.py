@@ -10,6 +10,7 @@ import pytest
 
 from tessera.bus import Bus
 from tessera.events import (
+    Event,
     JobAttemptFailed,
     JobCancelled,
     JobPlanned,
@@ -25,6 +26,7 @@ from tessera.events import (
     WorkflowFinished,
     WorkflowSubmitted,
 )
+from tessera.gateway.api.models import Progress, WorkflowView
 from tessera.projector.handlers import Projector
 from tessera.projector.main import replay
 from tessera.readmodel import queries
@@ -88,7 +90,8 @@ async def test_a_retried_job_and_a_skipped_one_end_up_as_the_log_says(
         live = await queries.snapshot(conn)
     assert wf is not None and job is not None
     assert wf["state"] == "SUCCEEDED" and wf["jobs_finished"] == 2
-    assert (wf["tiles_done"], wf["tiles_total"]) == (10, 10)
+    # b's 20 tiles stay expected: it ended (skipped) without any done
+    assert (wf["tiles_done"], wf["tiles_total"], wf["tiles_ended"]) == (10, 30, 20)
     assert job["state"] == "SUCCEEDED" and job["attempt"] == 2
     assert job["summary"] == {"cells": 3}
     assert [(h["event_type"], h["state"], h["attempt"]) for h in job["history"]] == [
@@ -105,45 +108,122 @@ async def test_a_retried_job_and_a_skipped_one_end_up_as_the_log_says(
         assert await queries.snapshot(conn) == live
 
 
-async def test_workflow_percent_weighs_jobs_and_never_falls_when_a_job_is_planned(
+async def test_workflow_progress_weighs_jobs_by_their_expected_tiles(
     bus: Bus, pool: asyncpg.Pool, projector: Projector
 ) -> None:
+    """The issue's figures: percent agrees with the tiles, the total does not jump when a job is
+    planned as estimated, cancelling a pending job does not move the percent, and a cancelled
+    workflow stays short of 100 %."""
     t, w = uuid.uuid4(), uuid.uuid4()
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
     spec = validate_workflow(
         WorkflowSpec.model_validate(
-            {"jobs": [{"id": "a", "type": "synthetic"}, {"id": "b", "type": "synthetic"}]}
+            {
+                "jobs": [
+                    {"id": "a", "type": "synthetic", "params": {"tiles": 100}},
+                    {"id": "b", "type": "tissue_mask", "slide": "x.svs", "branch": "b"},
+                    {"id": "c", "type": "synthetic", "params": {"tiles": 50}, "branch": "c"},
+                ]
+            }
         )
     )
     ids = {"tenant_id": t, "workflow_id": w}
+    clock = iter(range(1000))
 
-    async def progress_after(*events: object) -> tuple[int, int, float]:
+    async def progress_after(*events: Event) -> Progress:
         for ev in events:
-            await bus.append(ev)  # type: ignore[arg-type]
+            at = t0 + timedelta(seconds=next(clock))
+            await bus.append(ev.model_copy(update={"occurred_at": at}))
         await settled(projector, bus)
         async with pool.acquire() as conn:
             wf = await queries.get_workflow(conn, t, w)
         assert wf is not None
-        return wf["tiles_done"], wf["tiles_total"], wf["percent"]
+        return WorkflowView.of(wf).progress
 
-    assert await progress_after(WorkflowSubmitted(**ids, spec=spec)) == (0, 0, 0.0)
-    running_a = await progress_after(
-        JobStarted(**ids, job_id="a", attempt=1),
-        JobPlanned(**ids, job_id="a", attempt=1, tiles_total=10),
-        JobProgressed(**ids, job_id="a", attempt=1, tiles_done=5, tiles_total=10),
+    submitted = await progress_after(
+        WorkflowSubmitted(**ids, spec=spec, estimates={"a": 100, "b": 50, "c": 50}),
+        WorkflowAdmitted(**ids),
     )
-    # tile-weighted this would read 50 %: half of the only planned job, with b still to come
-    assert running_a == (5, 10, pytest.approx(25.0))
-    done_a = await progress_after(JobSucceeded(**ids, job_id="a", attempt=1, summary={}))
-    assert done_a == (10, 10, pytest.approx(50.0))
-    # b planned with many tiles: the tile ratio falls to 10/40, the percent does not
+    assert (submitted.tiles_total, submitted.estimated, submitted.percent) == (200, True, 0.0)
+    a = {**ids, "job_id": "a", "attempt": 1}
+    running = await progress_after(
+        JobStarted(**a),
+        JobPlanned(**a, tiles_total=100),
+        *(JobProgressed(**a, tiles_done=d, tiles_total=100) for d in range(7, 50, 7)),
+    )
+    assert (running.tiles_done, running.tiles_total) == (49, 200)
+    assert running.percent == 24.5  # 49 / 200, as the tiles say
+    assert running.rate == 7.0 and running.eta_s == pytest.approx(151 / 7, abs=0.1)
+    cancelled_c = await progress_after(JobCancelled(**ids, job_id="c"))
+    # c's 50 expected tiles end instead of leaving the total: no jump from 24.5 to 32.6 %
+    assert (cancelled_c.percent, cancelled_c.tiles_total, cancelled_c.tiles_ended) == (
+        24.5,
+        200,
+        50,
+    )
     planned_b = await progress_after(
         JobStarted(**ids, job_id="b", attempt=1),
-        JobPlanned(**ids, job_id="b", attempt=1, tiles_total=30),
+        JobPlanned(**ids, job_id="b", attempt=1, tiles_total=60),
     )
-    assert planned_b == (10, 40, pytest.approx(50.0))
-    assert (await progress_after(JobSucceeded(**ids, job_id="b", attempt=1, summary={})))[2] == (
-        pytest.approx(100.0)
+    assert (planned_b.tiles_total, planned_b.estimated) == (210, False)
+    finished = await progress_after(
+        JobCancelled(**ids, job_id="b", reason="by the user"),
+        JobCancelled(**ids, job_id="a", reason="by the user"),
+        WorkflowFinished(**ids, state=WorkflowState.CANCELLED),
     )
+    assert (finished.tiles_done, finished.tiles_ended, finished.tiles_total) == (49, 161, 210)
+    assert finished.percent == 23.3 and finished.rate is None and finished.eta_s is None
+
+
+async def test_the_rate_is_the_last_half_minute_and_resets_with_an_attempt(
+    bus: Bus, pool: asyncpg.Pool, projector: Projector
+) -> None:
+    t, w = uuid.uuid4(), uuid.uuid4()
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    spec = validate_workflow(
+        WorkflowSpec.model_validate({"jobs": [{"id": "a", "type": "synthetic", "retries": 1}]})
+    )
+    ids = {"tenant_id": t, "workflow_id": w, "job_id": "a"}
+    timeline: list[tuple[float, Event]] = [
+        (0, WorkflowSubmitted(tenant_id=t, workflow_id=w, spec=spec)),
+        (1, JobStarted(**ids, attempt=1)),
+        (2, JobPlanned(**ids, attempt=1, tiles_total=1000)),
+        *((2 + s, JobProgressed(**ids, attempt=1, tiles_done=s, tiles_total=1000))
+          for s in range(10, 61, 10)),  # 1 tile/s for a minute
+    ]  # fmt: skip
+    faster = [
+        (62 + s, JobProgressed(**ids, attempt=1, tiles_done=60 + 4 * s, tiles_total=1000))
+        for s in range(10, 31, 10)
+    ]  # then 4 tiles/s for half a minute
+    for seconds, ev in timeline:
+        await bus.append(ev.model_copy(update={"occurred_at": t0 + timedelta(seconds=seconds)}))
+    await settled(projector, bus)
+    async with pool.acquire() as conn:
+        job = await queries.get_job(conn, t, w, "a")
+    assert job is not None and job["rate"] == 1.0
+    # the samples kept between events are gone (as after a restart): read back, same rate
+    assert projector.windows.kept
+    projector.windows.clear()
+    for seconds, ev in faster:
+        await bus.append(ev.model_copy(update={"occurred_at": t0 + timedelta(seconds=seconds)}))
+    await settled(projector, bus)
+    async with pool.acquire() as conn:
+        job = await queries.get_job(conn, t, w, "a")
+    assert job is not None and job["rate"] == 4.0
+    assert [s["delta"] for s in job["samples"]] == [0] + [10] * 6 + [40] * 3
+    for seconds, ev in (
+        (100, JobAttemptFailed(**ids, attempt=1, reason="boom")),
+        (101, JobRetryScheduled(**ids, attempt=1, retry_at=t0, reason="boom")),
+        (102, JobStarted(**ids, attempt=2)),
+        (103, JobPlanned(**ids, attempt=2, tiles_total=1000)),
+        (103.1, JobProgressed(**ids, attempt=2, tiles_done=500, tiles_total=1000)),
+    ):
+        await bus.append(ev.model_copy(update={"occurred_at": t0 + timedelta(seconds=seconds)}))
+    await settled(projector, bus)
+    async with pool.acquire() as conn:
+        job = await queries.get_job(conn, t, w, "a")
+    # a new attempt measures afresh; 500 tiles 0.1 s after its plan is no rate (not 5000/s)
+    assert job is not None and job["rate"] is None
 
 
 def sample(name: str, labels: dict[str, str] | None = None) -> float:

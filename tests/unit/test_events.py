@@ -132,3 +132,10 @@ def test_the_deciders_guard_the_subjects_of_their_decision_types() -> None:
     assert "WorkflowAdmitted" in admission_shell.DECISIONS
     assert event_types(sequencer.Decision) == sequencer_shell.DECISIONS
     assert "JobRetryScheduled" in sequencer_shell.DECISIONS
+
+
+def test_a_stored_submission_of_before_estimates_reads_without_any() -> None:
+    stored = json.loads(encode_event(WorkflowSubmitted(tenant_id=T, workflow_id=W, spec=SPEC)))
+    del stored["estimates"]
+    event = decode_event(stored)
+    assert isinstance(event, WorkflowSubmitted) and event.estimates == {}

@@ -5,6 +5,7 @@ MAX_WORKERS, are the reads that are nobody's data)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,11 +15,12 @@ from tessera.readmodel import listing
 from tessera.workflows import TERMINAL_JOB_STATES
 
 WORKFLOW_COLUMNS = """workflow_id, tenant_id, name, state, queue_position, jobs_total,
-    jobs_finished, tiles_done, tiles_total, percent, submitted_at, started_at, finished_at,
-    updated_at, last_seq"""
+    jobs_finished, tiles_done, tiles_total, tiles_ended, estimated, rate, submitted_at,
+    started_at, finished_at, updated_at, last_seq"""
 JOB_COLUMNS = """workflow_id, job_id, position, type, branch, slide, params, depends_on, retries,
-    state, attempt, tiles_done, tiles_total, tissue_fraction, reason, summary, created_at,
-    started_at, finished_at, updated_at, last_seq, retry_at"""
+    state, attempt, tiles_done, tiles_total, tiles_expected, tiles_ended, estimated, rate,
+    tissue_fraction, reason, summary, created_at, started_at, finished_at, updated_at, last_seq,
+    retry_at"""
 
 
 PROJECTION = "read_models"  # the projector's row in projector_checkpoint
@@ -87,13 +89,18 @@ async def get_job(
     if row is None:
         return None
     job = _row(row)
-    history = await conn.fetch(
-        "SELECT seq, event_type, state, attempt, detail, at FROM job_history "
-        "WHERE workflow_id = $1 AND job_id = $2 ORDER BY seq",
-        workflow_id,
-        job_id,
-    )
-    job["history"] = [dict(h) for h in history]
+    # its state history and its progress samples (both keyed by log sequence)
+    for key, columns, table in (
+        ("history", "event_type, state, attempt, detail", "job_history"),
+        ("samples", "attempt, tiles_done, tiles_total, delta", "job_progress"),
+    ):
+        rows = await conn.fetch(
+            f"SELECT seq, {columns}, at FROM {table} "
+            "WHERE workflow_id = $1 AND job_id = $2 ORDER BY seq",
+            workflow_id,
+            job_id,
+        )
+        job[key] = [dict(r) for r in rows]
     return job
 
 
@@ -217,6 +224,20 @@ async def admission_status(conn: asyncpg.Connection, tenant_id: UUID) -> dict[st
     return dict(row)
 
 
+async def tenant_progress(
+    conn: asyncpg.Connection, tenant_id: UUID, since: datetime, until: datetime
+) -> list[tuple[datetime, int]]:
+    """The tiles the tenant's jobs newly did in [since, until]: `(at, tiles)` per progress."""
+    rows = await conn.fetch(
+        "SELECT at, delta FROM job_progress WHERE tenant_id = $1 AND at >= $2 AND at <= $3 "
+        "AND delta > 0 ORDER BY at",
+        tenant_id,
+        since,
+        until,
+    )
+    return [(r["at"], r["delta"]) for r in rows]
+
+
 async def snapshot(conn: asyncpg.Connection) -> dict[str, list[dict[str, Any]]]:
     """Every read table in a stable order: used to compare a live projection with a replay."""
     out: dict[str, list[dict[str, Any]]] = {}
@@ -224,6 +245,7 @@ async def snapshot(conn: asyncpg.Connection) -> dict[str, list[dict[str, Any]]]:
         ("workflows", "workflow_id"),
         ("jobs", "workflow_id, job_id"),
         ("job_history", "seq"),
+        ("job_progress", "seq"),
         ("tenants", "tenant_id"),
         ("projector_checkpoint", "projection"),
     ):

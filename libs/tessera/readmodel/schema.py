@@ -7,7 +7,14 @@ from importlib import resources
 import asyncpg
 
 MIGRATIONS = resources.files("tessera.readmodel") / "migrations"
-READ_TABLES = ("job_history", "jobs", "workflows", "tenants", "projector_checkpoint")
+READ_TABLES = (
+    "job_progress",
+    "job_history",
+    "jobs",
+    "workflows",
+    "tenants",
+    "projector_checkpoint",
+)
 _LOCK_KEY = 0x7E55E4A  # advisory lock: one migrator at a time across services
 
 

@@ -9,9 +9,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tessera import progress
+from tessera.gateway.joblog import LogLine, job_log
 from tessera.gateway.slides import SlideEntry
 from tessera.gateway.waiting import Waiting
-from tessera.readmodel import percent
 from tessera.slides.deepzoom import DeepZoomGeometry
 from tessera.workflows import JobState, WorkflowState
 
@@ -36,7 +37,15 @@ _JOB_EXAMPLE: dict[str, Any] = {
     "retries": 1,
     "state": "RUNNING",
     "attempt": 1,
-    "progress": {"tiles_done": 120, "tiles_total": 480, "percent": 25.0},
+    "progress": {
+        "tiles_done": 120,
+        "tiles_total": 480,
+        "tiles_ended": 0,
+        "estimated": False,
+        "percent": 25.0,
+        "rate": 4.2,
+        "eta_s": 85.7,
+    },
     "tissue_fraction": 0.41,
     "reason": None,
     "summary": None,
@@ -53,7 +62,15 @@ _WORKFLOW_EXAMPLE: dict[str, Any] = {
     "queue_position": None,
     "jobs_total": 3,
     "jobs_finished": 1,
-    "progress": {"tiles_done": 184, "tiles_total": 544, "percent": 33.82},
+    "progress": {
+        "tiles_done": 184,
+        "tiles_total": 544,
+        "tiles_ended": 0,
+        "estimated": True,
+        "percent": 33.8,
+        "rate": 4.2,
+        "eta_s": 85.7,
+    },
     "submitted_at": _AT,
     "started_at": "2025-01-01T10:00:01Z",
     "finished_at": None,
@@ -82,13 +99,52 @@ class WorkflowAccepted(_Out):
 
 
 class Progress(_Out):
+    """Tiles of a job or workflow (tessera.progress): `percent` is `tiles_done` of
+    `tiles_total`, rounded down, so the two always agree."""
+
     tiles_done: int
-    tiles_total: int
-    percent: float
+    tiles_total: int = Field(
+        description="the tiles expected: each job's planned tiles, or before it is planned the "
+        "estimate made at submission (then `estimated`); jobs that ended early keep theirs"
+    )
+    tiles_ended: int = Field(
+        default=0,
+        description="tiles that will not be done: the rest of jobs that ended early (FAILED, "
+        "CANCELLED, SKIPPED); never counted as done, so a cancelled workflow stays short of 100",
+    )
+    estimated: bool = Field(
+        default=False, description="the total holds an estimate for a job not planned yet"
+    )
+    percent: float = Field(description="tiles_done of tiles_total, rounded down to 0.1")
+    rate: float | None = Field(
+        default=None, description="while running: tiles/s over the last 30 s of progress"
+    )
+    eta_s: float | None = Field(
+        default=None, description="while running: seconds until the tiles left are done at `rate`"
+    )
 
     @classmethod
-    def of(cls, done: int, total: int) -> Progress:
-        return cls(tiles_done=done, tiles_total=total, percent=percent(done, total))
+    def of(cls, row: dict[str, Any], expected: int, *, complete: bool, running: bool) -> Progress:
+        done, ended = row["tiles_done"], row["tiles_ended"]
+        rate = row["rate"] if running else None
+        return cls(
+            tiles_done=done,
+            tiles_total=expected,
+            tiles_ended=ended,
+            estimated=row["estimated"],
+            percent=progress.percent(done, expected, complete=complete),
+            rate=rate,
+            eta_s=progress.eta_s(progress.remaining(done, expected, ended), rate),
+        )
+
+
+class ThroughputPoint(_Out):
+    at: datetime = Field(description="the start of the step")
+    rate: float = Field(description="tiles/s over the step")
+
+    @classmethod
+    def series(cls, points: list[progress.Point]) -> list[ThroughputPoint]:
+        return [cls(at=p.at, rate=p.rate) for p in points]
 
 
 class JobTransition(_Out):
@@ -132,9 +188,15 @@ class JobView(_Out):
 
     @classmethod
     def of(cls, row: dict[str, Any], waiting: Waiting | None = None) -> JobView:
+        state = row["state"]
         return cls(
             id=row["job_id"],
-            progress=Progress.of(row["tiles_done"], row["tiles_total"]),
+            progress=Progress.of(
+                row,
+                row["tiles_expected"],
+                complete=state == JobState.SUCCEEDED,
+                running=state == JobState.RUNNING,
+            ),
             waiting=waiting,
             **{k: v for k, v in row.items() if k in cls.model_fields and k not in _DERIVED},
         )
@@ -184,12 +246,37 @@ class JobDetail(JobView):
                 }
             ],
             "timings": {"queued_seconds": 5.0, "running_seconds": 30.0, "total_seconds": 35.0},
+            "throughput": [
+                {"at": "2025-01-01T10:00:06Z", "rate": 3.5},
+                {"at": "2025-01-01T10:00:07Z", "rate": 4.0},
+            ],
+            "log": [
+                {"at": _AT, "kind": "submitted", "attempt": 0, "text": "submitted", "until": None},
+                {
+                    "at": "2025-01-01T10:00:05Z",
+                    "kind": "started",
+                    "attempt": 1,
+                    "text": "started attempt 1",
+                    "until": None,
+                },
+                {
+                    "at": "2025-01-01T10:00:06Z",
+                    "kind": "planned",
+                    "attempt": 1,
+                    "text": "planned 480 tiles",
+                    "until": None,
+                },
+            ],
         }
     )
 
     history: list[JobTransition]
     attempts: list[JobAttempt]
     timings: JobTimings
+    throughput: list[ThroughputPoint] = Field(
+        description="tiles/s over the job's progress so far, at most 120 equal steps"
+    )
+    log: list[LogLine] = Field(description="the job's events in words, in log order")
 
     @classmethod
     def of(
@@ -204,8 +291,23 @@ class JobDetail(JobView):
             running_seconds=_span(base.started_at, end),
             total_seconds=_span(base.created_at, end),
         )
+        samples = row["samples"]
+        points = (
+            progress.series(
+                [(s["at"], s["delta"]) for s in samples],
+                samples[0]["at"],
+                base.finished_at or max(now, samples[-1]["at"]),
+            )
+            if samples
+            else []
+        )
         return cls(
-            **dict(base), history=history, attempts=attempts_of(history, now), timings=timings
+            **dict(base),
+            history=history,
+            attempts=attempts_of(history, now),
+            timings=timings,
+            throughput=ThroughputPoint.series(points),
+            log=job_log(row, row["history"], samples),
         )
 
 
@@ -279,9 +381,8 @@ class WorkflowView(_Out):
     jobs_total: int
     jobs_finished: int
     progress: Progress = Field(
-        description="tiles done/total over the jobs planned so far; percent weighs every job "
-        "equally (finished jobs whole, running ones by their tiles, unplanned ones at 0), so it "
-        "never falls back when a later job is planned"
+        description="tiles over all its jobs, each weighed by its expected tiles (planned, or "
+        "estimated until planned); `rate` sums its running jobs'"
     )
     submitted_at: datetime
     started_at: datetime | None
@@ -291,12 +392,14 @@ class WorkflowView(_Out):
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> WorkflowView:
+        state = row["state"]
         return cls(
             id=row["workflow_id"],
-            progress=Progress(
-                tiles_done=row["tiles_done"],
-                tiles_total=row["tiles_total"],
-                percent=round(row["percent"], 2),
+            progress=Progress.of(
+                row,
+                row["tiles_total"],
+                complete=state == WorkflowState.SUCCEEDED,
+                running=state == WorkflowState.RUNNING,
             ),
             **{k: v for k, v in row.items() if k in cls.model_fields and k != "id"},
         )
@@ -370,6 +473,26 @@ class AdmissionView(_Out):
             position=row["position"],
             since=row["updated_at"],
         )
+
+
+class TenantThroughput(_Out):
+    """The tiles/s of this tenant's jobs together over the last minutes (its own work only)."""
+
+    model_config = _examples(
+        {
+            "since": "2025-01-01T09:50:00Z",
+            "until": _AT,
+            "step_s": 5.0,
+            "tiles": 2400,
+            "points": [{"at": "2025-01-01T09:50:00Z", "rate": 4.0}],
+        }
+    )
+
+    since: datetime
+    until: datetime
+    step_s: float = Field(description="the length of each point's step")
+    tiles: int = Field(description="tiles done in the whole span")
+    points: list[ThroughputPoint]
 
 
 class StreamUpdate(_Out):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,7 +26,14 @@ from tessera.events import (
     WorkflowQueued,
     WorkflowSubmitted,
 )
-from tessera.projector.domain import JobTiming, job_state_after, job_timing, transition_detail
+from tessera.progress import RATE_WINDOW_S, Sample, estimate_tiles, rate
+from tessera.projector.domain import (
+    JobTiming,
+    RateWindows,
+    job_state_after,
+    job_timing,
+    transition_detail,
+)
 from tessera.readmodel import queries
 from tessera.workflows import TERMINAL_JOB_STATES, WorkflowState
 
@@ -43,11 +50,16 @@ async def set_checkpoint(conn: asyncpg.Connection, seq: int) -> None:
 
 
 async def apply(
-    conn: asyncpg.Connection, env: Envelope, timings: list[JobTiming] | None = None
+    conn: asyncpg.Connection,
+    env: Envelope,
+    timings: list[JobTiming] | None = None,
+    windows: RateWindows | None = None,
 ) -> tuple[str, Any] | None:
     """Apply one event; returns (tenant_id, workflow_id) whose views changed, or None.
 
-    A job timing the event completes is added to `timings` (observed once committed)."""
+    A job timing the event completes is added to `timings` (observed once committed);
+    `windows` keeps running attempts' recent samples between events (else they are read)."""
+    windows = windows if windows is not None else RateWindows()
     ev = env.event
     at = ev.occurred_at
     if isinstance(ev, WorkflowSubmitted):
@@ -69,11 +81,13 @@ async def apply(
         await _set_workflow(conn, env.seq, ev.workflow_id, at, state=ev.state.value, finished=True)
     elif isinstance(ev, JobRerun):
         await _job_rerun(conn, env.seq, ev)
+        for job_id in ev.jobs:
+            windows.forget(ev.workflow_id, job_id)
     elif isinstance(ev, TenantQueued | TenantActivated | TenantReleased | TenantDequeued):
         await _tenant(conn, env.seq, ev)
         return None
     elif isinstance(ev, JobEvent):
-        timing = await _job_event(conn, env.seq, ev)
+        timing = await _job_event(conn, env.seq, ev, windows)
         if timing is not None and timings is not None:
             timings.append(timing)
     else:  # pragma: no cover - the union is exhaustive
@@ -101,8 +115,9 @@ async def _workflow_submitted(conn: asyncpg.Connection, seq: int, ev: WorkflowSu
         return
     await conn.executemany(
         """INSERT INTO jobs (workflow_id, job_id, tenant_id, position, type, branch, slide, params,
-                             depends_on, retries, state, created_at, updated_at, last_seq)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'PENDING', $11, $11, $12)""",
+                             depends_on, retries, state, created_at, updated_at, last_seq,
+                             tiles_estimate)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'PENDING', $11, $11, $12, $13)""",
         [
             (
                 ev.workflow_id,
@@ -117,10 +132,13 @@ async def _workflow_submitted(conn: asyncpg.Connection, seq: int, ev: WorkflowSu
                 job.retries,
                 ev.occurred_at,
                 seq,
+                # events of before estimates: a synthetic job's can still be told
+                ev.estimates.get(job.id, estimate_tiles(job.type, job.params, None)),
             )
             for i, job in enumerate(spec.jobs)
         ],
     )
+    await _roll_up(conn, ev.workflow_id, seq, ev.occurred_at)
 
 
 async def _set_workflow(
@@ -157,7 +175,7 @@ async def _job_rerun(conn: asyncpg.Connection, seq: int, ev: JobRerun) -> None:
     await conn.execute(
         """UPDATE jobs SET state = 'PENDING', reason = NULL, summary = NULL, finished_at = NULL,
                tiles_done = 0, tiles_total = 0, tissue_fraction = NULL, retry_at = NULL,
-               updated_at = $3, last_seq = $4
+               planned = false, rate = NULL, updated_at = $3, last_seq = $4
            WHERE workflow_id = $1 AND job_id = ANY($2::text[])""",
         ev.workflow_id,
         ev.jobs,
@@ -234,32 +252,28 @@ async def _tenant(
     )
 
 
-async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTiming | None:
+async def _job_event(
+    conn: asyncpg.Connection, seq: int, ev: JobEvent, windows: RateWindows
+) -> JobTiming | None:
     at = ev.occurred_at
     timing = None
     key = (ev.workflow_id, ev.job_id)
     if isinstance(ev, JobPlanned):
-        await conn.execute(
+        planned = await conn.fetchval(
             """UPDATE jobs SET tiles_total = $3, tiles_done = 0, tissue_fraction = $4,
-                   updated_at = $5, last_seq = $6
-               WHERE workflow_id = $1 AND job_id = $2 AND state = 'RUNNING'""",
+                   planned = true, rate = NULL, updated_at = $5, last_seq = $6
+               WHERE workflow_id = $1 AND job_id = $2 AND state = 'RUNNING' RETURNING tenant_id""",
             *key,
             ev.tiles_total,
             ev.tissue_fraction,
             at,
             seq,
         )
+        if planned is not None:  # the plan is the attempt's first sample: 0 of its tiles
+            await _sample(conn, seq, ev, planned, 0, ev.tiles_total, 0)
+            windows.put(ev.workflow_id, ev.job_id, ev.attempt, [Sample(at, 0)])
     elif isinstance(ev, JobProgressed):
-        await conn.execute(
-            """UPDATE jobs SET tiles_done = GREATEST(tiles_done, $3), tiles_total = $4,
-                   updated_at = $5, last_seq = $6
-               WHERE workflow_id = $1 AND job_id = $2 AND state = 'RUNNING'""",
-            *key,
-            ev.tiles_done,
-            ev.tiles_total,
-            at,
-            seq,
-        )
+        await _progressed(conn, seq, ev, windows)
     elif isinstance(ev, JobAttemptFailed):  # the job stays RUNNING until the sequencer decides
         await conn.execute(
             """UPDATE jobs SET reason = $3, updated_at = $4, last_seq = $5
@@ -271,6 +285,7 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
         )
     state = job_state_after(ev)
     if state is not None:
+        windows.forget(ev.workflow_id, ev.job_id)
         attempt = getattr(ev, "attempt", None)
         terminal = state in TERMINAL_JOB_STATES
         summary = ev.summary if hasattr(ev, "summary") else None
@@ -283,6 +298,8 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
                                      ELSE started_at END,
                    finished_at = CASE WHEN $6 THEN $5 ELSE finished_at END,
                    tiles_done = CASE WHEN $3 = 'SUCCEEDED' THEN tiles_total ELSE tiles_done END,
+                   planned = planned OR $3 = 'SUCCEEDED',
+                   rate = CASE WHEN $3 = 'RUNNING' THEN NULL ELSE rate END,
                    reason = COALESCE($7, reason),
                    summary = COALESCE($8::jsonb, summary),
                    retry_at = $11,
@@ -327,23 +344,96 @@ async def _job_event(conn: asyncpg.Connection, seq: int, ev: JobEvent) -> JobTim
     return timing
 
 
+async def _progressed(
+    conn: asyncpg.Connection, seq: int, ev: JobProgressed, windows: RateWindows
+) -> None:
+    """The running job's tiles and its rate over the last RATE_WINDOW_S of its attempt's
+    samples (log time, so a replay measures the same), and the sample itself."""
+    key = (ev.workflow_id, ev.job_id)
+    samples = windows.get(*key, ev.attempt)
+    if samples is None:
+        samples = await _window(conn, ev)
+    delta = max(0, ev.tiles_done - samples[-1].done) if samples else ev.tiles_done
+    samples.append(Sample(ev.occurred_at, ev.tiles_done))
+    # one round trip: the running job's row, and its sample if it was running
+    status = await conn.execute(
+        """WITH job AS (
+             UPDATE jobs SET tiles_done = GREATEST(tiles_done, $3), tiles_total = $4,
+                 planned = true, rate = $7, updated_at = $5, last_seq = $6
+             WHERE workflow_id = $1 AND job_id = $2 AND state = 'RUNNING' RETURNING tenant_id)
+           INSERT INTO job_progress (seq, workflow_id, job_id, tenant_id, attempt, tiles_done,
+                                     tiles_total, delta, at)
+           SELECT $6, $1, $2, tenant_id, $8, $3, $4, $9, $5 FROM job
+           ON CONFLICT (seq) DO NOTHING""",
+        *key,
+        ev.tiles_done,
+        ev.tiles_total,
+        ev.occurred_at,
+        seq,
+        rate(samples, ev.occurred_at),
+        ev.attempt,
+        delta,
+    )
+    if status.endswith(" 1"):  # "INSERT 0 1": the sample was taken
+        windows.put(*key, ev.attempt, samples)
+
+
+async def _window(conn: asyncpg.Connection, ev: JobProgressed) -> list[Sample]:
+    """The attempt's samples its rate needs, from the last at or before the window's start."""
+    rows = await conn.fetch(
+        """SELECT at, tiles_done FROM job_progress
+           WHERE workflow_id = $1 AND job_id = $2 AND attempt = $3
+             AND at >= COALESCE((SELECT max(at) FROM job_progress
+                                 WHERE workflow_id = $1 AND job_id = $2 AND attempt = $3
+                                   AND at <= $4), '-infinity')
+           ORDER BY at, seq""",
+        ev.workflow_id,
+        ev.job_id,
+        ev.attempt,
+        ev.occurred_at - timedelta(seconds=RATE_WINDOW_S),
+    )
+    return [Sample(r["at"], r["tiles_done"]) for r in rows]
+
+
+async def _sample(
+    conn: asyncpg.Connection,
+    seq: int,
+    ev: JobPlanned | JobProgressed,
+    tenant: Any,
+    done: int,
+    total: int,
+    delta: int,
+) -> None:
+    await conn.execute(
+        """INSERT INTO job_progress (seq, workflow_id, job_id, tenant_id, attempt, tiles_done,
+                                     tiles_total, delta, at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (seq) DO NOTHING""",
+        seq,
+        ev.workflow_id,
+        ev.job_id,
+        tenant,
+        ev.attempt,
+        done,
+        total,
+        delta,
+        ev.occurred_at,
+    )
+
+
 async def _roll_up(conn: asyncpg.Connection, workflow_id: Any, seq: int, at: datetime) -> None:
-    """Workflow progress: tiles summed over its planned jobs; the percent weighs every job
-    equally (finished ones whole, running ones by their tiles, unplanned ones at 0), so it does
-    not fall back when a later job is planned."""
+    """Workflow progress: its jobs' expected, done and ended tiles summed (tessera.progress),
+    and the rate of those running now."""
     await conn.execute(
         """UPDATE workflows w SET
-               tiles_done = j.done, tiles_total = j.total, jobs_finished = j.finished,
-               percent = j.percent, updated_at = $2, last_seq = $3
+               tiles_done = j.done, tiles_total = j.expected, tiles_ended = j.ended,
+               estimated = j.estimated, rate = j.rate, jobs_finished = j.finished,
+               updated_at = $2, last_seq = $3
            FROM (SELECT COALESCE(sum(tiles_done), 0) AS done,
-                        COALESCE(sum(tiles_total), 0) AS total,
-                        count(*) FILTER (
-                          WHERE state = ANY($4::text[])
-                        ) AS finished,
-                        COALESCE(100.0 * avg(CASE
-                          WHEN state = ANY($4::text[]) THEN 1.0
-                          WHEN tiles_total > 0 THEN tiles_done::double precision / tiles_total
-                          ELSE 0.0 END), 0) AS percent
+                        COALESCE(sum(tiles_expected), 0) AS expected,
+                        COALESCE(sum(tiles_ended), 0) AS ended,
+                        COALESCE(bool_or(estimated), false) AS estimated,
+                        sum(rate) FILTER (WHERE state = 'RUNNING') AS rate,
+                        count(*) FILTER (WHERE state = ANY($4::text[])) AS finished
                  FROM jobs WHERE workflow_id = $1) j
            WHERE w.workflow_id = $1""",
         workflow_id,

@@ -70,6 +70,8 @@ async def test_a_job_shows_its_history_attempts_progress_and_timings(
         job = await read_when(gw, url, tenant, lambda j: j["state"] == "SUCCEEDED")
         pending = (await gw.get(f"/v1/workflows/{wid}/jobs/b", headers=headers(tenant))).json()
         ghost = await gw.get(f"/v1/workflows/{wid}/jobs/ghost", headers=headers(tenant))
+        mine = (await gw.get("/v1/admission/throughput", headers=headers(tenant))).json()
+        other = await gw.get("/v1/admission/throughput", headers=headers(uuid.uuid4()))
 
     assert [(h["event_type"], h["state"], h["attempt"]) for h in job["history"]] == [
         ("JobStarted", "RUNNING", 1),
@@ -84,7 +86,30 @@ async def test_a_job_shows_its_history_attempts_progress_and_timings(
         (2, "SUCCEEDED", None),
     ]
     assert all(a["seconds"] is not None and a["seconds"] >= 0 for a in job["attempts"])
-    assert job["progress"] == {"tiles_done": 10, "tiles_total": 10, "percent": 100.0}
+    assert job["progress"] == {
+        "tiles_done": 10,
+        "tiles_total": 10,
+        "tiles_ended": 0,
+        "estimated": False,
+        "percent": 100.0,
+        "rate": None,
+        "eta_s": None,
+    }
+    assert [(line["kind"], line["attempt"], line["text"]) for line in job["log"]] == [
+        ("submitted", 0, "submitted"),
+        ("started", 1, "started attempt 1"),
+        ("planned", 1, "planned 10 tiles"),
+        ("progress", 1, "25 % of the tiles done (4 / 10)"),
+        ("retry", 1, "retry of attempt 1 scheduled"),
+        ("started", 2, "started attempt 2"),
+        ("progress", 2, "all 10 tiles done"),
+        ("succeeded", 2, "succeeded"),
+    ]
+    assert 0 < len(job["throughput"]) <= 120
+    # the tenant's tiles: 4 of attempt 1, then 10 of attempt 2; another tenant sees none of them
+    assert mine["tiles"] == 14 and len(mine["points"]) == 120
+    assert sum(p["rate"] for p in mine["points"]) * mine["step_s"] == pytest.approx(14)
+    assert other.json()["tiles"] == 0
     assert job["attempt"] == 2
     assert job["tissue_fraction"] == 0.5
     assert job["summary"] == {"tiles": 10}

@@ -1,9 +1,9 @@
 import { BookOpen, Gauge, Image, Moon, Plus, Sun, Workflow } from "lucide-react";
-import { Suspense } from "react";
+import { type MouseEvent, Suspense } from "react";
 import { NavLink, Outlet } from "react-router";
 
 import { AdmissionBadge, useAdmissionFollowsStream } from "@/features/admission";
-import { TenantSwitcher } from "@/features/tenant";
+import { TenantNote, TenantSwitcher } from "@/features/tenant";
 import { useLiveWorkflows } from "@/features/workflows";
 import { setTheme, useTheme } from "@/shared/theme/theme";
 import { Loading } from "@/shared/ui";
@@ -18,12 +18,21 @@ const NAV = [
   { to: "/admission", label: "Admission", icon: Gauge, end: false },
 ];
 
+// the browser scrolls to the anchor but may leave the focus behind; move it into the page
+function skipToContent(event: MouseEvent<HTMLAnchorElement>) {
+  event.preventDefault();
+  document.getElementById("content")?.focus();
+}
+
 export function Layout() {
   useLiveWorkflows();
   useAdmissionFollowsStream();
   const theme = useTheme();
   return (
     <div className="shell">
+      <a className="skip-link" href="#content" onClick={skipToContent}>
+        Skip to content
+      </a>
       <aside className="sidebar">
         <NavLink to="/workflows" className="brand">
           <Logo />
@@ -64,7 +73,8 @@ export function Layout() {
           </button>
           <TenantSwitcher />
         </header>
-        <main className="content">
+        <main className="content" id="content" tabIndex={-1}>
+          <TenantNote />
           <Suspense fallback={<Loading />}>
             <Outlet />
           </Suspense>

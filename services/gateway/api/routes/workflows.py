@@ -38,6 +38,7 @@ from tessera.gateway.idempotency import IdempotencyKey
 from tessera.gateway.settings import GatewaySettings
 from tessera.gateway.slides import check_slides
 from tessera.gateway.waiting import read_waiting
+from tessera.progress import SlideSize, estimate_workflow
 from tessera.readmodel import listing, queries
 from tessera.workflows import WorkflowSpec, WorkflowState, validate_workflow
 
@@ -81,13 +82,19 @@ async def submit_workflow(
     Keys are per tenant.
     """
     spec = validate_workflow(spec)
-    await asyncio.to_thread(check_slides, spec, settings.data_root, tenant)
+    infos = await asyncio.to_thread(check_slides, spec, settings.data_root, tenant)
+    sizes = {ref: SlideSize(info.width, info.height, info.mpp_x) for ref, info in infos.items()}
+    estimates = estimate_workflow(spec, sizes)
     if key is None:
-        event = WorkflowSubmitted(tenant_id=tenant, workflow_id=uuid4(), spec=spec)
+        event = WorkflowSubmitted(
+            tenant_id=tenant, workflow_id=uuid4(), spec=spec, estimates=estimates
+        )
         seq = await bus.append(event)
         workflow_id = event.workflow_id
     else:
-        workflow_id, seq, first = await submit_once(spec, tenant, key, at, settings, bus, pool)
+        workflow_id, seq, first = await submit_once(
+            spec, estimates, tenant, key, at, settings, bus, pool
+        )
         if not first:
             response.status_code = 200
     return WorkflowAccepted(
@@ -99,6 +106,7 @@ async def submit_workflow(
 
 async def submit_once(
     spec: WorkflowSpec,
+    estimates: dict[str, int],
     tenant: UUID,
     key: str,
     at: datetime,
@@ -124,6 +132,7 @@ async def submit_once(
             tenant_id=tenant,
             workflow_id=workflow_id,
             spec=spec,
+            estimates=estimates,
         )
         seq = await bus.append(event)  # a retry racing the first try: JetStream keeps one
     if claim.seq is None:

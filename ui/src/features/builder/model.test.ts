@@ -1,6 +1,6 @@
 import type { JobView, WorkflowDetail } from "@/shared/api/types";
 
-import { assignServerProblems, checkDraft, cloneOf, fromSpec, toSpec, type Draft } from "./model";
+import { cloneOf, fromSpec, toSpec, type Draft } from "./model";
 
 const draft = (): Draft => ({
   name: " slide 42 ",
@@ -28,30 +28,11 @@ test("JSON round-trips through the form", () => {
   expect(() => fromSpec({ jobs: "x" })).toThrow('"jobs" must be a list');
 });
 
-test("problems are found before asking the gateway", () => {
-  const d = draft();
-  d.jobs[0]!.slide = "";
-  d.jobs[1]!.params = { tile_size: "500" };
-  d.jobs[2]!.id = "cells";
-  d.jobs[2]!.depends_on = ["ghost"];
-  const problems = checkDraft(d);
-  expect(problems.jobs["a"]).toEqual(["a tissue mask job needs a slide"]);
-  expect(problems.jobs["b"]).toEqual(['duplicate id "cells"', "tile_size: a multiple of 16"]);
-  expect(problems.jobs["c"]).toEqual(['duplicate id "cells"', 'depends on unknown job "ghost"']);
-  expect(checkDraft(draft())).toEqual({ jobs: {}, workflow: [] });
-});
-
-test("a cycle is a workflow problem", () => {
-  const d = draft();
-  d.jobs[0]!.depends_on = ["cells"];
-  expect(checkDraft(d).workflow).toEqual(["the dependencies form a cycle"]);
-});
-
-test("the gateway's problems go next to the jobs they name", () => {
-  const d = draft();
-  const out = assignServerProblems(d, ["job 'load' params.tiles: Input should be greater than or equal to 1", "slide 'x.svs' not found"]);
-  expect(out.jobs["c"]).toEqual(["job 'load' params.tiles: Input should be greater than or equal to 1"]);
-  expect(out.workflow).toEqual(["slide 'x.svs' not found"]);
+test("JSON read back keeps the keys of the jobs it had, by id", () => {
+  const before = draft();
+  const spec = toSpec(before);
+  const after = fromSpec({ ...spec, jobs: [spec.jobs[2], spec.jobs[0], { id: "new", type: "synthetic" }] }, before);
+  expect(after.jobs.map((j) => j.key)).toEqual(["c", "a", expect.not.stringMatching(/^[abc]$/)]);
 });
 
 test("a workflow is cloned into a draft under a new name, jobs in submission order", () => {

@@ -574,6 +574,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admission/throughput": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tenant Throughput
+         * @description Tiles/s of this tenant's jobs together (its own work only), in at most 120 equal steps
+         *     over the last `minutes`, from the progress its jobs logged.
+         */
+        get: operations["tenant_throughput_v1_admission_throughput_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1124,6 +1145,26 @@ export interface components {
          *       ],
          *       "id": "cells",
          *       "last_seq": 57,
+         *       "log": [
+         *         {
+         *           "at": "2025-01-01T10:00:00Z",
+         *           "attempt": 0,
+         *           "kind": "submitted",
+         *           "text": "submitted"
+         *         },
+         *         {
+         *           "at": "2025-01-01T10:00:05Z",
+         *           "attempt": 1,
+         *           "kind": "started",
+         *           "text": "started attempt 1"
+         *         },
+         *         {
+         *           "at": "2025-01-01T10:00:06Z",
+         *           "attempt": 1,
+         *           "kind": "planned",
+         *           "text": "planned 480 tiles"
+         *         }
+         *       ],
          *       "params": {
          *         "batch_size": 0,
          *         "halo": 64,
@@ -1133,14 +1174,28 @@ export interface components {
          *       },
          *       "position": 1,
          *       "progress": {
+         *         "estimated": false,
+         *         "eta_s": 85.7,
          *         "percent": 25,
+         *         "rate": 4.2,
          *         "tiles_done": 120,
+         *         "tiles_ended": 0,
          *         "tiles_total": 480
          *       },
          *       "retries": 1,
          *       "slide": "CMU-1-Small-Region.svs",
          *       "started_at": "2025-01-01T10:00:05Z",
          *       "state": "RUNNING",
+         *       "throughput": [
+         *         {
+         *           "at": "2025-01-01T10:00:06Z",
+         *           "rate": 3.5
+         *         },
+         *         {
+         *           "at": "2025-01-01T10:00:07Z",
+         *           "rate": 4
+         *         }
+         *       ],
          *       "timings": {
          *         "queued_seconds": 5,
          *         "running_seconds": 30,
@@ -1222,6 +1277,16 @@ export interface components {
             /** Attempts */
             attempts: components["schemas"]["JobAttempt"][];
             timings: components["schemas"]["JobTimings"];
+            /**
+             * Throughput
+             * @description tiles/s over the job's progress so far, at most 120 equal steps
+             */
+            throughput: components["schemas"]["ThroughputPoint"][];
+            /**
+             * Log
+             * @description the job's events in words, in log order
+             */
+            log: components["schemas"]["LogLine"][];
         };
         /** JobSpec */
         JobSpec: {
@@ -1383,14 +1448,77 @@ export interface components {
              */
             tenant_claim: string;
         };
-        /** Progress */
+        /**
+         * LogLine
+         * @description One thing that happened to a job, in words.
+         */
+        LogLine: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "submitted" | "started" | "planned" | "progress" | "attempt_failed" | "retry" | "failed" | "cancelled" | "skipped" | "rerun" | "succeeded";
+            /**
+             * Attempt
+             * @description the attempt it concerns (0: none yet)
+             */
+            attempt: number;
+            /**
+             * Text
+             * @example attempt 1 failed: slide unreadable
+             */
+            text: string;
+            /**
+             * Until
+             * @description retry: when the next attempt is due (while it waits for it)
+             */
+            until?: string | null;
+        };
+        /**
+         * Progress
+         * @description Tiles of a job or workflow (tessera.progress): `percent` is `tiles_done` of
+         *     `tiles_total`, rounded down, so the two always agree.
+         */
         Progress: {
             /** Tiles Done */
             tiles_done: number;
-            /** Tiles Total */
+            /**
+             * Tiles Total
+             * @description the tiles expected: each job's planned tiles, or before it is planned the estimate made at submission (then `estimated`); jobs that ended early keep theirs
+             */
             tiles_total: number;
-            /** Percent */
+            /**
+             * Tiles Ended
+             * @description tiles that will not be done: the rest of jobs that ended early (FAILED, CANCELLED, SKIPPED); never counted as done, so a cancelled workflow stays short of 100
+             * @default 0
+             */
+            tiles_ended?: number;
+            /**
+             * Estimated
+             * @description the total holds an estimate for a job not planned yet
+             * @default false
+             */
+            estimated?: boolean;
+            /**
+             * Percent
+             * @description tiles_done of tiles_total, rounded down to 0.1
+             */
             percent: number;
+            /**
+             * Rate
+             * @description while running: tiles/s over the last 30 s of progress
+             */
+            rate?: number | null;
+            /**
+             * Eta S
+             * @description while running: seconds until the tiles left are done at `rate`
+             */
+            eta_s?: number | null;
         };
         /**
          * Readiness
@@ -1738,6 +1866,60 @@ export interface components {
              */
             uploaded: boolean;
         };
+        /**
+         * TenantThroughput
+         * @description The tiles/s of this tenant's jobs together over the last minutes (its own work only).
+         * @example {
+         *       "points": [
+         *         {
+         *           "at": "2025-01-01T09:50:00Z",
+         *           "rate": 4
+         *         }
+         *       ],
+         *       "since": "2025-01-01T09:50:00Z",
+         *       "step_s": 5,
+         *       "tiles": 2400,
+         *       "until": "2025-01-01T10:00:00Z"
+         *     }
+         */
+        TenantThroughput: {
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /**
+             * Step S
+             * @description the length of each point's step
+             */
+            step_s: number;
+            /**
+             * Tiles
+             * @description tiles done in the whole span
+             */
+            tiles: number;
+            /** Points */
+            points: components["schemas"]["ThroughputPoint"][];
+        };
+        /** ThroughputPoint */
+        ThroughputPoint: {
+            /**
+             * At
+             * Format: date-time
+             * @description the start of the step
+             */
+            at: string;
+            /**
+             * Rate
+             * @description tiles/s over the step
+             */
+            rate: number;
+        };
         /** ValidationError */
         ValidationError: {
             /** Location */
@@ -1856,8 +2038,12 @@ export interface components {
          *           },
          *           "position": 1,
          *           "progress": {
+         *             "estimated": false,
+         *             "eta_s": 85.7,
          *             "percent": 25,
+         *             "rate": 4.2,
          *             "tiles_done": 120,
+         *             "tiles_ended": 0,
          *             "tiles_total": 480
          *           },
          *           "retries": 1,
@@ -1884,8 +2070,12 @@ export interface components {
          *       "last_seq": 57,
          *       "name": "slide 42",
          *       "progress": {
-         *         "percent": 33.82,
+         *         "estimated": true,
+         *         "eta_s": 85.7,
+         *         "percent": 33.8,
+         *         "rate": 4.2,
          *         "tiles_done": 184,
+         *         "tiles_ended": 0,
          *         "tiles_total": 544
          *       },
          *       "started_at": "2025-01-01T10:00:01Z",
@@ -1914,7 +2104,7 @@ export interface components {
             jobs_total: number;
             /** Jobs Finished */
             jobs_finished: number;
-            /** @description tiles done/total over the jobs planned so far; percent weighs every job equally (finished jobs whole, running ones by their tiles, unplanned ones at 0), so it never falls back when a later job is planned */
+            /** @description tiles over all its jobs, each weighed by its expected tiles (planned, or estimated until planned); `rate` sums its running jobs' */
             progress: components["schemas"]["Progress"];
             /**
              * Submitted At
@@ -1956,8 +2146,12 @@ export interface components {
          *           "last_seq": 57,
          *           "name": "slide 42",
          *           "progress": {
-         *             "percent": 33.82,
+         *             "estimated": true,
+         *             "eta_s": 85.7,
+         *             "percent": 33.8,
+         *             "rate": 4.2,
          *             "tiles_done": 184,
+         *             "tiles_ended": 0,
          *             "tiles_total": 544
          *           },
          *           "started_at": "2025-01-01T10:00:01Z",
@@ -2037,8 +2231,12 @@ export interface components {
          *       "last_seq": 57,
          *       "name": "slide 42",
          *       "progress": {
-         *         "percent": 33.82,
+         *         "estimated": true,
+         *         "eta_s": 85.7,
+         *         "percent": 33.8,
+         *         "rate": 4.2,
          *         "tiles_done": 184,
+         *         "tiles_ended": 0,
          *         "tiles_total": 544
          *       },
          *       "started_at": "2025-01-01T10:00:01Z",
@@ -2067,7 +2265,7 @@ export interface components {
             jobs_total: number;
             /** Jobs Finished */
             jobs_finished: number;
-            /** @description tiles done/total over the jobs planned so far; percent weighs every job equally (finished jobs whole, running ones by their tiles, unplanned ones at 0), so it never falls back when a later job is planned */
+            /** @description tiles over all its jobs, each weighed by its expected tiles (planned, or estimated until planned); `rate` sums its running jobs' */
             progress: components["schemas"]["Progress"];
             /**
              * Submitted At
@@ -5172,6 +5370,109 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdmissionView"];
+                };
+            };
+            /** @description malformed X-User-ID (not a UUID), or a malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request body larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    /** @description requests the deciding bucket holds */
+                    "RateLimit-Limit"?: string;
+                    /** @description requests left in it now */
+                    "RateLimit-Remaining"?: string;
+                    /** @description seconds until it is full again */
+                    "RateLimit-Reset"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    tenant_throughput_v1_admission_throughput_get: {
+        parameters: {
+            query?: {
+                /** @description how far back */
+                minutes?: number;
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantThroughput"];
                 };
             };
             /** @description malformed X-User-ID (not a UUID), or a malformed request */

@@ -15,7 +15,7 @@ import {
   type NodeProps,
 } from "@xyflow/react";
 import { AlertTriangle, Cpu, Layers, Maximize, Microscope, Minus, Plus, ScanLine } from "lucide-react";
-import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { type KeyboardEvent, memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { formatCount, formatPercent } from "@/shared/lib/format";
 
@@ -132,16 +132,28 @@ function Viewport({ width, height, signature }: { width: number; height: number;
   );
 }
 
+/** Enter or Space on a focused job node opens it, as a click does (React Flow only selects). */
+function openOnKey(event: KeyboardEvent<HTMLDivElement>, onSelect: (jobId: string) => void): void {
+  if (event.key !== "Enter" && event.key !== " ") return;
+  const node = (event.target as HTMLElement).closest<HTMLElement>(".react-flow__node-job");
+  const id = node?.dataset["id"];
+  if (!node || node !== event.target || !id) return;
+  event.preventDefault();
+  onSelect(id);
+}
+
 interface DagCanvasProps {
   jobs: readonly DagJob[];
   selected?: string | null;
   onSelect?: (jobId: string) => void;
   height?: number;
   emptyText?: string;
+  /** say over the graph that it has a cycle; off where the page says so itself */
+  cycleNotice?: boolean;
 }
 
 /** A workflow's jobs as a graph: one horizontal lane per branch, arrows for `depends_on`. */
-export function DagCanvas({ jobs, selected = null, onSelect, height, emptyText = "No jobs yet" }: DagCanvasProps) {
+export function DagCanvas({ jobs, selected = null, onSelect, height, emptyText = "No jobs yet", cycleNotice = true }: DagCanvasProps) {
   const layout = useMemo(() => layoutDag(jobs), [jobs]);
   const width = LABEL_W + Math.max(1, layout.columns) * COL_W + PAD_X;
   const { nodes, edges } = useMemo(() => {
@@ -162,6 +174,9 @@ export function DagCanvas({ jobs, selected = null, onSelect, height, emptyText =
       data: { job: p.job, selected: p.job.id === selected },
       draggable: false,
       connectable: false,
+      // a node that opens its job is a button to the keyboard and to screen readers, named by
+      // what it shows (id, type, state, percent)
+      ...(onSelect ? { ariaRole: "button" as const } : {}),
     }));
     const states = new Map(jobs.map((j) => [j.id, j.state]));
     const flowEdges: Edge[] = layout.edges.map((e) => {
@@ -178,7 +193,7 @@ export function DagCanvas({ jobs, selected = null, onSelect, height, emptyText =
       };
     });
     return { nodes: [...laneNodes, ...jobNodes], edges: flowEdges };
-  }, [layout, jobs, selected, width]);
+  }, [layout, jobs, selected, width, onSelect]);
 
   // as tall as the graph is at the zoom the box's width allows, so phones get no empty band
   const box = useRef<HTMLDivElement>(null);
@@ -201,8 +216,8 @@ export function DagCanvas({ jobs, selected = null, onSelect, height, emptyText =
     );
   }
   return (
-    <div ref={box} className="dag" style={{ height: canvasHeight }} data-testid="dag">
-      {layout.cyclic && (
+    <div ref={box} className="dag" style={{ height: canvasHeight }} data-testid="dag" onKeyDown={onSelect ? (e) => openOnKey(e, onSelect) : undefined}>
+      {cycleNotice && layout.cyclic && (
         <div className="dag__warning">
           <AlertTriangle size={14} /> The dependencies form a cycle
         </div>

@@ -9,8 +9,10 @@ export function formatCount(n: number | null | undefined): string {
 export function formatPercent(p: number | null | undefined, digits = 0): string {
   if (p == null || Number.isNaN(p)) return "—";
   const clamped = Math.max(0, Math.min(100, p));
-  // 99.6 % must not read as 100 % while work is left
-  const shown = clamped < 100 && clamped > 100 - 10 ** -digits ? 100 - 10 ** -digits : clamped;
+  // rounded down, as the API rounds: 99.6 % must not read as 100 % while work is left, nor
+  // 24.5 % as 25 % beside "49 / 200 tiles"
+  const scale = 10 ** digits;
+  const shown = Math.floor(clamped * scale + 1e-9) / scale;
   return `${shown.toFixed(digits)}%`;
 }
 
@@ -48,6 +50,7 @@ export function secondsBetween(start: string | null | undefined, end: string | n
 }
 
 const relative = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+const relativeShort = new Intl.RelativeTimeFormat("en", { numeric: "auto", style: "short" });
 const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
   ["second", 60],
   ["minute", 60],
@@ -58,17 +61,19 @@ const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
   ["year", Number.POSITIVE_INFINITY],
 ];
 
-export function formatRelative(iso: string | null | undefined, now = Date.now()): string {
+/** "3 minutes ago"; `short`: "3 min. ago", for a narrow place that must keep to one line. */
+export function formatRelative(iso: string | null | undefined, now = Date.now(), short = false): string {
   if (!iso) return "—";
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return "—";
+  const format = short ? relativeShort : relative;
   let value = (t - now) / 1000;
   if (Math.abs(value) < 5) return "just now";
   for (const [unit, size] of STEPS) {
-    if (Math.abs(value) < size) return relative.format(Math.round(value), unit);
+    if (Math.abs(value) < size) return format.format(Math.round(value), unit);
     value /= size;
   }
-  return relative.format(Math.round(value), "year");
+  return format.format(Math.round(value), "year");
 }
 
 const absolute = new Intl.DateTimeFormat("en-GB", {

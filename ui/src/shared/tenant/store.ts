@@ -3,19 +3,16 @@
 // credentials (GET /v1/auth: token or jwt mode) the token is kept beside it: the tenant is then
 // the token's, and a refused token is forgotten so that the UI asks for another.
 
+import { isUuid } from "@/shared/api/ids";
+
 const CURRENT = "tessera.tenant";
 const KNOWN = "tessera.tenants";
 const TOKEN = "tessera.token";
+const NOTE = "tessera.tenant-note";
 
 export interface KnownTenant {
   id: string;
   label: string;
-}
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: string): boolean {
-  return UUID_RE.test(value.trim());
 }
 
 /** A random (version 4) UUID, also where `crypto.randomUUID` is missing (plain-http origins). */
@@ -148,4 +145,13 @@ export function signOut(): void {
   token = null;
   write(TOKEN, null);
   emit();
+}
+
+/** Whether the note on what a tenant is was read and dismissed in this browser. */
+export function tenantNoteDismissed(): boolean {
+  return read(NOTE) === "dismissed";
+}
+
+export function dismissTenantNote(): void {
+  write(NOTE, "dismissed");
 }

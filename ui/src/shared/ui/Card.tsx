@@ -25,7 +25,11 @@ export function Stat({ label, value, hint }: { label: ReactNode; value: ReactNod
     <div className="stat">
       <div className="stat__label">{label}</div>
       <div className="stat__value">{value}</div>
-      {hint && <div className="stat__hint">{hint}</div>}
+      {hint && (
+        <div className="stat__hint" title={typeof hint === "string" ? hint : undefined}>
+          {hint}
+        </div>
+      )}
     </div>
   );
 }

@@ -8,11 +8,12 @@ interface ConfirmButtonProps {
   confirmLabel: ReactNode;
   icon?: ReactNode;
   busy?: boolean;
+  size?: "sm" | "md";
   onConfirm: () => void;
 }
 
 /** A destructive button: the first click arms it for 4 s, a second click acts. */
-export function ConfirmButton({ label, confirmLabel, icon, busy, onConfirm }: ConfirmButtonProps) {
+export function ConfirmButton({ label, confirmLabel, icon, busy, size, onConfirm }: ConfirmButtonProps) {
   const [armed, setArmed] = useState(false);
   useEffect(() => {
     if (!armed) return undefined;
@@ -22,6 +23,7 @@ export function ConfirmButton({ label, confirmLabel, icon, busy, onConfirm }: Co
   return (
     <Button
       variant="danger"
+      size={size}
       icon={icon}
       busy={busy}
       onClick={() => {

@@ -11,7 +11,8 @@ interface ErrorNoticeProps {
   compact?: boolean;
 }
 
-/** An API error as the user should read it: the gateway's message, its problems, Retry-After. */
+/** An API error as the user should read it: the gateway's message, its problems, Retry-After.
+ * "Not found" offers no Retry: asking again finds nothing more. */
 export function ErrorNotice({ error, title, onRetry, compact }: ErrorNoticeProps) {
   if (error == null) return null;
   const e = toApiError(error);
@@ -35,7 +36,7 @@ export function ErrorNotice({ error, title, onRetry, compact }: ErrorNoticeProps
           </ul>
         )}
       </div>
-      {onRetry && (
+      {onRetry && e.status !== 404 && (
         <Button size="sm" variant="ghost" onClick={onRetry}>
           Retry
         </Button>

@@ -12,12 +12,12 @@ export function useNow(ms = 1000): number {
   return now;
 }
 
-export function RelativeTime({ iso }: { iso: string | null | undefined }) {
+export function RelativeTime({ iso, short = false }: { iso: string | null | undefined; short?: boolean }) {
   const now = useNow(15_000);
   if (!iso) return <span className="muted">—</span>;
   return (
     <time dateTime={iso} title={formatDateTime(iso)}>
-      {formatRelative(iso, now)}
+      {formatRelative(iso, now, short)}
     </time>
   );
 }

@@ -1,9 +1,11 @@
 export { Button } from "./Button";
 export { Card, Stat } from "./Card";
+export { ClampedText } from "./ClampedText";
 export { ConfirmButton } from "./ConfirmButton";
 export { CopyButton } from "./CopyButton";
 export { EmptyState } from "./EmptyState";
 export { ErrorNotice } from "./ErrorNotice";
+export { NotFoundNotice, type NotFoundNoticeProps } from "./NotFoundNotice";
 export { PageHeader } from "./PageHeader";
 export { ProgressBar } from "./ProgressBar";
 export { Segmented } from "./Segmented";
@@ -13,3 +15,4 @@ export { RelativeTime, useNow } from "./Time";
 export { ToastProvider, useToast } from "./toast";
 export { useTitle } from "./useTitle";
 export { WaitingReason } from "./WaitingReason";
+export { ThroughputChart, type ThroughputPoint } from "./ThroughputChart";

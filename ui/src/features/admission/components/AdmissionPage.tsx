@@ -1,9 +1,10 @@
 import { Hourglass, PlayCircle, UserRound, Users } from "lucide-react";
 
 import type { AdmissionView } from "@/shared/api/types";
-import { Card, ErrorNotice, Loading, PageHeader, RelativeTime, Stat, useTitle } from "@/shared/ui";
+import { formatCount } from "@/shared/lib/format";
+import { Card, ErrorNotice, Loading, PageHeader, RelativeTime, Stat, ThroughputChart, useTitle } from "@/shared/ui";
 
-import { useAdmission } from "../api/admission";
+import { useAdmission, useTenantThroughput } from "../api/admission";
 
 const MAX_DOTS = 24;
 
@@ -80,6 +81,16 @@ function AdmissionBoard({ a }: { a: AdmissionView }) {
           behind the waiters, so nobody holds a slot forever.
         </p>
       </Card>
+      <TenantThroughputCard />
     </div>
+  );
+}
+
+function TenantThroughputCard() {
+  const q = useTenantThroughput(10);
+  return (
+    <Card title="Your throughput" actions={q.data ? <span className="muted small">{formatCount(q.data.tiles)} tiles in the last 10 minutes</span> : undefined}>
+      {q.error ? <ErrorNotice error={q.error} compact title="No throughput" /> : q.data ? <ThroughputChart points={q.data.points} label="Your tiles per second" empty="None of your jobs made progress in the last 10 minutes." /> : <Loading />}
+    </Card>
   );
 }

@@ -1,5 +1,5 @@
 import { Braces, FileText, Plus, Rocket, Sparkles } from "lucide-react";
-import { useMemo, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 
 import { toApiError } from "@/shared/api/errors";
@@ -7,8 +7,10 @@ import { DagCanvas } from "@/shared/dag/DagCanvas";
 import { Button, Card, ErrorNotice, Loading, PageHeader, Segmented, useTitle, useToast } from "@/shared/ui";
 
 import { useCloneSource, useSlideChoices, useSubmitWorkflow } from "../api/submit";
-import { assignServerProblems, checkDraft, cloneOf, fromSpec, initialDraft, newJob, newKey, slideAnalysis, TEMPLATES, toSpec, type Draft, type DraftJob } from "../model";
+import { cloneOf, initialDraft, newJob, newKey, slideAnalysis, TEMPLATES, toSpec, type Draft, type DraftJob } from "../model";
+import { checkDraft, describe, keepServerProblems, mergeProblems, place, readJson, readServerProblems, type Problem } from "../problems";
 import { JobCard } from "./JobCard";
+import { JobProblemCards, JsonProblem } from "./ProblemCards";
 
 type Mode = "form" | "json";
 
@@ -42,29 +44,31 @@ function Builder({ initial }: { initial: () => Draft }) {
   const [draft, setDraft] = useState<Draft>(initial);
   const [mode, setMode] = useState<Mode>("form");
   const [json, setJson] = useState("");
-  const [jsonError, setJsonError] = useState<string | null>(null);
-  const [serverProblems, setServerProblems] = useState<string[]>([]);
+  // while the JSON cannot be read, its problem is the only one: the draft's would be stale
+  const [jsonProblem, setJsonProblem] = useState<Problem | null>(null);
+  const [serverProblems, setServerProblems] = useState<Problem[]>([]);
 
   const spec = useMemo(() => toSpec(draft), [draft]);
   const local = useMemo(() => checkDraft(draft), [draft]);
-  const server = useMemo(() => assignServerProblems(draft, serverProblems), [draft, serverProblems]);
+  const problems = useMemo(() => (jsonProblem ? [jsonProblem] : mergeProblems(local, serverProblems)), [jsonProblem, local, serverProblems]);
+  const placed = useMemo(() => place(problems), [problems]);
   const branches = useMemo(() => [...new Set(["main", ...draft.jobs.map((j) => j.branch.trim()).filter(Boolean)])], [draft.jobs]);
-  const localCount = Object.values(local.jobs).flat().length + local.workflow.length;
-  const preview = useMemo(
-    () =>
-      draft.jobs.map((j) => ({
-        id: j.id.trim() || "?",
-        branch: j.branch.trim() || "main",
-        type: j.type,
-        depends_on: j.depends_on,
-        problem: Boolean(local.jobs[j.key]?.length || server.jobs[j.key]?.length),
-      })),
-    [draft.jobs, local, server],
-  );
+  const localCount = local.length;
+  const preview = useMemo(() => {
+    if (jsonProblem) return [];
+    const inCycle = new Set(placed.workflow.flatMap((p) => p.cycle ?? []));
+    return draft.jobs.map((j) => ({
+      id: j.id.trim() || "?",
+      branch: j.branch.trim() || "main",
+      type: j.type,
+      depends_on: j.depends_on,
+      problem: placed.jobs.has(j.key) || inCycle.has(j.id.trim()),
+    }));
+  }, [draft.jobs, placed, jsonProblem]);
 
   const update = (next: Draft) => {
     setDraft(next);
-    if (serverProblems.length) setServerProblems([]);
+    setServerProblems((kept) => keepServerProblems(kept, draft, next));
   };
   const patchJob = (key: string, patch: Partial<DraftJob>) => {
     update({
@@ -83,35 +87,35 @@ function Builder({ initial }: { initial: () => Draft }) {
     });
   };
 
+  // the JSON is read as it is typed: the draft, its problems and the preview follow it
+  const editJson = (text: string) => {
+    setJson(text);
+    const read = readJson(text, draft);
+    setJsonProblem(read.problem ?? null);
+    if (read.draft) update(read.draft);
+    else setServerProblems([]);
+  };
+
+  const editor = useRef<HTMLTextAreaElement>(null);
+  const locate = (line: number, column: number) => {
+    const offset = json.split("\n").slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0) + column - 1;
+    editor.current?.focus();
+    editor.current?.setSelectionRange(offset, offset + 1);
+  };
+
   const switchMode = (next: Mode) => {
     if (next === mode) return;
-    if (next === "json") {
-      setJson(JSON.stringify(spec, null, 2));
-      setJsonError(null);
-      setMode("json");
-      return;
-    }
-    try {
-      setDraft(fromSpec(JSON.parse(json))); // the gateway's problems still apply: same jobs
-      setJsonError(null);
-      setMode("form");
-    } catch (e) {
-      setJsonError(e instanceof Error ? e.message : String(e));
-    }
+    if (next === "json") setJson(JSON.stringify(spec, null, 2));
+    // back to the form only from readable JSON; its problem stays in view until then
+    if (next === "form" && jsonProblem) return;
+    setMode(next);
   };
 
   const onSubmit = () => {
-    let body = spec;
-    if (mode === "json") {
-      try {
-        const parsed = fromSpec(JSON.parse(json));
-        setDraft(parsed);
-        body = JSON.parse(json) as typeof spec;
-      } catch (e) {
-        setJsonError(e instanceof Error ? e.message : String(e));
-        return;
-      }
-    }
+    if (jsonProblem) return;
+    // JSON mode sends the text as written, so that the gateway judges exactly that
+    const body = mode === "json" ? (JSON.parse(json) as typeof spec) : spec;
+    const submitted = draft;
     setServerProblems([]);
     submit.mutate(body, {
       onSuccess: (accepted) => {
@@ -120,21 +124,23 @@ function Builder({ initial }: { initial: () => Draft }) {
       },
       onError: (error) => {
         const e = toApiError(error);
-        if (e.status === 422) setServerProblems(e.problems.length ? e.problems : [e.message]);
+        if (e.status === 422) setServerProblems(readServerProblems(submitted, e.problems.length ? e.problems : [e.message]));
       },
     });
   };
 
   const firstSlide = slides.data?.[0]?.slide ?? "";
-  // in JSON mode there are no job cards to show a job's problems next to
-  const serverWorkflow = mode === "json" ? serverProblems : server.workflow;
+  // in the form the name's problems are drawn at its input; the rest of the workflow's beside the preview
+  const nameProblems = mode === "form" ? placed.workflow.filter((p) => p.target.kind === "workflow" && p.target.field === "name") : [];
+  const workflowProblems = placed.workflow.filter((p) => !nameProblems.includes(p));
+  const blocked = mode === "form" ? localCount > 0 : jsonProblem !== null;
   return (
     <div
       className="page page--wide"
       onKeyDown={(e) => {
         if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
           e.preventDefault();
-          if (!(mode === "form" && localCount > 0) && !submit.isPending) onSubmit();
+          if (!blocked && !submit.isPending) onSubmit();
         }
       }}
     >
@@ -159,7 +165,7 @@ function Builder({ initial }: { initial: () => Draft }) {
             <>
               <Card>
                 <div className="builder__name-row">
-                  <label className="field field--grow" htmlFor="workflow-name">
+                  <label className={`field field--grow${nameProblems.length ? " has-error" : ""}`} htmlFor="workflow-name">
                     <span className="field__label">Workflow name</span>
                     <input
                       id="workflow-name"
@@ -168,8 +174,14 @@ function Builder({ initial }: { initial: () => Draft }) {
                       placeholder="e.g. slide 42 — nuclei"
                       value={draft.name}
                       maxLength={200}
+                      aria-invalid={nameProblems.length ? true : undefined}
                       onChange={(e) => update({ ...draft, name: e.target.value })}
                     />
+                    {nameProblems.length > 0 && (
+                      <span className="field__error" role="alert">
+                        {nameProblems.map((p) => p.message).join("; ")}
+                      </span>
+                    )}
                   </label>
                   <label className="field" htmlFor="template">
                     <span className="field__label">Start from</span>
@@ -200,7 +212,7 @@ function Builder({ initial }: { initial: () => Draft }) {
                   others={draft.jobs.filter((j) => j.key !== job.key && j.id.trim()).map((j) => j.id.trim())}
                   branches={branches}
                   slides={slides.data}
-                  problems={[...(local.jobs[job.key] ?? []), ...(server.jobs[job.key] ?? [])]}
+                  problems={placed.jobs.get(job.key) ?? []}
                   onChange={(patch) => patchJob(job.key, patch)}
                   onRemove={() =>
                     update({
@@ -230,52 +242,59 @@ function Builder({ initial }: { initial: () => Draft }) {
               </div>
             </>
           ) : (
-            <Card title="Workflow as JSON" actions={<span className="muted small">POST /v1/workflows body</span>}>
-              <textarea
-                className="input code-editor"
-                aria-label="Workflow JSON"
-                spellCheck={false}
-                value={json}
-                onChange={(e) => {
-                  setJson(e.target.value);
-                  setJsonError(null);
-                }}
-              />
-              {jsonError && <div className="field__error">{jsonError}</div>}
-            </Card>
+            <>
+              <Card title="Workflow as JSON" actions={<span className="muted small">POST /v1/workflows body</span>}>
+                <textarea
+                  ref={editor}
+                  className="input code-editor"
+                  aria-label="Workflow JSON"
+                  aria-invalid={jsonProblem ? true : undefined}
+                  spellCheck={false}
+                  value={json}
+                  onChange={(e) => editJson(e.target.value)}
+                />
+                {jsonProblem && <JsonProblem problem={jsonProblem} onLocate={locate} />}
+              </Card>
+              <JobProblemCards jobs={draft.jobs} placed={placed} />
+            </>
           )}
         </div>
         <aside className="builder__side">
-          <Card title="Preview" flush actions={<span className="muted small">{plural(draft.jobs.length, "job")} · {plural(new Set(draft.jobs.map((j) => j.branch.trim() || "main")).size, "lane")}</span>}>
-            <DagCanvas jobs={preview} emptyText="Add a job to see the graph" />
+          <Card
+            title="Preview"
+            flush
+            actions={jsonProblem ? undefined : <span className="muted small">{plural(draft.jobs.length, "job")} · {plural(new Set(draft.jobs.map((j) => j.branch.trim() || "main")).size, "lane")}</span>}
+          >
+            {/* a cycle is said once, beside the preview (never drawn over it) */}
+            <DagCanvas jobs={preview} cycleNotice={false} emptyText={jsonProblem ? "Fix the JSON to see the graph" : "Add a job to see the graph"} />
           </Card>
           <Card className="builder__submit">
-            {local.workflow.length + serverWorkflow.length > 0 && (
-              <ul className="problems" role="alert">
-                {[...local.workflow, ...serverWorkflow].map((p) => (
-                  <li key={p}>{p}</li>
+            {workflowProblems.length > 0 && (
+              <ul className="problems" role="alert" data-testid="workflow-problems">
+                {workflowProblems.map((p) => (
+                  <li key={p.code}>{describe(p)}</li>
                 ))}
               </ul>
             )}
             {submit.error && toApiError(submit.error).status !== 422 && <ErrorNotice error={submit.error} compact title="Not submitted" />}
-            {serverProblems.length > 0 && (
+            {serverProblems.some((p) => p.target.kind === "job") && (
               <div className="muted small">The gateway refused the workflow; its reasons are shown next to the jobs they concern.</div>
             )}
             <div className="builder__submit-row">
               <span className="muted small">
-                {localCount === 0 ? (
+                {problems.length === 0 ? (
                   <>
                     <Sparkles size={13} /> Looks good
                   </>
                 ) : (
-                  `${localCount} ${localCount === 1 ? "problem" : "problems"} to fix`
+                  `${plural(problems.length, "problem")} to fix`
                 )}
               </span>
               <Button
                 variant="primary"
                 icon={<Rocket size={16} />}
                 busy={submit.isPending}
-                disabled={mode === "form" && localCount > 0}
+                disabled={blocked}
                 onClick={onSubmit}
                 title="Submit (Ctrl+Enter)"
               >

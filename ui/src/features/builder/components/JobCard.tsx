@@ -1,10 +1,12 @@
-import { AlertCircle, Copy, Trash2 } from "lucide-react";
+import { Copy, Trash2 } from "lucide-react";
 
 import { JOB_TYPES, JOB_TYPE_NAMES, MAX_RETRIES } from "@/shared/api/jobTypes";
 import type { Slide } from "@/shared/api/slides";
 
 import type { DraftJob } from "../model";
+import type { JobField, Problem } from "../problems";
 import { ParamField } from "./ParamField";
+import { ProblemList } from "./ProblemCards";
 
 const TYPE_LABELS: Record<string, string> = {
   synthetic: "Synthetic load",
@@ -23,7 +25,8 @@ interface JobCardProps {
   others: string[];
   branches: string[];
   slides: Slide[] | undefined;
-  problems: string[];
+  /** this job's problems: each is shown at its field, or under the card when it has none here */
+  problems: Problem[];
   onChange: (patch: Partial<DraftJob>) => void;
   onRemove: () => void;
   onDuplicate: () => void;
@@ -33,8 +36,14 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
   const info = JOB_TYPES[job.type];
   const prefix = `job-${job.key}`;
   const params = Object.entries(info?.params.properties ?? {});
+  const fieldOf = (p: Problem) => (p.target.kind === "job" ? p.target.field : undefined);
+  const drawn = new Set<string>(["id", "type", "branch", "retries", "slide", "depends_on", ...params.map(([name]) => `params.${name}`)]);
+  const at = (field: JobField) => problems.filter((p) => fieldOf(p) === field).map((p) => p.message);
+  const elsewhere = problems.filter((p) => !drawn.has(fieldOf(p) ?? ""));
+  const invalid = (field: JobField) => (at(field).length ? true : undefined);
+  const cls = (field: JobField, base = "field") => `${base}${at(field).length ? " has-error" : ""}`;
   return (
-    <fieldset className={`job-card${problems.length ? " has-error" : ""}`} data-testid="job-card" data-job-index={index}>
+    <fieldset className={`job-card${problems.length ? " has-error" : ""}`} data-testid="job-card" data-job-index={index} data-job={job.id}>
       <legend className="job-card__legend">
         <span className="job-card__index">{index + 1}</span>
         <span className="mono">{job.id || "unnamed"}</span>
@@ -48,30 +57,33 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
         </button>
       </div>
       <div className="grid grid--4">
-        <label className="field" htmlFor={`${prefix}-id`}>
+        <label className={cls("id")} htmlFor={`${prefix}-id`}>
           <span className="field__label">Job id</span>
-          <input id={`${prefix}-id`} name="id" className="input mono" value={job.id} onChange={(e) => onChange({ id: e.target.value })} />
+          <input id={`${prefix}-id`} name="id" className="input mono" value={job.id} aria-invalid={invalid("id")} onChange={(e) => onChange({ id: e.target.value })} />
+          <FieldProblems messages={at("id")} />
         </label>
-        <label className="field" htmlFor={`${prefix}-type`}>
+        <label className={cls("type")} htmlFor={`${prefix}-type`}>
           <span className="field__label">Type</span>
-          <select id={`${prefix}-type`} name="type" className="input" value={job.type} onChange={(e) => onChange({ type: e.target.value, params: {} })}>
+          <select id={`${prefix}-type`} name="type" className="input" value={job.type} aria-invalid={invalid("type")} onChange={(e) => onChange({ type: e.target.value, params: {} })}>
             {JOB_TYPE_NAMES.map((t) => (
               <option key={t} value={t}>
                 {TYPE_LABELS[t] ?? t}
               </option>
             ))}
           </select>
+          <FieldProblems messages={at("type")} />
         </label>
-        <label className="field" htmlFor={`${prefix}-branch`}>
+        <label className={cls("branch")} htmlFor={`${prefix}-branch`}>
           <span className="field__label">Branch lane</span>
-          <input id={`${prefix}-branch`} name="branch" className="input mono" list={`${prefix}-branches`} value={job.branch} onChange={(e) => onChange({ branch: e.target.value })} />
+          <input id={`${prefix}-branch`} name="branch" className="input mono" list={`${prefix}-branches`} value={job.branch} aria-invalid={invalid("branch")} onChange={(e) => onChange({ branch: e.target.value })} />
           <datalist id={`${prefix}-branches`}>
             {branches.map((b) => (
               <option key={b} value={b} />
             ))}
           </datalist>
+          <FieldProblems messages={at("branch")} />
         </label>
-        <label className="field" htmlFor={`${prefix}-retries`}>
+        <label className={cls("retries")} htmlFor={`${prefix}-retries`}>
           <span className="field__label">Retries</span>
           <input
             id={`${prefix}-retries`}
@@ -81,17 +93,19 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
             min={0}
             max={MAX_RETRIES}
             value={job.retries}
+            aria-invalid={invalid("retries")}
             onChange={(e) => onChange({ retries: Number(e.target.value) })}
           />
+          <FieldProblems messages={at("retries")} />
         </label>
       </div>
       <div className="grid grid--2">
-        <label className="field" htmlFor={`${prefix}-slide`}>
+        <label className={cls("slide")} htmlFor={`${prefix}-slide`}>
           <span className="field__label">
             Slide {info?.needs_slide ? <span className="req">required</span> : <span className="muted">optional</span>}
           </span>
           {slides && slides.length > 0 ? (
-            <select id={`${prefix}-slide`} name="slide" className="input" value={job.slide} onChange={(e) => onChange({ slide: e.target.value })}>
+            <select id={`${prefix}-slide`} name="slide" className="input" value={job.slide} aria-invalid={invalid("slide")} onChange={(e) => onChange({ slide: e.target.value })}>
               <option value="">{info?.needs_slide ? "Choose a slide…" : "No slide"}</option>
               {slides.map((s) => (
                 <option key={s.slide} value={s.slide}>
@@ -107,11 +121,13 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
               className="input"
               placeholder="path under the data root, e.g. CMU-1-Small-Region.svs"
               value={job.slide}
+              aria-invalid={invalid("slide")}
               onChange={(e) => onChange({ slide: e.target.value })}
             />
           )}
+          <FieldProblems messages={at("slide")} />
         </label>
-        <div className="field">
+        <div className={cls("depends_on")}>
           <span className="field__label">Runs after</span>
           <div className="chips" role="group" aria-label={`Dependencies of ${job.id}`}>
             {others.length === 0 && <span className="muted small">no other jobs</span>}
@@ -130,10 +146,11 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
               );
             })}
           </div>
+          <FieldProblems messages={at("depends_on")} />
         </div>
       </div>
       {params.length > 0 && (
-        <details className="job-card__params" open={Object.keys(job.params).length > 0 || job.type === "synthetic"}>
+        <details className="job-card__params" open={Object.keys(job.params).length > 0 || job.type === "synthetic" || problems.some((p) => fieldOf(p)?.startsWith("params."))}>
           <summary title={TYPE_HINTS[job.type] ?? info?.description ?? undefined}>
             <span>Parameters</span>
             <span className="job-card__hint">{TYPE_HINTS[job.type] ?? info?.description ?? ""}</span>
@@ -146,21 +163,23 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
                 name={name}
                 schema={schema}
                 value={job.params[name] ?? ""}
+                problem={at(`params.${name}`).join("; ") || undefined}
                 onChange={(v) => onChange({ params: { ...job.params, [name]: v } })}
               />
             ))}
           </div>
         </details>
       )}
-      {problems.length > 0 && (
-        <ul className="job-card__problems" role="alert">
-          {problems.map((p) => (
-            <li key={p}>
-              <AlertCircle size={14} /> {p}
-            </li>
-          ))}
-        </ul>
-      )}
+      {elsewhere.length > 0 && <ProblemList problems={elsewhere} />}
     </fieldset>
+  );
+}
+
+function FieldProblems({ messages }: { messages: string[] }) {
+  if (messages.length === 0) return null;
+  return (
+    <span className="field__error" role="alert" data-testid="field-problem">
+      {messages.join("; ")}
+    </span>
   );
 }

@@ -1,6 +1,6 @@
 import type { ParamSchema } from "@/shared/api/jobTypes";
 
-import { paramKind, paramProblem } from "../model";
+import { paramKind } from "../model";
 
 function label(name: string, schema: ParamSchema): string {
   return schema.title ?? name.replace(/_/g, " ");
@@ -13,9 +13,9 @@ function range(schema: ParamSchema): string | null {
   return `${lo ?? "…"} – ${k.maximum ?? "…"}`;
 }
 
-export function ParamField({ name, schema, value, onChange, idPrefix }: { name: string; schema: ParamSchema; value: string; onChange: (v: string) => void; idPrefix: string }) {
+/** A parameter's input; `problem` is the one the builder or the gateway found in it. */
+export function ParamField({ name, schema, value, problem, onChange, idPrefix }: { name: string; schema: ParamSchema; value: string; problem?: string | undefined; onChange: (v: string) => void; idPrefix: string }) {
   const kind = paramKind(schema);
-  const problem = paramProblem(schema, value);
   const numeric = kind.type === "integer" || kind.type === "number";
   const placeholder = schema.default === null || schema.default === undefined ? (kind.nullable ? "from the slide" : "") : String(schema.default);
   const hint = [schema.description, range(schema)].filter(Boolean).join(" · ");

@@ -2,6 +2,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback } from "react";
 
 import { api, fetchBlob, unwrap } from "@/shared/api/client";
+import { isJobId, isWorkflowId } from "@/shared/api/ids";
 import { isTerminal, type JobDetail, type WorkflowUpdate } from "@/shared/api/types";
 import { useWorkflowUpdates } from "@/shared/stream/StreamProvider";
 import { useTenant } from "@/shared/tenant/useTenant";
@@ -19,7 +20,12 @@ export function useJob(workflowId: string, jobId: string) {
           signal,
         }),
       ),
-    refetchInterval: (query) => (query.state.data && isTerminal(query.state.data.state) ? false : 20_000),
+    enabled: isWorkflowId(workflowId) && isJobId(jobId),
+    // while it runs, its throughput and log grow: the stream patches the rest at once
+    refetchInterval: (query) => {
+      const state = query.state.data?.state;
+      return state && isTerminal(state) ? false : state === "RUNNING" ? 5_000 : 20_000;
+    },
   });
 }
 
@@ -29,6 +35,7 @@ export function useParentWorkflow(workflowId: string) {
   return useQuery({
     queryKey: ["workflows", tenant, "detail", workflowId],
     queryFn: ({ signal }) => unwrap(api.GET("/v1/workflows/{workflow_id}", { params: { path: { workflow_id: workflowId } }, signal })),
+    enabled: isWorkflowId(workflowId),
   });
 }
 

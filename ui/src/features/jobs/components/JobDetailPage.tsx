@@ -2,11 +2,14 @@ import { ChevronRight, Download, FileJson, FileSpreadsheet, Image as ImageIcon, 
 import { useState, type ReactNode } from "react";
 import { Link, useParams } from "react-router";
 
+import { toApiError } from "@/shared/api/errors";
+import { isJobId, isWorkflowId } from "@/shared/api/ids";
 import { isTerminal, type JobDetail } from "@/shared/api/types";
 import { formatClock, formatCount, formatDateTime, formatDuration, formatPercent, shortId } from "@/shared/lib/format";
-import { Button, Card, ErrorNotice, Loading, PageHeader, ProgressBar, RelativeTime, Stat, StateBadge, useTitle, useToast, WaitingReason } from "@/shared/ui";
+import { Button, Card, ErrorNotice, Loading, NotFoundNotice, type NotFoundNoticeProps, PageHeader, ProgressBar, RelativeTime, Stat, StateBadge, ThroughputChart, useTitle, useToast, WaitingReason } from "@/shared/ui";
 
 import { downloadResult, RESULT_FILES, useJob, useJobSummary, useLiveJob, useParentWorkflow } from "../api/jobs";
+import { JobLog } from "./JobLog";
 import { SlideViewerCard } from "./SlideViewerCard";
 import { TileProgress } from "./TileProgress";
 
@@ -21,11 +24,21 @@ export function JobDetailPage() {
     <span className="crumbs">
       <Link to="/workflows">Workflows</Link>
       <ChevronRight size={14} />
-      <Link to={`/workflows/${workflowId}`}>{workflow.data?.name || shortId(workflowId)}</Link>
+      <Link to={`/workflows/${workflowId}`} className="crumbs__name" title={workflow.data?.name || workflowId}>
+        {workflow.data?.name || shortId(workflowId)}
+      </Link>
       <ChevronRight size={14} />
       <span>job</span>
     </span>
   );
+  const missing = missingIn(workflowId, jobId, workflow.error, job.error);
+  if (missing)
+    return (
+      <div className="page">
+        <PageHeader eyebrow={crumbs} title={<span className="mono">{jobId}</span>} />
+        <NotFoundNotice {...missing} />
+      </div>
+    );
   if (job.isPending) return <Loading label="Loading job…" />;
   if (job.error)
     return (
@@ -78,7 +91,7 @@ export function JobDetailPage() {
       <div className="stats-row">
         <Card className="stats-card stats-card--wide">
           <div className="stats-card__label">Tiles</div>
-          <ProgressBar size="md" percent={j.progress.percent} state={j.state} done={j.progress.tiles_done} total={j.progress.tiles_total} label="Job progress" />
+          <ProgressBar size="md" progress={j.progress} state={j.state} label="Job progress" />
         </Card>
         <Card className="stats-card">
           <Stat label="Attempt" value={`${j.attempt || "—"} of ${j.retries + 1}`} hint={j.retries ? `${j.retries} ${j.retries === 1 ? "retry" : "retries"} allowed` : "no retries"} />
@@ -97,6 +110,15 @@ export function JobDetailPage() {
       </div>
 
       {j.slide && <SlideViewerCard job={{ ...j, slide: j.slide }} />}
+
+      <div className="two-col">
+        <Card title="Throughput" actions={j.state === "RUNNING" && j.progress.rate != null ? <span className="muted small">{j.progress.rate.toFixed(1)} tiles/s now</span> : undefined}>
+          <ThroughputChart points={j.throughput} label="Job throughput" empty={isTerminal(j.state) ? "No tiles were done." : "Tiles per second appear here once the job makes progress."} />
+        </Card>
+        <Card title="Log" actions={<span className="muted small">from the event log</span>}>
+          <JobLog job={j} />
+        </Card>
+      </div>
 
       <div className="two-col">
         <Card title="Tile progress">
@@ -129,6 +151,15 @@ export function JobDetailPage() {
       </div>
     </div>
   );
+}
+
+/** What the address names that is not there: a malformed id, another tenant's (or no) workflow,
+ * or a job the workflow does not have; null while nothing says so. */
+function missingIn(workflowId: string, jobId: string, workflowError: unknown, jobError: unknown): NotFoundNoticeProps | null {
+  const absent = (error: unknown) => error != null && toApiError(error).status === 404;
+  if (!isWorkflowId(workflowId) || absent(workflowError)) return { kind: "workflow", id: workflowId, malformed: !isWorkflowId(workflowId) };
+  if (!isJobId(jobId) || absent(jobError)) return { kind: "job", id: jobId, malformed: !isJobId(jobId) };
+  return null;
 }
 
 function History({ job }: { job: JobDetail }) {

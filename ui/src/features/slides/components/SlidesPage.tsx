@@ -1,5 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { FileImage, ImageOff, Trash2, UploadCloud, Workflow, X } from "lucide-react";
+import { FocusTrap } from "focus-trap-react";
 import { useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 
@@ -109,32 +110,36 @@ function SlideDrawer({ slide, onClose }: { slide: Slide; onClose: () => void }) 
   const dzi = useQuery({ ...dziQuery(tenant, slide.slide), retry: 1 });
   const headers = useMemo(() => tenantHeaders(), [tenant]);
   const layers = useMemo(() => (dzi.data ? [{ id: "slide", descriptor: dzi.data, opacity: 1, visible: true }] : []), [dzi.data]);
+  const panel = useRef<HTMLDivElement>(null);
   return (
-    <div className="drawer" role="dialog" aria-modal aria-label={slide.name} onKeyDown={(e) => e.key === "Escape" && onClose()}>
-      <div className="drawer__backdrop" onClick={onClose} />
-      <div className="drawer__panel">
-        <header className="drawer__head">
-          <div>
-            <div className="drawer__title">{slide.name}</div>
-            <div className="muted small">
-              <span className="mono">{slide.slide}</span> · {formatCount(slide.width)} × {formatCount(slide.height)} px
-              {slide.mpp != null ? ` · ${slide.mpp.toFixed(3)} µm/px` : ""}
-              {slide.vendor ? ` · ${slide.vendor}` : ""}
+    // the focus stays in the drawer while it is open (Escape closes it) and goes back to the card
+    <FocusTrap focusTrapOptions={{ onDeactivate: onClose, fallbackFocus: () => panel.current ?? document.body }}>
+      <div className="drawer" role="dialog" aria-modal aria-label={slide.name}>
+        <div className="drawer__backdrop" onClick={onClose} />
+        <div className="drawer__panel" ref={panel} tabIndex={-1}>
+          <header className="drawer__head">
+            <div>
+              <div className="drawer__title">{slide.name}</div>
+              <div className="muted small">
+                <span className="mono">{slide.slide}</span> · {formatCount(slide.width)} × {formatCount(slide.height)} px
+                {slide.mpp != null ? ` · ${slide.mpp.toFixed(3)} µm/px` : ""}
+                {slide.vendor ? ` · ${slide.vendor}` : ""}
+              </div>
+              <Link to={`/workflows/new?slide=${encodeURIComponent(slide.slide)}`} className="btn btn--secondary btn--sm drawer__use">
+                <Workflow size={14} /> Use this slide in a new workflow
+              </Link>
             </div>
-            <Link to={`/workflows/new?slide=${encodeURIComponent(slide.slide)}`} className="btn btn--secondary btn--sm drawer__use">
-              <Workflow size={14} /> Use this slide in a new workflow
-            </Link>
-          </div>
-          <div className="drawer__actions">
-            {slide.uploaded && <DeleteUpload slide={slide} onDeleted={onClose} />}
-            <button type="button" className="icon-btn" aria-label="Close" onClick={onClose} autoFocus>
-              <X size={18} />
-            </button>
-          </div>
-        </header>
-        {dzi.isPending ? <Loading label="Opening the slide…" /> : dzi.error ? <ErrorNotice error={dzi.error} /> : <DeepZoomViewer layers={layers} headers={headers} height="100%" label={slide.name} />}
+            <div className="drawer__actions">
+              {slide.uploaded && <DeleteUpload slide={slide} onDeleted={onClose} />}
+              <button type="button" className="icon-btn" aria-label="Close" onClick={onClose}>
+                <X size={18} />
+              </button>
+            </div>
+          </header>
+          {dzi.isPending ? <Loading label="Opening the slide…" /> : dzi.error ? <ErrorNotice error={dzi.error} /> : <DeepZoomViewer layers={layers} headers={headers} height="100%" label={slide.name} />}
+        </div>
       </div>
-    </div>
+    </FocusTrap>
   );
 }
 

@@ -1,7 +1,8 @@
 import { Check, ChevronDown, ClipboardPaste, LogOut, Plus, Trash2 } from "lucide-react";
 import { useEffect, useRef, useState } from "react";
 
-import { forgetTenant, isUuid, newTenant, renameTenant, signOut, switchTenant } from "@/shared/tenant/store";
+import { isUuid } from "@/shared/api/ids";
+import { forgetTenant, newTenant, renameTenant, signOut, switchTenant } from "@/shared/tenant/store";
 import { useKnownTenants, useTenant } from "@/shared/tenant/useTenant";
 import { CopyButton } from "@/shared/ui";
 

@@ -2,6 +2,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient, type InfiniteD
 
 import { api, unwrap } from "@/shared/api/client";
 import { ApiError } from "@/shared/api/errors";
+import { isWorkflowId } from "@/shared/api/ids";
 import { isTerminal, type WorkflowDetail, type WorkflowPage, type WorkflowState } from "@/shared/api/types";
 import { useTenant } from "@/shared/tenant/useTenant";
 import { useToast } from "@/shared/ui";
@@ -75,6 +76,7 @@ export function useWorkflow(id: string, justSubmitted = false) {
   return useQuery({
     queryKey: workflowKeys.detail(tenant, id),
     queryFn: ({ signal }) => unwrap(api.GET("/v1/workflows/{workflow_id}", { params: { path: { workflow_id: id } }, signal })),
+    enabled: isWorkflowId(id), // a malformed id names nothing: not worth a request
     // a workflow just submitted reaches the read model a few milliseconds after its 202
     retry: (count, error) => (error instanceof ApiError && error.status === 404 ? justSubmitted && count < 6 : count < 2),
     retryDelay: (count) => Math.min(2000, 150 * 2 ** count),

@@ -2,17 +2,20 @@ import { Ban, ChevronRight, CopyPlus, GitBranch } from "lucide-react";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router";
 
+import { toApiError } from "@/shared/api/errors";
+import { isWorkflowId } from "@/shared/api/ids";
 import { isTerminal, type JobView, type WorkflowDetail } from "@/shared/api/types";
 import { DagCanvas } from "@/shared/dag/DagCanvas";
 import type { DagJob } from "@/shared/dag/layout";
 import { formatDateTime, formatDuration, secondsBetween, shortId } from "@/shared/lib/format";
 import {
-  Button,
   Card,
+  ClampedText,
   ConfirmButton,
   CopyButton,
   ErrorNotice,
   Loading,
+  NotFoundNotice,
   PageHeader,
   ProgressBar,
   RelativeTime,
@@ -31,6 +34,14 @@ export function WorkflowDetailPage() {
   const { workflowId = "" } = useParams();
   const submitted = Boolean((useLocation().state as { submitted?: boolean } | null)?.submitted);
   const query = useWorkflow(workflowId, submitted);
+  const malformed = !isWorkflowId(workflowId);
+  if (malformed || (query.error && toApiError(query.error).status === 404))
+    return (
+      <div className="page">
+        <PageHeader title="Workflow" eyebrow={<Link to="/workflows">Workflows</Link>} />
+        <NotFoundNotice kind="workflow" id={workflowId} malformed={malformed} />
+      </div>
+    );
   if (query.isPending) return <Loading label="Loading workflow…" />;
   if (query.error)
     return (
@@ -80,7 +91,7 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
         }
         title={
           <span className="title-with-badge">
-            {w.name || "Untitled workflow"}
+            <ClampedText text={w.name || "Untitled workflow"} />
             <StateBadge state={w.state} />
           </span>
         }
@@ -112,20 +123,13 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
       <div className="stats-row">
         <Card className="stats-card stats-card--wide">
           <div className="stats-card__label">Progress</div>
-          <ProgressBar
-            size="md"
-            percent={w.progress.percent}
-            state={w.state}
-            done={w.progress.tiles_done}
-            total={w.progress.tiles_total}
-            label="Workflow progress"
-          />
+          <ProgressBar size="md" progress={w.progress} state={w.state} label="Workflow progress" />
         </Card>
         <Card className="stats-card">
           <Stat label="Jobs" value={`${w.jobs_finished} / ${w.jobs_total}`} hint="finished" />
         </Card>
         <Card className="stats-card">
-          <Stat label="Submitted" value={<RelativeTime iso={w.submitted_at} />} hint={w.queue_position != null ? `#${w.queue_position} in the admission line` : formatDateTime(w.submitted_at)} />
+          <Stat label="Submitted" value={<RelativeTime iso={w.submitted_at} short />} hint={w.queue_position != null ? `#${w.queue_position} in the admission line` : formatDateTime(w.submitted_at)} />
         </Card>
         <Card className="stats-card">
           <Stat
@@ -145,7 +149,9 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
             <div key={branch} className="lane">
               <div className="lane__head">
                 <GitBranch size={14} />
-                <span className="lane__name">{branch}</span>
+                <span className="lane__name" title={branch}>
+                  {branch}
+                </span>
                 <span className="muted small">{ids.length} {ids.length === 1 ? "job" : "jobs"}, in order</span>
               </div>
               <ul className="job-list">
@@ -173,7 +179,7 @@ function JobRow({ workflowId, job }: { workflowId: string; job: JobView }) {
   return (
     <li className={`job-row state-${job.state.toLowerCase()}`} data-job={job.id} data-state={job.state}>
       <div className="job-row__id">
-        <Link to={href} className="mono">
+        <Link to={href} className="mono" title={job.id}>
           {job.id}
         </Link>
         <span className="muted small">
@@ -183,7 +189,7 @@ function JobRow({ workflowId, job }: { workflowId: string; job: JobView }) {
         </span>
       </div>
       <div className="job-row__progress">
-        <ProgressBar percent={job.progress.percent} state={job.state} done={job.progress.tiles_done} total={job.progress.tiles_total} label={`${job.id} progress`} />
+        <ProgressBar progress={job.progress} state={job.state} label={`${job.id} progress`} />
       </div>
       <div className="job-row__state">
         <StateBadge state={job.state} size="sm" />
@@ -191,17 +197,16 @@ function JobRow({ workflowId, job }: { workflowId: string; job: JobView }) {
       </div>
       <div className="job-row__actions">
         {cancellable && (
-          <Button
+          <ConfirmButton
             size="sm"
-            variant="ghost"
+            label="Cancel"
+            confirmLabel="Cancel this job?"
             busy={cancel.isPending}
-            onClick={() => {
+            onConfirm={() => {
               setAsked(true);
               cancel.mutate(job.id, { onSuccess: () => toast("success", `Job ${job.id} cancelled`) });
             }}
-          >
-            Cancel
-          </Button>
+          />
         )}
         {(job.state === "FAILED" || job.state === "CANCELLED") && <RerunJobButton workflowId={workflowId} jobId={job.id} />}
         <Link to={href} className="btn btn--ghost btn--sm" aria-label={`Open job ${job.id}`}>

@@ -126,7 +126,7 @@ function WorkflowRow({ workflow: w }: { workflow: WorkflowView }) {
     >
       <div className="wf-row__main">
         <div className="wf-row__title">
-          <Link to={href} className="wf-row__name">
+          <Link to={href} className="wf-row__name" title={w.name || undefined}>
             {w.name || <span className="muted">Untitled workflow</span>}
           </Link>
           <span className="mono muted small">{shortId(w.id)}</span>
@@ -148,13 +148,7 @@ function WorkflowRow({ workflow: w }: { workflow: WorkflowView }) {
         </div>
       </div>
       <div className="wf-row__progress">
-        <ProgressBar
-          percent={w.progress.percent}
-          state={w.state}
-          done={w.progress.tiles_done}
-          total={w.progress.tiles_total}
-          label={`${w.name || w.id} progress`}
-        />
+        <ProgressBar progress={w.progress} state={w.state} label={`${w.name || w.id} progress`} />
       </div>
       <div className="wf-row__state">
         <StateBadge state={w.state} />
