@@ -18,6 +18,7 @@ import pytest
 from playwright.async_api import expect
 
 from tessera.gateway.settings import GatewaySettings
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.test_ui import DESKTOP, PHONE, new_page, submit_workflow
 from tests.integration.dataplane.conftest import blobs_model  # noqa: F401  (fixture)
 from tests.integration.gateway.conftest import CMU
@@ -103,6 +104,7 @@ async def test_measure_cells_in_the_viewer_and_link_to_the_view(
     )
     in_view = int(await page.get_by_test_id("cells-in-view").get_attribute("data-count") or 0)
     assert 0 < in_view < summary["cell_count"]
+    await assert_accessible(page, "a job with a cell picked (desktop, dark)")
     await page.screenshot(path=str(screenshots / "01-cell-dark.png"), animations="disabled")
     card = page.locator(".viewer-card")
     await card.screenshot(path=str(screenshots / "02-cell-panel-dark.png"), animations="disabled")

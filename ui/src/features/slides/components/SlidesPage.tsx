@@ -2,7 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { FileImage, ImageOff, Trash2, UploadCloud, Workflow, X } from "lucide-react";
 import { FocusTrap } from "focus-trap-react";
 import { useMemo, useRef, useState } from "react";
-import { Link, useSearchParams } from "react-router";
+import { Link, useLocation, useSearchParams } from "react-router";
 
 import { tenantHeaders } from "@/shared/api/client";
 import { ApiError, toApiError } from "@/shared/api/errors";
@@ -21,13 +21,18 @@ export function SlidesPage() {
   const [params, setParams] = useSearchParams();
   const wanted = params.get("slide");
   const open = (wanted && slides.data?.find((s) => s.slide === wanted)) || null;
-  const setOpen = (slide: Slide | null) =>
+  const here = useLocation().pathname;
+  const setOpen = (slide: Slide | null) => {
+    // a link out of the drawer closes it by unmounting it (its focus trap then calls onClose):
+    // the page it went to keeps its address
+    if (window.location.pathname !== here) return;
     setParams((p) => {
       const next = new URLSearchParams(p);
       if (slide) next.set("slide", slide.slide);
       else next.delete("slide");
       return next;
     }, { replace: slide === null });
+  };
   const missingApi = slides.error && toApiError(slides.error).status === 404;
   return (
     <div className="page">
