@@ -18,6 +18,7 @@ ORDER = [
     "restart",
     "scale",
     "seams",
+    "cells",
     "slide_read",
     "gateway_load",
     "model_quality",

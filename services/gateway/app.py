@@ -15,6 +15,7 @@ from tessera.gateway.api import errors
 from tessera.gateway.api.routes import (
     admission,
     auth,
+    cells,
     health,
     jobs,
     overlays,
@@ -24,6 +25,7 @@ from tessera.gateway.api.routes import (
     workflows,
 )
 from tessera.gateway.auth import Authentication, Authenticator, JwtAuthenticator
+from tessera.gateway.cells import CellIndexes
 from tessera.gateway.consistency import Projection
 from tessera.gateway.deepzoom import DeepZoomSlides
 from tessera.gateway.middleware.auth import (
@@ -156,6 +158,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.catalog = SlideCatalog(settings.data_root)
         app.state.deepzoom, app.state.overlays = DeepZoomSlides(), JobOverlays()
         app.state.succeeded = SucceededJobs(settings.results_root)
+        app.state.cells = CellIndexes()
         try:
             yield
         finally:
@@ -193,7 +196,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     RedactCredentials.install()
 
     v1 = APIRouter(prefix="/v1", responses=errors.V1_ERRORS)
-    for module in (auth, workflows, jobs, results, overlays, slides, admission, stream):
+    for module in (auth, workflows, jobs, results, cells, overlays, slides, admission, stream):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)

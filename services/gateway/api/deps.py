@@ -17,6 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from tessera.bus import Bus
 from tessera.gateway.auth import Authentication, agree, bearer_token
+from tessera.gateway.cells import CellIndexes
 from tessera.gateway.consistency import SEQ_HEADER, SEQ_QUERY, Projection
 from tessera.gateway.deepzoom import DeepZoomSlides
 from tessera.gateway.errors import Unauthenticated
@@ -254,3 +255,10 @@ async def succeeded_job(
 
 
 SucceededDep = Annotated[Succeeded, Depends(succeeded_job)]
+
+
+async def cell_indexes(request: Request) -> CellIndexes:
+    return request.app.state.cells  # type: ignore[no-any-return]
+
+
+CellIndexesDep = Annotated[CellIndexes, Depends(cell_indexes)]

@@ -768,3 +768,35 @@ class JwtHints(_Out):
 
 
 AuthDescriptor.model_rebuild()
+
+
+class CellView(_Out):
+    """One cell of a finished cell segmentation, in level-0 pixels of its slide."""
+
+    model_config = _examples(
+        {
+            "id": 4294967311,
+            "area_px": 212.0,
+            "area_um2": 52.79,
+            "centroid": [1043.6, 877.2],
+            "bbox": [1035.0, 869.0, 1052.0, 886.0],
+            "polygon": [[1035.0, 877.5], [1043.5, 869.0], [1052.0, 877.5], [1043.5, 886.0],
+                        [1035.0, 877.5]],
+        }
+    )  # fmt: skip
+
+    id: int = Field(description="the cell's id in the cell table (cells.parquet, GeoJSON)")
+    area_px: float = Field(description="area in level-0 pixels²")
+    area_um2: float | None = Field(description="area in µm², when the slide's pixel size is known")
+    centroid: tuple[float, float] = Field(description="(x, y)")
+    bbox: tuple[float, float, float, float] = Field(description="(x0, y0, x1, y1)")
+    polygon: list[tuple[float, float]] = Field(description="the outline, a closed ring of (x, y)")
+
+
+class CellCount(_Out):
+    """How many cells have their centroid in a box (level-0 pixels, x0 <= x < x1, y0 <= y < y1)."""
+
+    model_config = _examples({"count": 1834, "box": [0.0, 0.0, 2048.0, 2048.0]})
+
+    count: int
+    box: tuple[float, float, float, float] = Field(description="(x0, y0, x1, y1) as asked")

@@ -6,12 +6,9 @@ real slide's grid, then the jobs are marked SUCCEEDED in the log, as test_result
 
 from __future__ import annotations
 
-import asyncio
 import io
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import numpy as np
@@ -19,17 +16,14 @@ import pytest
 from PIL import Image
 
 from tessera.bus import Bus
-from tessera.events import JobStarted, JobSucceeded, WorkflowSubmitted
 from tessera.gateway.settings import GatewaySettings
 from tessera.slides.deepzoom import DeepZoomGeometry
 from tessera.stitching.mask_writer import TissueMaskWriter
 from tessera.stitching.ownership import Instance
 from tessera.stitching.writer import LabelImageWriter
 from tessera.tiling.grid import plan_grid
-from tessera.tiling.work import JobRef
-from tessera.workflows import WorkflowSpec, validate_workflow
 from tests.integration.gateway.conftest import CMU, headers
-from tests.polling import eventually
+from tests.integration.gateway.finished import Finished, finish_jobs
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +31,6 @@ GEOMETRY = DeepZoomGeometry(2220, 2967)
 TOP = GEOMETRY.level_count - 1
 RADIUS = 8  # grid pixels; the label grid has 2 level-0 pixels per grid pixel
 CELLS = [(100, 100), (300, 200), (600, 900), (1000, 1400), (120, 1300)]  # grid-space centres
-
-
-@dataclass
-class Finished:
-    gw: httpx.AsyncClient
-    tenant: uuid.UUID
-    base: str  # /v1/workflows/{id}/jobs
 
 
 def write_cells(folder) -> None:  # type: ignore[no-untyped-def]
@@ -71,38 +58,15 @@ def write_tissue(folder) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def finished(
     gateway: httpx.AsyncClient, bus: Bus, projector: object, settings: GatewaySettings
-) -> AsyncIterator[Finished]:
-    tenant, wid = uuid.uuid4(), uuid.uuid4()
-    spec = validate_workflow(
-        WorkflowSpec.model_validate(
-            {
-                "jobs": [
-                    {"id": "cells", "type": "cell_segmentation", "slide": CMU, "branch": "a"},
-                    {"id": "mask", "type": "tissue_mask", "slide": CMU, "branch": "b"},
-                    {"id": "load", "type": "synthetic", "branch": "c"},
-                    {"id": "later", "type": "tissue_mask", "slide": CMU, "branch": "d"},
-                ]
-            }
-        )
-    )
+) -> Finished:
+    jobs = [
+        {"id": "cells", "type": "cell_segmentation", "slide": CMU, "branch": "a"},
+        {"id": "mask", "type": "tissue_mask", "slide": CMU, "branch": "b"},
+        {"id": "load", "type": "synthetic", "branch": "c"},
+        {"id": "later", "type": "tissue_mask", "slide": CMU, "branch": "d"},
+    ]
     writers = {"cells": write_cells, "mask": write_tissue, "load": None}
-    await bus.append(WorkflowSubmitted(tenant_id=tenant, workflow_id=wid, spec=spec))
-    for job_id, write in writers.items():
-        ids = {"tenant_id": tenant, "workflow_id": wid, "job_id": job_id}
-        folder = JobRef(**ids, attempt=1).results_dir(settings.results_root)
-        folder.mkdir(parents=True)
-        if write is not None:
-            await asyncio.to_thread(write, folder)
-        await bus.append(JobStarted(**ids, attempt=1))
-        await bus.append(JobSucceeded(**ids, attempt=1, summary={}))
-    base = f"/v1/workflows/{wid}/jobs"
-    await eventually(
-        lambda: gateway.get(f"{base}/load", headers=headers(tenant)),
-        lambda job: job.status_code == 200 and job.json()["state"] == "SUCCEEDED",
-        what="job load SUCCEEDED",
-        show=lambda job: job.text,
-    )
-    yield Finished(gateway, tenant, base)
+    return await finish_jobs(gateway, bus, settings.results_root, jobs, writers)
 
 
 async def tile(f: Finished, job: str, level: int, col: int, row: int) -> np.ndarray:

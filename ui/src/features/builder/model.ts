@@ -153,6 +153,11 @@ export const TEMPLATES: { id: string; label: string; build: (slide: string) => D
   },
 ];
 
+/** The slide analysis template for one slide ("Use this slide in a new workflow"). */
+export function slideAnalysis(slide: string): Draft {
+  return TEMPLATES.find((t) => t.id === "slide")!.build(slide);
+}
+
 export function initialDraft(): Draft {
   return { name: "", jobs: [{ key: newKey(), id: "load", type: "synthetic", branch: "main", slide: "", depends_on: [], retries: 0, params: {} }] };
 }

@@ -262,6 +262,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workflows/{workflow_id}/jobs/{job_id}/results/cells/at": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Cell At
+         * @description The cell whose outline holds the point (x, y); 404 when no cell does.
+         */
+        get: operations["get_cell_at_v1_workflows__workflow_id__jobs__job_id__results_cells_at_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflows/{workflow_id}/jobs/{job_id}/results/cells/count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Cell Count
+         * @description The number of cells whose centroid lies in the box x0 <= x < x1, y0 <= y < y1 (a box
+         *     past the slide's edges is fine).
+         */
+        get: operations["get_cell_count_v1_workflows__workflow_id__jobs__job_id__results_cells_count_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workflows/{workflow_id}/jobs/{job_id}/results/overlay.dzi": {
         parameters: {
             query?: never;
@@ -728,6 +769,117 @@ export interface components {
              * @description the log position after the cancellation: the consistency token (also the X-Tessera-Seq header) that reads send back to see it
              */
             seq: number;
+        };
+        /**
+         * CellCount
+         * @description How many cells have their centroid in a box (level-0 pixels, x0 <= x < x1, y0 <= y < y1).
+         * @example {
+         *       "box": [
+         *         0,
+         *         0,
+         *         2048,
+         *         2048
+         *       ],
+         *       "count": 1834
+         *     }
+         */
+        CellCount: {
+            /** Count */
+            count: number;
+            /**
+             * Box
+             * @description (x0, y0, x1, y1) as asked
+             */
+            box: [
+                number,
+                number,
+                number,
+                number
+            ];
+        };
+        /**
+         * CellView
+         * @description One cell of a finished cell segmentation, in level-0 pixels of its slide.
+         * @example {
+         *       "area_px": 212,
+         *       "area_um2": 52.79,
+         *       "bbox": [
+         *         1035,
+         *         869,
+         *         1052,
+         *         886
+         *       ],
+         *       "centroid": [
+         *         1043.6,
+         *         877.2
+         *       ],
+         *       "id": 4294967311,
+         *       "polygon": [
+         *         [
+         *           1035,
+         *           877.5
+         *         ],
+         *         [
+         *           1043.5,
+         *           869
+         *         ],
+         *         [
+         *           1052,
+         *           877.5
+         *         ],
+         *         [
+         *           1043.5,
+         *           886
+         *         ],
+         *         [
+         *           1035,
+         *           877.5
+         *         ]
+         *       ]
+         *     }
+         */
+        CellView: {
+            /**
+             * Id
+             * @description the cell's id in the cell table (cells.parquet, GeoJSON)
+             */
+            id: number;
+            /**
+             * Area Px
+             * @description area in level-0 pixels²
+             */
+            area_px: number;
+            /**
+             * Area Um2
+             * @description area in µm², when the slide's pixel size is known
+             */
+            area_um2: number | null;
+            /**
+             * Centroid
+             * @description (x, y)
+             */
+            centroid: [
+                number,
+                number
+            ];
+            /**
+             * Bbox
+             * @description (x0, y0, x1, y1)
+             */
+            bbox: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /**
+             * Polygon
+             * @description the outline, a closed ring of (x, y)
+             */
+            polygon: [
+                number,
+                number
+            ][];
         };
         /**
          * DeepZoomDescriptor
@@ -3464,6 +3616,264 @@ export interface operations {
                 };
                 content: {
                     "image/png": unknown;
+                };
+            };
+            /** @description malformed X-User-ID (not a UUID), or a malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such resource for this tenant (other tenants' ids included) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request body larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid request: the message names every problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    /** @description requests the deciding bucket holds */
+                    "RateLimit-Limit"?: string;
+                    /** @description requests left in it now */
+                    "RateLimit-Remaining"?: string;
+                    /** @description seconds until it is full again */
+                    "RateLimit-Reset"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_cell_at_v1_workflows__workflow_id__jobs__job_id__results_cells_at_get: {
+        parameters: {
+            query: {
+                /** @description x from the slide's left edge, level-0 pixels */
+                x: number;
+                /** @description y from the slide's top edge, level-0 pixels */
+                y: number;
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
+            path: {
+                workflow_id: string;
+                /** @description the job's id in its workflow */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CellView"];
+                };
+            };
+            /** @description malformed X-User-ID (not a UUID), or a malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing X-User-ID; with token or jwt authentication a missing or invalid credential */
+            401: {
+                headers: {
+                    /** @description `Bearer`: the credential the gateway expects */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description X-User-ID names another tenant than the credential (token and jwt modes) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such resource for this tenant (other tenants' ids included) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description refused in the current state (the body's `state`), e.g. a job that has ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request body larger than the gateway accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid request: the message names every problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the tenant's rate limit is spent (or the client address failed authentication too often): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    /** @description requests the deciding bucket holds */
+                    "RateLimit-Limit"?: string;
+                    /** @description requests left in it now */
+                    "RateLimit-Remaining"?: string;
+                    /** @description seconds until it is full again */
+                    "RateLimit-Reset"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the gateway sheds load or a backend is unavailable: nothing was recorded, retry later; or, for a read with a consistency token, the read models had not reached it in time */
+            503: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_cell_count_v1_workflows__workflow_id__jobs__job_id__results_cells_count_get: {
+        parameters: {
+            query: {
+                /** @description x from the slide's left edge, level-0 pixels */
+                x0: number;
+                /** @description y from the slide's top edge, level-0 pixels */
+                y0: number;
+                /** @description x from the slide's left edge, level-0 pixels */
+                x1: number;
+                /** @description y from the slide's top edge, level-0 pixels */
+                y1: number;
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                min_seq?: number | null;
+            };
+            header?: {
+                /** @description a consistency token (the `X-Tessera-Seq` a write answered): the read is served once the read models hold that write, waiting up to a couple of seconds (then 503 + Retry-After) */
+                "X-Tessera-Seq"?: number | null;
+            };
+            path: {
+                workflow_id: string;
+                /** @description the job's id in its workflow */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CellCount"];
                 };
             };
             /** @description malformed X-User-ID (not a UUID), or a malformed request */

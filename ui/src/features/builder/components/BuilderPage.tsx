@@ -7,7 +7,7 @@ import { DagCanvas } from "@/shared/dag/DagCanvas";
 import { Button, Card, ErrorNotice, Loading, PageHeader, Segmented, useTitle, useToast } from "@/shared/ui";
 
 import { useCloneSource, useSlideChoices, useSubmitWorkflow } from "../api/submit";
-import { cloneOf, initialDraft, newJob, newKey, TEMPLATES, toSpec, type Draft, type DraftJob } from "../model";
+import { cloneOf, initialDraft, newJob, newKey, slideAnalysis, TEMPLATES, toSpec, type Draft, type DraftJob } from "../model";
 import { checkDraft, describe, keepServerProblems, mergeProblems, place, readJson, readServerProblems, type Problem } from "../problems";
 import { JobCard } from "./JobCard";
 import { JobProblemCards, JsonProblem } from "./ProblemCards";
@@ -16,11 +16,14 @@ type Mode = "form" | "json";
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-/** The builder; with `?from=<workflow id>` it starts as a copy of that workflow ("Edit as new"). */
+/** The builder; with `?from=<workflow id>` it starts as a copy of that workflow ("Edit as new"),
+ *  with `?slide=<ref>` as the slide analysis of that slide. */
 export function BuilderPage() {
-  const from = useSearchParams()[0].get("from");
+  const [params] = useSearchParams();
+  const from = params.get("from");
+  const slide = params.get("slide");
   const source = useCloneSource(from);
-  if (from === null) return <Builder initial={initialDraft} />;
+  if (from === null) return <Builder key={slide} initial={slide ? () => slideAnalysis(slide) : initialDraft} />;
   if (source.isPending) return <Loading label="Loading the workflow to copy…" />;
   if (source.error)
     return (

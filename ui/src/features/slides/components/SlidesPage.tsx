@@ -1,10 +1,11 @@
 import { useQuery } from "@tanstack/react-query";
-import { FileImage, ImageOff, Trash2, UploadCloud, X } from "lucide-react";
+import { FileImage, ImageOff, Trash2, UploadCloud, Workflow, X } from "lucide-react";
 import { FocusTrap } from "focus-trap-react";
 import { useMemo, useRef, useState } from "react";
+import { Link, useLocation, useSearchParams } from "react-router";
 
 import { tenantHeaders } from "@/shared/api/client";
-import { toApiError } from "@/shared/api/errors";
+import { ApiError, toApiError } from "@/shared/api/errors";
 import { dziQuery, type Slide } from "@/shared/api/slides";
 import { formatBytes, formatCount } from "@/shared/lib/format";
 import { useTenant } from "@/shared/tenant/useTenant";
@@ -16,7 +17,22 @@ import { useDeleteUpload, useSlides, useThumbnail, useUploadSlide } from "../api
 export function SlidesPage() {
   useTitle("Slides");
   const slides = useSlides();
-  const [open, setOpen] = useState<Slide | null>(null);
+  // the open slide is in the URL (?slide=<ref>): a link to it opens its drawer
+  const [params, setParams] = useSearchParams();
+  const wanted = params.get("slide");
+  const open = (wanted && slides.data?.find((s) => s.slide === wanted)) || null;
+  const here = useLocation().pathname;
+  const setOpen = (slide: Slide | null) => {
+    // a link out of the drawer closes it by unmounting it (its focus trap then calls onClose):
+    // the page it went to keeps its address
+    if (window.location.pathname !== here) return;
+    setParams((p) => {
+      const next = new URLSearchParams(p);
+      if (slide) next.set("slide", slide.slide);
+      else next.delete("slide");
+      return next;
+    }, { replace: slide === null });
+  };
   const missingApi = slides.error && toApiError(slides.error).status === 404;
   return (
     <div className="page">
@@ -52,6 +68,9 @@ export function SlidesPage() {
             <SlideCard key={s.slide} slide={s} onOpen={() => setOpen(s)} />
           ))}
         </div>
+      )}
+      {wanted && slides.data && !open && (
+        <ErrorNotice error={new ApiError(404, `No slide ${wanted} for this tenant: it may have been deleted, or be another tenant's upload.`)} title="Slide not found" />
       )}
       {open && <SlideDrawer slide={open} onClose={() => setOpen(null)} />}
     </div>
@@ -111,6 +130,9 @@ function SlideDrawer({ slide, onClose }: { slide: Slide; onClose: () => void }) 
                 {slide.mpp != null ? ` · ${slide.mpp.toFixed(3)} µm/px` : ""}
                 {slide.vendor ? ` · ${slide.vendor}` : ""}
               </div>
+              <Link to={`/workflows/new?slide=${encodeURIComponent(slide.slide)}`} className="btn btn--secondary btn--sm drawer__use">
+                <Workflow size={14} /> Use this slide in a new workflow
+              </Link>
             </div>
             <div className="drawer__actions">
               {slide.uploaded && <DeleteUpload slide={slide} onDeleted={onClose} />}
