@@ -6,7 +6,9 @@ Screenshots land in `.state/e2e/<test>/` (TESSERA_E2E_SCREENSHOTS to move them).
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +122,48 @@ async def test_find_a_workflow_by_search_and_sort_then_clone_it_into_the_builder
     assert alpha not in page.url
     await page.get_by_role("heading", name="alpha run (copy)").wait_for()
     assert page.errors == []
+
+
+async def test_the_sidebar_counts_the_admission_line_as_the_admission_page_and_the_api_do(
+    stack: str, browser: Any
+) -> None:
+    page, tenant = await new_tenant(browser, stack)
+    await page.goto(f"{stack}/workflows")
+    badge = page.locator("[data-testid=admission-badge]")
+    await badge.wait_for()
+    # live first: going live reads every view again, which would hide a badge that lags
+    await page.locator("[data-testid=stream-status][data-status=live]").first.wait_for()
+    await page.wait_for_timeout(500)
+
+    async def line() -> dict[str, Any]:
+        answer = await page.request.get(f"{stack}/v1/admission", headers={"X-User-ID": tenant})
+        return dict(await answer.json())
+
+    # as many other tenants as may run at once (3 in the tests) go first, then this one waits
+    for _ in range(3):
+        await submit_workflow(
+            page, stack, str(uuid.uuid4()), "ahead", synthetic("ahead", 150, seconds_per_tile=0.05)
+        )
+    await submit_workflow(page, stack, tenant, "mine", synthetic("mine", 10))
+
+    # the tenant's own work changed state: the sidebar reads the line again at once (it used to
+    # wait for its 8 s poll and showed other figures than the API meanwhile)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 4
+    while True:
+        before = await line()
+        shown = await badge.get_attribute("data-waiting"), await badge.inner_text()
+        after = await line()
+        agreed = before == after and before["state"] == "WAITING"
+        if agreed and shown[0] == str(after["waiting_tenants"]) and "waiting · #" in shown[1]:
+            break
+        assert loop.time() < deadline, f"the sidebar showed {shown}, the API {after}"
+        await asyncio.sleep(0.1)
+
+    # the admission page shows the same line as the sidebar beside it
+    await page.goto(f"{stack}/admission")
+    board = page.locator("[data-testid=admission]")
+    await board.wait_for()
+    label = page.locator(".stat__label", has_text=re.compile(r"^Waiting$"))
+    waiting = board.locator(".stat", has=label).locator(".stat__value")
+    await expect(waiting).to_have_text(await badge.get_attribute("data-waiting") or "?")

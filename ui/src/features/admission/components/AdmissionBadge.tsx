@@ -9,7 +9,7 @@ export function AdmissionBadge() {
   const a = q.data;
   const text = a.state === "WAITING" ? `waiting · #${a.position ?? "?"}` : a.state === "ACTIVE" ? "running" : "idle";
   return (
-    <NavLink to="/admission" className={`admission-badge admission-badge--${a.state.toLowerCase()}`}>
+    <NavLink to="/admission" data-testid="admission-badge" data-waiting={a.waiting_tenants} className={`admission-badge admission-badge--${a.state.toLowerCase()}`}>
       <span className="admission-badge__dot" />
       <span>{text}</span>
       <span className="muted">
