@@ -147,9 +147,9 @@ class Backlog:
 def refill(jobs: Sequence[Backlog], window: int, in_tiles: int) -> list[str]:
     """Keys of the jobs to publish a batch for, in publishing order.
 
-    `window` bounds every batch in TILES (`in_tiles`, queued or being processed): those of the
-    jobs with batches left to publish and those of jobs that have published their last one (a
-    one-batch job does so at once) or have ended, since all of them wait for the same pool.
+    `window` bounds every batch in TILES (`in_tiles`, queued or being processed): those of
+    `jobs`, which have batches left to publish, and those of jobs that have published their last
+    one (a one-batch job does so at once) or have ended, since all of them wait for one pool.
     Each free place goes to the job with the fewest batches in TILES, then the first in `jobs`,
     which the caller keeps in turn order (a job given a place goes to the back), never beyond
     what a job has left. A job that starts while others run therefore waits behind at most
@@ -157,7 +157,7 @@ def refill(jobs: Sequence[Backlog], window: int, in_tiles: int) -> list[str]:
     each has about window/k in flight; one job alone has the whole window; and no job, however
     long it has run, waits for ever behind jobs that keep starting.
     """
-    free = window - max(in_tiles, sum(j.in_flight for j in jobs))
+    free = window - in_tiles
     heap = [(j.in_flight, i, i, j.remaining) for i, j in enumerate(jobs) if j.remaining]
     heapq.heapify(heap)
     back = len(jobs)  # places behind every job, for those given a place in this refill
