@@ -6,10 +6,11 @@ and which jobs succeeded (a cell job may reuse the mask of a tissue-mask job it 
 returns `Started(ref)` or `Ended(ref)` when an attempt begins or ends, so the service reacts to
 the live log and, after a restart, resumes every attempt still running once the replay is done.
 
-`refill` shares TILES between running jobs: all of them together may have `window` batches in the
-stream (queued or being processed), and each free place goes to the job with the fewest, so the
-stream interleaves jobs and the inference pool, which serves it in order, serves them in turn; a
-job that starts while others run waits behind one window, not one per running job.
+`refill` shares TILES between running jobs: at most `window` batches may be in the stream (queued
+or being processed), whichever jobs they belong to, and each free place goes to the job with the
+fewest, in turn, so the stream interleaves jobs and the inference pool, which serves it in order,
+serves them in turn; a job that starts while others run waits behind one window, not one per
+running job, and many one-batch jobs together still have one window.
 """
 
 from __future__ import annotations
@@ -136,33 +137,38 @@ def mask_dependency(state: TilerState, ref: JobRef, spec: JobSpec) -> JobRef | N
 
 @dataclass(frozen=True)
 class Backlog:
-    """One job's side of a refill: batches in TILES now, not yet published, published so far."""
+    """One job's side of a refill: its batches in TILES now and those not yet published."""
 
     key: str
     in_flight: int
     remaining: int
-    published: int = 0
 
 
-def refill(jobs: Sequence[Backlog], window: int) -> list[str]:
+def refill(jobs: Sequence[Backlog], window: int, in_tiles: int) -> list[str]:
     """Keys of the jobs to publish a batch for, in publishing order.
 
-    `window` batches may be in TILES for all the running jobs together. Each free place goes to
-    the job with the fewest batches in TILES, then the fewest published so far (then the given
-    order), never beyond what a job has left. A job that starts while others run therefore waits
-    behind at most `window` batches, not a window of each; with k jobs running each has about
-    window/k in flight; and one job alone has the whole window.
+    `window` bounds every batch in TILES (`in_tiles`, queued or being processed): those of
+    `jobs`, which have batches left to publish, and those of jobs that have published their last
+    one (a one-batch job does so at once) or have ended, since all of them wait for one pool.
+    Each free place goes to the job with the fewest batches in TILES, then the first in `jobs`,
+    which the caller keeps in turn order (a job given a place goes to the back), never beyond
+    what a job has left. A job that starts while others run therefore waits behind at most
+    `window` batches and the jobs as empty as it is, not a window of each; with k jobs running
+    each has about window/k in flight; one job alone has the whole window; and no job, however
+    long it has run, waits for ever behind jobs that keep starting.
     """
-    free = window - sum(j.in_flight for j in jobs)
-    heap = [(j.in_flight, j.published, i, j.remaining) for i, j in enumerate(jobs) if j.remaining]
+    free = window - in_tiles
+    heap = [(j.in_flight, i, i, j.remaining) for i, j in enumerate(jobs) if j.remaining]
     heapq.heapify(heap)
+    back = len(jobs)  # places behind every job, for those given a place in this refill
     order: list[str] = []
     while free > 0 and heap:
-        in_flight, published, i, remaining = heapq.heappop(heap)
+        in_flight, _, i, remaining = heapq.heappop(heap)
         order.append(jobs[i].key)
         free -= 1
         if remaining > 1:
-            heapq.heappush(heap, (in_flight + 1, published + 1, i, remaining - 1))
+            heapq.heappush(heap, (in_flight + 1, back, i, remaining - 1))
+            back += 1
     return order
 
 

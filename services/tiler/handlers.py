@@ -9,13 +9,15 @@ an ack wait would be the wrong tool. After a restart every attempt the log says 
 running is planned again (deterministic) and resumed from the merger's tiles-done ledger;
 batches republished within the duplicate window are dropped by `Nats-Msg-Id`.
 
-Flow control: the running attempts together may have `window` batches in TILES (queued or in a
-worker's hands), counted per attempt subject from the stream itself; free places are refilled
-every tick, each to the attempt with the fewest in TILES (`domain.refill`). The stream therefore
-interleaves the running jobs and the pool, which serves it in order, serves them in turn: a
-small job started after a huge one waits behind at most one window, not all of the huge one's
-tiles, and no credit protocol is needed (a crashed worker's batch stays in the stream, so it
-still counts until it is redone).
+Flow control: TILES holds at most `window` batches (queued or in a worker's hands), whichever
+attempts they belong to (one that published its last batch, or ended, still has batches there),
+counted per attempt subject from the stream itself; free places are refilled every tick, each to
+the attempt with the fewest in TILES, in turn (`domain.refill`; `pumps` is the turn order). The
+stream therefore interleaves the running jobs and the pool, which serves it in order, serves them
+in turn: a small job started after a huge one waits behind at most one window, not all of the
+huge one's tiles, many one-batch jobs together have one window, not one each, and no credit
+protocol is needed (a crashed worker's batch stays in the stream, so it still counts until it
+is redone).
 
 One `Tiler` plans at a time: further replicas stand by on the `tiler` lease (`main.py`), since
 two would both plan every attempt and each keep a window of its own in TILES.
@@ -67,7 +69,6 @@ class Pump:
     ref: JobRef
     subject: str
     pending: deque[TileBatch] = field(default_factory=deque)
-    published: int = 0
 
 
 class Tiler:
@@ -83,7 +84,7 @@ class Tiler:
         )
         self.queue = TileQueue(bus)
         self.models = models or ModelInfoCache()
-        self.pumps: dict[str, Pump] = {}
+        self.pumps: dict[str, Pump] = {}  # in turn order: the next to be served first
         self.planning: dict[JobRef, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(settings.plan_concurrency)
         self._wake = asyncio.Event()
@@ -245,12 +246,11 @@ class Tiler:
                 await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)
 
     async def _refill(self) -> None:
-        counts = await self.queue.in_flight()
+        counts = await self.queue.in_flight()  # every attempt's, those with nothing left too
         backlog = [
-            Backlog(k, counts.get(p.subject, 0), len(p.pending), p.published)
-            for k, p in self.pumps.items()
+            Backlog(k, counts.get(p.subject, 0), len(p.pending)) for k, p in self.pumps.items()
         ]
-        for key in refill(backlog, self.settings.window):
+        for key in refill(backlog, self.settings.window, sum(counts.values())):
             pump = self.pumps.get(key)
             if pump is None or not pump.pending:
                 continue  # ended meanwhile
@@ -260,6 +260,6 @@ class Tiler:
             except BusError:
                 pump.pending.appendleft(batch)
                 raise
-            pump.published += 1
+            self.pumps[key] = self.pumps.pop(key)  # to the back of the turn order
         for key in [k for k, p in self.pumps.items() if not p.pending]:
             del self.pumps[key]

@@ -16,9 +16,9 @@ class TilerSettings(Settings):
         default=8,
         ge=1,
         le=10_000,
-        description="tile batches in TILES at once for all running jobs together (queued or "
-        "being processed), shared out evenly; at least 2 x the inference replicas keeps the pool "
-        "busy",
+        description="tile batches in TILES at once, whichever jobs they belong to (queued or "
+        "being processed), shared out evenly and in turn; at least 2 x the inference replicas "
+        "keeps the pool busy",
     )
     batch_tiles: int = Field(default=8, ge=1, le=256, description="tiles per TILES message")
     tick_s: float = Field(default=0.1, gt=0, le=10, description="how often windows are refilled")

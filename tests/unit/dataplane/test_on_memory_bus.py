@@ -59,8 +59,8 @@ class Plane:
             task.result()
         return task
 
-    async def tiler(self) -> tuple[Tiler, asyncio.Task[None]]:
-        settings = TilerSettings(**self.base, window=WINDOW, batch_tiles=4, tick_s=0.01)
+    async def tiler(self, window: int = WINDOW) -> tuple[Tiler, asyncio.Task[None]]:
+        settings = TilerSettings(**self.base, window=window, batch_tiles=4, tick_s=0.01)
         tiler = Tiler(self.bus, settings)
         return tiler, await self.start(tiler.run)
 
@@ -72,9 +72,9 @@ class Plane:
         settings = InferenceSettings(**self.base, ack_wait_s=ACK_WAIT_S, max_deliveries=2)
         return InferenceWorker(self.bus, settings)
 
-    async def submit(self) -> tuple[uuid.UUID, uuid.UUID]:
+    async def submit(self, tiles: int = TILES) -> tuple[uuid.UUID, uuid.UUID]:
         tenant, workflow = uuid.uuid4(), uuid.uuid4()
-        params = {"tiles": TILES, "seconds_per_tile": SECONDS_PER_TILE}
+        params = {"tiles": tiles, "seconds_per_tile": SECONDS_PER_TILE}
         job = JobSpec(id="load", type="synthetic", params=params)
         spec = WorkflowSpec(name="unit", jobs=[job])
         await self.bus.append(WorkflowSubmitted(tenant_id=tenant, workflow_id=workflow, spec=spec))
@@ -191,6 +191,35 @@ async def test_the_tiler_keeps_its_window_and_a_restarted_one_queues_nothing_twi
             await plane.tiler()
 
     assert sorted(delivered) == [0, 1, 2, 3]
+    assert await consumer.fetch(1, 0.3) == []
+
+
+async def test_one_batch_jobs_share_the_window_too(plane: Plane) -> None:
+    # a job whose one batch is published has nothing left to publish, yet its batch is in TILES:
+    # the window counts it, so twenty such jobs never have more than the window queued
+    await plane.tiler(window=4)
+    workflows = {(await plane.submit(tiles=4))[1] for _ in range(20)}
+    await plane.events_until(lambda seen: sum(e.type == "JobPlanned" for e in seen) == 20)
+    consumer = await plane.worker().consumer()
+    names = plane.bus.names
+
+    async def refilled(expected: int) -> None:  # never above the window while it refills
+        for _ in range(200):
+            await asyncio.sleep(0.03)  # a few of the tiler's ticks: time to overfill, if it would
+            in_tiles = await plane.bus.in_flight(names.tiles_stream, names.tiles())
+            assert sum(in_tiles.values()) <= 4
+            if sum(in_tiles.values()) == expected:
+                return
+        raise AssertionError(f"TILES never refilled to {expected}")
+
+    served: list[uuid.UUID] = []
+    while len(served) < 20:
+        await refilled(min(4, 20 - len(served)))
+        [msg] = await consumer.fetch(1, 10)
+        served.append(TileBatch.model_validate_json(msg.data).ref.workflow_id)
+        await msg.ack()
+
+    assert set(served) == workflows
     assert await consumer.fetch(1, 0.3) == []
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections import Counter
+from collections import Counter, deque
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -123,25 +124,34 @@ def test_a_cell_job_reuses_a_succeeded_mask_of_the_same_slide() -> None:
 
 def test_refill_shares_one_window_between_the_running_jobs() -> None:
     # a has 3 in TILES, b none (it just started), c has 1 batch left, d has 1 in TILES
-    jobs = [Backlog("a", 3, 10, 30), Backlog("b", 0, 10), Backlog("c", 0, 1, 4), Backlog("d", 1, 9)]
-    assert refill(jobs, 8) == ["b", "c", "d", "b"]  # 4 free places, the emptiest first
-    assert refill(jobs, 4) == []  # the window is full: b waits behind 4 batches, not 3 windows
+    jobs = [Backlog("a", 3, 10), Backlog("b", 0, 10), Backlog("c", 0, 1), Backlog("d", 1, 9)]
+    assert refill(jobs, 8, 4) == ["b", "c", "d", "b"]  # 4 free places, the emptiest first
+    assert refill(jobs, 4, 4) == []  # the window is full: b waits behind 4 batches, not 3 windows
     alone = [Backlog("a", 0, 100)]
-    assert refill(alone, 8) == ["a"] * 8  # one job alone has the whole window
-    # equally loaded jobs: the one that has had fewer batches goes first
-    assert refill([Backlog("x", 1, 5, 9), Backlog("y", 1, 5, 2)], 3) == ["y"]
+    assert refill(alone, 8, 0) == ["a"] * 8  # one job alone has the whole window
+    # equally loaded jobs: the first in turn order goes first
+    assert refill([Backlog("x", 1, 5), Backlog("y", 1, 5)], 3, 2) == ["x"]
+
+
+def test_batches_of_jobs_with_nothing_left_to_publish_fill_the_window_too() -> None:
+    # three one-batch jobs published theirs and left the backlog: their batches still wait
+    assert refill([Backlog("d", 0, 1), Backlog("e", 0, 1)], 4, 3) == ["d"]
+    assert refill([Backlog("f", 0, 1)], 4, 4) == []
 
 
 @given(
-    st.lists(st.tuples(st.integers(0, 12), st.integers(0, 30), st.integers(0, 50)), min_size=1),
+    st.lists(st.tuples(st.integers(0, 12), st.integers(0, 30)), min_size=1),
     st.integers(1, 24),
+    st.integers(0, 30),
 )
-def test_refill_never_overfills_and_is_fair(jobs: list[tuple[int, int, int]], window: int) -> None:
-    backlog = [Backlog(str(i), f, r, p) for i, (f, r, p) in enumerate(jobs)]
-    order = refill(backlog, window)
+def test_refill_never_overfills_and_is_fair(
+    jobs: list[tuple[int, int]], window: int, elsewhere: int
+) -> None:
+    backlog = [Backlog(str(i), f, r) for i, (f, r) in enumerate(jobs)]
+    in_tiles = sum(b.in_flight for b in backlog) + elsewhere  # and those of finished publishers
+    order = refill(backlog, window, in_tiles)
     counts = Counter(order)
-    total_in_flight = sum(b.in_flight for b in backlog)
-    assert len(order) == max(0, min(window - total_in_flight, sum(b.remaining for b in backlog)))
+    assert len(order) == max(0, min(window - in_tiles, sum(b.remaining for b in backlog)))
     for b in backlog:
         assert counts[b.key] <= b.remaining
     # fairness: after the refill, a job with batches left has no fewer in TILES than another
@@ -152,6 +162,52 @@ def test_refill_never_overfills_and_is_fair(jobs: list[tuple[int, int, int]], wi
             for other in backlog:
                 if counts[other.key]:
                     assert after[b.key] >= after[other.key] - 1
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(1, 12)), min_size=1, max_size=40),
+    st.integers(1, 8),
+    st.lists(st.integers(1, 3), min_size=1, max_size=20),
+)
+def test_the_tiler_loop_bounds_tiles_and_serves_every_job_in_turn(
+    arrivals: list[tuple[int, int]], window: int, served_per_tick: list[int]
+) -> None:
+    """The shell's loop on a FIFO TILES: jobs of `size` batches start at their tick; each tick
+    the tiler refills (a job given a place goes to the back of the turn order, one with nothing
+    left leaves it) and the pool answers some batches from the head of the queue."""
+    pumps: dict[str, int] = {}  # key -> batches not yet published, in turn order
+    tiles: deque[str] = deque()
+    published: Counter[str] = Counter()
+    places: list[str] = []  # every place given, in order
+    crowd = 0  # the most jobs waiting to publish at once
+    tick = 0
+    while tick <= 40 or pumps or tiles:
+        for n, (start, size) in enumerate(arrivals):
+            if start == tick:
+                pumps[f"j{n}"] = size
+        crowd = max(crowd, len(pumps))
+        counts = Counter(tiles)
+        backlog = [Backlog(k, counts[k], left) for k, left in pumps.items()]
+        for key in refill(backlog, window, len(tiles)):
+            tiles.append(key)
+            published[key] += 1
+            places.append(key)
+            pumps[key] = pumps.pop(key) - 1
+        pumps = {k: left for k, left in pumps.items() if left}
+        assert len(tiles) <= window  # never more than the window in TILES
+        for _ in range(served_per_tick[tick % len(served_per_tick)]):
+            if tiles:
+                tiles.popleft()
+        tick += 1
+        assert tick < 10_000, "the loop does not drain"
+
+    assert published == Counter({f"j{n}": size for n, (_, size) in enumerate(arrivals)})
+    # in turn: between two places of a job, the others get at most what is ahead of its batch
+    # in TILES (a window), what was free when it was served (a window) and one turn each
+    for key in published:
+        mine = [n for n, k in enumerate(places) if k == key]
+        for a, b in itertools.pairwise(mine):
+            assert b - a - 1 <= 2 * window + crowd
 
 
 def test_spread_picks_evenly_including_both_ends() -> None:
