@@ -8,6 +8,7 @@ import {
   Panel,
   Position,
   ReactFlow,
+  useNodesInitialized,
   useReactFlow,
   useStore,
   type Edge,
@@ -18,6 +19,7 @@ import { AlertTriangle, Cpu, Layers, Maximize, Microscope, Minus, Plus, ScanLine
 import { type KeyboardEvent, memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { formatCount, formatPercent } from "@/shared/lib/format";
+import { Loading } from "@/shared/ui/Spinner";
 
 import { layoutDag, type DagJob } from "./layout";
 
@@ -101,7 +103,9 @@ const LANE_REACH = 6000;
 
 /**
  * The graph left-aligned like a swimlane diagram, scaled down (never up) to fit the canvas; set
- * again when the graph's shape or the canvas' size changes. Zoom buttons with a reset.
+ * again when the graph's shape or the canvas' size changes. Zoom buttons with a reset. Until the
+ * canvas has its size and React Flow has measured the nodes (drawn hidden until then), a loading
+ * state covers the canvas, which would otherwise read as an empty graph.
  */
 function Viewport({ width, height, signature }: { width: number; height: number; signature: string }) {
   const { setViewport, zoomIn, zoomOut } = useReactFlow();
@@ -117,18 +121,26 @@ function Viewport({ width, height, signature }: { width: number; height: number;
     [canvasW, canvasH, width, height, setViewport],
   );
   useEffect(() => fit(), [fit, signature]);
+  const drawn = useNodesInitialized() && canvasW > 0 && canvasH > 0;
   return (
-    <Panel position="bottom-right" className="dag__controls">
-      <button type="button" className="icon-btn" aria-label="Zoom in" onClick={() => void zoomIn({ duration: 150 })}>
-        <Plus size={14} />
-      </button>
-      <button type="button" className="icon-btn" aria-label="Zoom out" onClick={() => void zoomOut({ duration: 150 })}>
-        <Minus size={14} />
-      </button>
-      <button type="button" className="icon-btn" aria-label="Fit the graph" onClick={() => fit(200)}>
-        <Maximize size={14} />
-      </button>
-    </Panel>
+    <>
+      {!drawn && (
+        <div className="dag__loading" data-testid="dag-loading">
+          <Loading label="Drawing the graph…" />
+        </div>
+      )}
+      <Panel position="bottom-right" className="dag__controls">
+        <button type="button" className="icon-btn" aria-label="Zoom in" onClick={() => void zoomIn({ duration: 150 })}>
+          <Plus size={14} />
+        </button>
+        <button type="button" className="icon-btn" aria-label="Zoom out" onClick={() => void zoomOut({ duration: 150 })}>
+          <Minus size={14} />
+        </button>
+        <button type="button" className="icon-btn" aria-label="Fit the graph" onClick={() => fit(200)}>
+          <Maximize size={14} />
+        </button>
+      </Panel>
+    </>
   );
 }
 
