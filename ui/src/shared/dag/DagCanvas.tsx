@@ -8,7 +8,6 @@ import {
   Panel,
   Position,
   ReactFlow,
-  useNodesInitialized,
   useReactFlow,
   useStore,
   type Edge,
@@ -121,7 +120,10 @@ function Viewport({ width, height, signature }: { width: number; height: number;
     [canvasW, canvasH, width, height, setViewport],
   );
   useEffect(() => fit(), [fit, signature]);
-  const drawn = useNodesInitialized() && canvasW > 0 && canvasH > 0;
+  // every node measured (React Flow shows one only then); its own `nodesInitialized` stays false
+  // for nodes passed without onNodesChange, which never get their measures back
+  const measured = useStore((s) => s.nodeLookup.size > 0 && [...s.nodeLookup.values()].every((n) => n.measured.width !== undefined && n.internals.handleBounds !== undefined));
+  const drawn = measured && canvasW > 0 && canvasH > 0;
   return (
     <>
       {!drawn && (
