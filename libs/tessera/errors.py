@@ -3,6 +3,7 @@
     TesseraError
     ├── InvalidWorkflow        a submission that cannot run (fields: problems)
     ├── SlideError             a slide that is missing, outside the data root or unreadable
+    ├── SlidesRefused          every refused slide of a submission (fields: refused)
     ├── NotFound               an id that does not exist for this tenant (never "forbidden")
     ├── Conflict               a request that the current state refuses (fields: state)
     └── BusError               a publish or request on NATS that did not go through
@@ -31,6 +32,14 @@ class SlideError(TesseraError):
         super().__init__(f"slide {slide!r}: {reason}")
         self.slide = slide
         self.reason = reason
+
+
+class SlidesRefused(TesseraError):
+    """The slides of a submission that cannot be used, each with the ids of the jobs naming it."""
+
+    def __init__(self, refused: list[tuple[SlideError, list[str]]]) -> None:
+        super().__init__("; ".join(str(error) for error, _ in refused))
+        self.refused = refused
 
 
 class NotFound(TesseraError):

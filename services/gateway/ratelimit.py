@@ -352,13 +352,15 @@ class RefusalMemo:
 class RatePolicy:
     """Which buckets a request spends from: every `/v1` call from `api`, submissions also from
     the stricter `submissions`; Deep Zoom tile reads from `tiles` alone (a viewer fetches dozens
-    of tiles per pan, which would drain `api` and lock the tenant out of everything else)."""
+    of tiles per pan, which would drain `api` and lock the tenant out of everything else), and so
+    do the viewer's reads that follow each pan: the cells in view and the cell at a point."""
 
     api: Limit
     submissions: Limit
     tiles: Limit
     submission_routes: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/workflows")})
     tile_folders: tuple[str, ...] = ("/dzi_files/", "/overlay_files/")
+    viewer_reads: tuple[str, ...] = ("/results/cells/count", "/results/cells/at")
     prefix: str = "/v1"
 
     @classmethod
@@ -374,6 +376,12 @@ class RatePolicy:
             return ()
         if (method, path.rstrip("/")) in self.submission_routes:
             return (self.api, self.submissions)
-        if method in ("GET", "HEAD") and any(f in path for f in self.tile_folders):
+        if method in ("GET", "HEAD") and (
+            any(f in path for f in self.tile_folders)
+            or (
+                path.startswith(self.prefix + "/workflows/")
+                and path.rstrip("/").endswith(self.viewer_reads)
+            )
+        ):
             return (self.tiles,)
         return (self.api,)

@@ -8,7 +8,7 @@ rule is applied to the resolved path, so a symlink cannot lead into another tena
 A slide is a file, or a folder of DICOM instances (a series); a listing shows such a folder as
 one slide and not its files. The data plane resolves references with
 `tessera.slides.access.resolve_slide` alone: a workflow reaches it only after `check_slides`
-accepted every slide for the submitting tenant.
+accepted every slide for the submitting tenant (it refuses them all at once, not the first).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from uuid import UUID
 
-from tessera.errors import NotFound, SlideError
+from tessera.errors import NotFound, SlideError, SlidesRefused
 from tessera.slides.access import SlideInfo, open_slide, resolve_slide, slide_info
 from tessera.slides.signatures import dicom_instance
 from tessera.workflows import WorkflowSpec
@@ -56,12 +56,22 @@ def resolve_for(data_root: str | os.PathLike[str], slide: str, tenant: UUID) -> 
 
 
 def check_slides(spec: WorkflowSpec, data_root: Path, tenant: UUID) -> dict[str, SlideInfo]:
-    """Raise `SlideError` for the first slide that escapes the data root, is not the tenant's
-    to use or cannot be opened; else each slide's metadata, by reference."""
+    """Each slide's metadata, by reference; `SlidesRefused` naming every slide that escapes the
+    data root, is not the tenant's to use or cannot be opened, with the jobs that name it."""
+    jobs: dict[str, list[str]] = {}
+    for job in spec.jobs:
+        if job.slide is not None:
+            jobs.setdefault(job.slide, []).append(job.id)
     infos: dict[str, SlideInfo] = {}
-    for slide in dict.fromkeys(job.slide for job in spec.jobs if job.slide is not None):
-        with open_slide(resolve_for(data_root, slide, tenant), slide) as handle:
-            infos[slide] = slide_info(handle, slide)
+    refused: list[tuple[SlideError, list[str]]] = []
+    for slide, naming in jobs.items():
+        try:
+            with open_slide(resolve_for(data_root, slide, tenant), slide) as handle:
+                infos[slide] = slide_info(handle, slide)
+        except SlideError as exc:
+            refused.append((exc, naming))
+    if refused:
+        raise SlidesRefused(refused)
     return infos
 
 

@@ -94,6 +94,7 @@ async def test_compose_submit_and_watch_a_workflow_run(
     await second.locator("input[name=seconds_per_tile]").fill("0.05")
     await second.get_by_role("button", name="load", exact=True).click()  # depends on "load"
     await expect(page.locator("[data-testid=dag] .dag-node")).to_have_count(2)
+    await expect(page.get_by_test_id("dag-loading")).to_have_count(0)  # drawn: no loading left
     await shot("02-builder")
 
     # submit: the builder takes us to the workflow, which runs with live progress

@@ -22,7 +22,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
-from tessera.errors import BusError, Conflict, InvalidWorkflow, NotFound, SlideError
+from tessera.errors import (
+    BusError,
+    Conflict,
+    InvalidWorkflow,
+    NotFound,
+    SlideError,
+    SlidesRefused,
+)
 from tessera.gateway.errors import (
     GatewayError,
     IssuerUnavailable,
@@ -44,6 +51,12 @@ WS_TRY_AGAIN_LATER = 1013
 WS_INTERNAL_ERROR = 1011
 
 
+class RefusedSlide(BaseModel):
+    slide: str = Field(examples=["cases/17.svs"])
+    reason: str = Field(examples=["no such file under the data root"])
+    jobs: list[str] = Field(description="the ids of the jobs that name the slide")
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -51,6 +64,9 @@ class ErrorDetail(BaseModel):
     message: str = Field(examples=["workflow '0b7e…' not found"])
     problems: list[str] | None = Field(
         default=None, description="every problem found, for 422 answers"
+    )
+    slides: list[RefusedSlide] | None = Field(
+        default=None, description="every slide a submission names that cannot be used (422)"
     )
 
 
@@ -239,6 +255,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SlideError)
     async def slide_error(_: Request, exc: SlideError) -> JSONResponse:
         return problem(422, str(exc), problems=[str(exc)])
+
+    @app.exception_handler(SlidesRefused)
+    async def slides_refused(_: Request, exc: SlidesRefused) -> JSONResponse:
+        slides = [
+            RefusedSlide(slide=error.slide, reason=error.reason, jobs=jobs).model_dump()
+            for error, jobs in exc.refused
+        ]
+        return problem(422, str(exc), problems=[str(e) for e, _ in exc.refused], slides=slides)
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:

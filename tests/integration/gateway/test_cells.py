@@ -77,13 +77,15 @@ async def test_the_cell_under_a_point(finished: Finished) -> None:
     assert nothing.json()["error"]["message"] == "no cell at (1185, 1785) in job 'cells'"
 
 
-async def test_the_cells_in_a_box(finished: Finished) -> None:
+async def test_the_cells_in_a_box(finished: Finished, settings: GatewaySettings) -> None:
     f, owner = finished, headers(finished.tenant)
     url = f"{f.base}/cells/results/cells/count"
 
     async def count(x0: float, y0: float, x1: float, y1: float) -> int:
         answer = await f.gw.get(url, params={"x0": x0, "y0": y0, "x1": x1, "y1": y1}, headers=owner)
         assert answer.status_code == 200, answer.text
+        # a viewer counts after each pan: charged to the tiles' bucket, as its tiles are
+        assert answer.headers["RateLimit-Limit"] == str(settings.tile_burst)
         assert answer.json()["box"] == [x0, y0, x1, y1]
         return int(answer.json()["count"])
 

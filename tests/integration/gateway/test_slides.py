@@ -213,6 +213,32 @@ async def test_an_upload_is_validated_stored_and_seen_by_its_tenant_only(
     assert (await gw.post("/v1/workflows", json=sneaky, headers=headers(other))).status_code == 422
 
 
+async def test_a_submission_naming_several_refused_slides_names_them_all_with_their_jobs(
+    gw: httpx.AsyncClient, slide_root: Path
+) -> None:
+    (slide_root / "broken.svs").write_bytes(b"II*\x00" + bytes(range(256)) * 8)
+    spec = {
+        "jobs": [
+            {"id": "a", "type": "tissue_mask", "slide": "gone.svs"},
+            {"id": "ok", "type": "tissue_mask", "slide": SMALL},
+            {"id": "b", "type": "tissue_mask", "slide": "broken.svs"},
+            {"id": "c", "type": "tissue_mask", "slide": "./gone.svs"},
+        ]
+    }
+
+    refused = await gw.post("/v1/workflows", json=spec, headers=headers(uuid.uuid4()))
+
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert [(s["slide"], s["jobs"]) for s in error["slides"]] == [
+        ("gone.svs", ["a", "c"]),
+        ("broken.svs", ["b"]),
+    ]
+    assert error["slides"][0]["reason"] == "no such file under the data root"
+    assert error["problems"] == [f"slide {s['slide']!r}: {s['reason']}" for s in error["slides"]]
+    assert error["message"] == "; ".join(error["problems"])
+
+
 async def test_a_second_upload_of_a_name_is_refused_and_changes_nothing(
     gw: httpx.AsyncClient, slide_root: Path
 ) -> None:

@@ -149,3 +149,8 @@ def test_policy_picks_buckets_by_route() -> None:
     assert policy.limits_for("GET", f"{wf}/overlay_files/12/3_4.png") == (policy.tiles,)
     assert policy.limits_for("GET", f"{wf}/overlay.dzi") == (policy.api,)
     assert policy.limits_for("POST", "/v1/slides/dzi_files/x") == (policy.api,)
+    # and so do the viewer's cell reads that follow each pan; the cells' files are API reads
+    assert policy.limits_for("GET", f"{wf}/cells/count") == (policy.tiles,)
+    assert policy.limits_for("GET", f"{wf}/cells/at") == (policy.tiles,)
+    assert policy.limits_for("GET", f"{wf}/cells.geojson") == (policy.api,)
+    assert policy.limits_for("GET", "/v1/slides/results/cells/count") == (policy.api,)

@@ -75,6 +75,18 @@ test("a refused slide marks the slide of every job that names it, however spelle
   expect(at(other)).toEqual([[{ kind: "workflow" }, "slide 'uploads/x/a.svs': no such file under the data root"]]);
 });
 
+test("several refused slides, as one 422 names them, each mark their own jobs at once", () => {
+  const d = draft();
+  d.jobs[2]!.slide = "gone.svs";
+  const problems = readServerProblems(d, [`slide '${SLIDE}': not a slide format any reader here opens`, "slide 'gone.svs': no such file under the data root"]);
+  expect(at(problems)).toEqual([
+    [{ kind: "job", key: "m", field: "slide" }, `not a slide format any reader here opens (${SLIDE})`],
+    [{ kind: "job", key: "c", field: "slide" }, `not a slide format any reader here opens (${SLIDE})`],
+    [{ kind: "job", key: "l", field: "slide" }, "no such file under the data root (gone.svs)"],
+  ]);
+  expect([...place(problems).jobs.keys()]).toEqual(["m", "c", "l"]);
+});
+
 test("each problem once: the gateway's word for a thing replaces the builder's", () => {
   const d = draft();
   d.jobs[0]!.depends_on = ["cells"];

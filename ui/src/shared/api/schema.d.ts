@@ -1074,6 +1074,11 @@ export interface components {
              * @description every problem found, for 422 answers
              */
             problems?: string[] | null;
+            /**
+             * Slides
+             * @description every slide a submission names that cannot be used (422)
+             */
+            slides?: components["schemas"]["RefusedSlide"][] | null;
         } & {
             [key: string]: unknown;
         };
@@ -1548,6 +1553,24 @@ export interface components {
              * @enum {string}
              */
             rate_limits: "redis" | "local" | "off";
+        };
+        /** RefusedSlide */
+        RefusedSlide: {
+            /**
+             * Slide
+             * @example cases/17.svs
+             */
+            slide: string;
+            /**
+             * Reason
+             * @example no such file under the data root
+             */
+            reason: string;
+            /**
+             * Jobs
+             * @description the ids of the jobs that name the slide
+             */
+            jobs: string[];
         };
         /**
          * RerunResult

@@ -18,6 +18,7 @@ import { AlertTriangle, Cpu, Layers, Maximize, Microscope, Minus, Plus, ScanLine
 import { type KeyboardEvent, memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { formatCount, formatPercent } from "@/shared/lib/format";
+import { Loading } from "@/shared/ui/Spinner";
 
 import { layoutDag, type DagJob } from "./layout";
 
@@ -101,7 +102,9 @@ const LANE_REACH = 6000;
 
 /**
  * The graph left-aligned like a swimlane diagram, scaled down (never up) to fit the canvas; set
- * again when the graph's shape or the canvas' size changes. Zoom buttons with a reset.
+ * again when the graph's shape or the canvas' size changes. Zoom buttons with a reset. Until the
+ * canvas has its size and React Flow has measured the nodes (drawn hidden until then), a loading
+ * state covers the canvas, which would otherwise read as an empty graph.
  */
 function Viewport({ width, height, signature }: { width: number; height: number; signature: string }) {
   const { setViewport, zoomIn, zoomOut } = useReactFlow();
@@ -117,18 +120,29 @@ function Viewport({ width, height, signature }: { width: number; height: number;
     [canvasW, canvasH, width, height, setViewport],
   );
   useEffect(() => fit(), [fit, signature]);
+  // every node measured (React Flow shows one only then); its own `nodesInitialized` stays false
+  // for nodes passed without onNodesChange, which never get their measures back
+  const measured = useStore((s) => s.nodeLookup.size > 0 && [...s.nodeLookup.values()].every((n) => n.measured.width !== undefined && n.internals.handleBounds !== undefined));
+  const drawn = measured && canvasW > 0 && canvasH > 0;
   return (
-    <Panel position="bottom-right" className="dag__controls">
-      <button type="button" className="icon-btn" aria-label="Zoom in" onClick={() => void zoomIn({ duration: 150 })}>
-        <Plus size={14} />
-      </button>
-      <button type="button" className="icon-btn" aria-label="Zoom out" onClick={() => void zoomOut({ duration: 150 })}>
-        <Minus size={14} />
-      </button>
-      <button type="button" className="icon-btn" aria-label="Fit the graph" onClick={() => fit(200)}>
-        <Maximize size={14} />
-      </button>
-    </Panel>
+    <>
+      {!drawn && (
+        <div className="dag__loading" data-testid="dag-loading">
+          <Loading label="Drawing the graph…" />
+        </div>
+      )}
+      <Panel position="bottom-right" className="dag__controls">
+        <button type="button" className="icon-btn" aria-label="Zoom in" onClick={() => void zoomIn({ duration: 150 })}>
+          <Plus size={14} />
+        </button>
+        <button type="button" className="icon-btn" aria-label="Zoom out" onClick={() => void zoomOut({ duration: 150 })}>
+          <Minus size={14} />
+        </button>
+        <button type="button" className="icon-btn" aria-label="Fit the graph" onClick={() => fit(200)}>
+          <Maximize size={14} />
+        </button>
+      </Panel>
+    </>
   );
 }
 

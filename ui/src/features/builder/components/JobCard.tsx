@@ -1,4 +1,5 @@
 import { Copy, Trash2 } from "lucide-react";
+import type { ReactNode } from "react";
 
 import { JOB_TYPES, JOB_TYPE_NAMES, MAX_RETRIES } from "@/shared/api/jobTypes";
 import type { Slide } from "@/shared/api/slides";
@@ -41,6 +42,8 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
   const at = (field: JobField) => problems.filter((p) => fieldOf(p) === field).map((p) => p.message);
   const elsewhere = problems.filter((p) => !drawn.has(fieldOf(p) ?? ""));
   const invalid = (field: JobField) => (at(field).length ? true : undefined);
+  // a field's problem describes its input (aria-describedby); inside its <label> it would join its name
+  const described = (field: JobField) => (at(field).length ? `${prefix}-${field}-problem` : undefined);
   const cls = (field: JobField, base = "field") => `${base}${at(field).length ? " has-error" : ""}`;
   return (
     <fieldset className={`job-card${problems.length ? " has-error" : ""}`} data-testid="job-card" data-job-index={index} data-job={job.id}>
@@ -57,34 +60,27 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
         </button>
       </div>
       <div className="grid grid--4">
-        <label className={cls("id")} htmlFor={`${prefix}-id`}>
-          <span className="field__label">Job id</span>
-          <input id={`${prefix}-id`} name="id" className="input mono" value={job.id} aria-invalid={invalid("id")} onChange={(e) => onChange({ id: e.target.value })} />
-          <FieldProblems messages={at("id")} />
-        </label>
-        <label className={cls("type")} htmlFor={`${prefix}-type`}>
-          <span className="field__label">Type</span>
-          <select id={`${prefix}-type`} name="type" className="input" value={job.type} aria-invalid={invalid("type")} onChange={(e) => onChange({ type: e.target.value, params: {} })}>
+        <Field id={`${prefix}-id`} className={cls("id")} label="Job id" messages={at("id")}>
+          <input id={`${prefix}-id`} name="id" className="input mono" value={job.id} aria-invalid={invalid("id")} aria-describedby={described("id")} onChange={(e) => onChange({ id: e.target.value })} />
+        </Field>
+        <Field id={`${prefix}-type`} className={cls("type")} label="Type" messages={at("type")}>
+          <select id={`${prefix}-type`} name="type" className="input" value={job.type} aria-invalid={invalid("type")} aria-describedby={described("type")} onChange={(e) => onChange({ type: e.target.value, params: {} })}>
             {JOB_TYPE_NAMES.map((t) => (
               <option key={t} value={t}>
                 {TYPE_LABELS[t] ?? t}
               </option>
             ))}
           </select>
-          <FieldProblems messages={at("type")} />
-        </label>
-        <label className={cls("branch")} htmlFor={`${prefix}-branch`}>
-          <span className="field__label">Branch lane</span>
-          <input id={`${prefix}-branch`} name="branch" className="input mono" list={`${prefix}-branches`} value={job.branch} aria-invalid={invalid("branch")} onChange={(e) => onChange({ branch: e.target.value })} />
+        </Field>
+        <Field id={`${prefix}-branch`} className={cls("branch")} label="Branch lane" messages={at("branch")}>
+          <input id={`${prefix}-branch`} name="branch" className="input mono" list={`${prefix}-branches`} value={job.branch} aria-invalid={invalid("branch")} aria-describedby={described("branch")} onChange={(e) => onChange({ branch: e.target.value })} />
           <datalist id={`${prefix}-branches`}>
             {branches.map((b) => (
               <option key={b} value={b} />
             ))}
           </datalist>
-          <FieldProblems messages={at("branch")} />
-        </label>
-        <label className={cls("retries")} htmlFor={`${prefix}-retries`}>
-          <span className="field__label">Retries</span>
+        </Field>
+        <Field id={`${prefix}-retries`} className={cls("retries")} label="Retries" messages={at("retries")}>
           <input
             id={`${prefix}-retries`}
             name="retries"
@@ -94,18 +90,20 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
             max={MAX_RETRIES}
             value={job.retries}
             aria-invalid={invalid("retries")}
+            aria-describedby={described("retries")}
             onChange={(e) => onChange({ retries: Number(e.target.value) })}
           />
-          <FieldProblems messages={at("retries")} />
-        </label>
+        </Field>
       </div>
       <div className="grid grid--2">
-        <label className={cls("slide")} htmlFor={`${prefix}-slide`}>
-          <span className="field__label">
-            Slide {info?.needs_slide ? <span className="req">required</span> : <span className="muted">optional</span>}
-          </span>
+        <Field
+          id={`${prefix}-slide`}
+          className={cls("slide")}
+          messages={at("slide")}
+          label={<>Slide {info?.needs_slide ? <span className="req">required</span> : <span className="muted">optional</span>}</>}
+        >
           {slides && slides.length > 0 ? (
-            <select id={`${prefix}-slide`} name="slide" className="input" value={job.slide} aria-invalid={invalid("slide")} onChange={(e) => onChange({ slide: e.target.value })}>
+            <select id={`${prefix}-slide`} name="slide" className="input" value={job.slide} aria-invalid={invalid("slide")} aria-describedby={described("slide")} onChange={(e) => onChange({ slide: e.target.value })}>
               <option value="">{info?.needs_slide ? "Choose a slide…" : "No slide"}</option>
               {slides.map((s) => (
                 <option key={s.slide} value={s.slide}>
@@ -122,14 +120,14 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
               placeholder="path under the data root, e.g. CMU-1-Small-Region.svs"
               value={job.slide}
               aria-invalid={invalid("slide")}
+              aria-describedby={described("slide")}
               onChange={(e) => onChange({ slide: e.target.value })}
             />
           )}
-          <FieldProblems messages={at("slide")} />
-        </label>
+        </Field>
         <div className={cls("depends_on")}>
           <span className="field__label">Runs after</span>
-          <div className="chips" role="group" aria-label={`Dependencies of ${job.id}`}>
+          <div className="chips" role="group" aria-label={`Dependencies of ${job.id}`} aria-describedby={described("depends_on")}>
             {others.length === 0 && <span className="muted small">no other jobs</span>}
             {others.map((other) => {
               const on = job.depends_on.includes(other);
@@ -146,7 +144,7 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
               );
             })}
           </div>
-          <FieldProblems messages={at("depends_on")} />
+          <FieldProblems id={`${prefix}-depends_on-problem`} messages={at("depends_on")} />
         </div>
       </div>
       {params.length > 0 && (
@@ -175,10 +173,24 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
   );
 }
 
-function FieldProblems({ messages }: { messages: string[] }) {
+/** A field whose problems describe its control (`${id}-problem`, the control's aria-describedby):
+ * inside its <label> they would join the control's name. */
+function Field({ id, className, label, messages, children }: { id: string; className: string; label: ReactNode; messages: string[]; children: ReactNode }) {
+  return (
+    <div className={className}>
+      <label className="field__label" htmlFor={id}>
+        {label}
+      </label>
+      {children}
+      <FieldProblems id={`${id}-problem`} messages={messages} />
+    </div>
+  );
+}
+
+function FieldProblems({ id, messages }: { id: string; messages: string[] }) {
   if (messages.length === 0) return null;
   return (
-    <span className="field__error" role="alert" data-testid="field-problem">
+    <span className="field__error" id={id} role="alert" data-testid="field-problem">
       {messages.join("; ")}
     </span>
   );

@@ -20,9 +20,13 @@ export function ParamField({ name, schema, value, problem, onChange, idPrefix }:
   const placeholder = schema.default === null || schema.default === undefined ? (kind.nullable ? "from the slide" : "") : String(schema.default);
   const hint = [schema.description, range(schema)].filter(Boolean).join(" · ");
   const id = `${idPrefix}-${name}`;
+  const note = problem ?? hint;
+  // the hint or the problem describes the input; inside its <label> it would join its name
   return (
-    <label className={`field field--param${problem ? " has-error" : ""}`} htmlFor={id}>
-      <span className="field__label">{label(name, schema)}</span>
+    <div className={`field field--param${problem ? " has-error" : ""}`}>
+      <label className="field__label" htmlFor={id}>
+        {label(name, schema)}
+      </label>
       <input
         id={id}
         name={name}
@@ -33,8 +37,11 @@ export function ParamField({ name, schema, value, problem, onChange, idPrefix }:
         placeholder={placeholder}
         onChange={(e) => onChange(e.target.value)}
         aria-invalid={problem ? true : undefined}
+        aria-describedby={note ? `${id}-note` : undefined}
       />
-      <span className="field__hint">{problem ?? hint}</span>
-    </label>
+      <span className="field__hint" id={`${id}-note`}>
+        {note}
+      </span>
+    </div>
   );
 }

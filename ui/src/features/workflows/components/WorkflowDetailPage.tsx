@@ -81,6 +81,7 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
   return (
     <div className="page" data-testid="workflow-detail" data-state={w.state}>
       <PageHeader
+        ownHeading
         eyebrow={
           <span className="crumbs">
             <Link to="/workflows">Workflows</Link>
@@ -90,10 +91,10 @@ function WorkflowView({ workflow: w }: { workflow: WorkflowDetail }) {
           </span>
         }
         title={
-          <span className="title-with-badge">
-            <ClampedText text={w.name || "Untitled workflow"} />
+          <div className="title-with-badge">
+            <ClampedText text={w.name || "Untitled workflow"} heading />
             <StateBadge state={w.state} />
-          </span>
+          </div>
         }
         actions={
           <>
