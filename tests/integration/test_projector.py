@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -45,6 +46,15 @@ async def settled(projector: Projector, bus: Bus, timeout: float = 5.0) -> None:
         return projector.last_seq
 
     await eventually(applied, lambda seq: seq >= end, timeout=timeout, what=f"projected to {end}")
+
+
+async def append_at(
+    projector: Projector, bus: Bus, t0: datetime, timeline: Iterable[tuple[float, Event]]
+) -> None:
+    """Append each event at `t0` + its seconds of log time, then wait until all are projected."""
+    for seconds, ev in timeline:
+        await bus.append(ev.model_copy(update={"occurred_at": t0 + timedelta(seconds=seconds)}))
+    await settled(projector, bus)
 
 
 async def test_a_retried_job_and_a_skipped_one_end_up_as_the_log_says(
@@ -195,31 +205,30 @@ async def test_the_rate_is_the_last_half_minute_and_resets_with_an_attempt(
         (62 + s, JobProgressed(**ids, attempt=1, tiles_done=60 + 4 * s, tiles_total=1000))
         for s in range(10, 31, 10)
     ]  # then 4 tiles/s for half a minute
-    for seconds, ev in timeline:
-        await bus.append(ev.model_copy(update={"occurred_at": t0 + timedelta(seconds=seconds)}))
-    await settled(projector, bus)
+    await append_at(projector, bus, t0, timeline)
     async with pool.acquire() as conn:
         job = await queries.get_job(conn, t, w, "a")
     assert job is not None and job["rate"] == 1.0
     # the samples kept between events are gone (as after a restart): read back, same rate
     assert projector.windows.kept
     projector.windows.clear()
-    for seconds, ev in faster:
-        await bus.append(ev.model_copy(update={"occurred_at": t0 + timedelta(seconds=seconds)}))
-    await settled(projector, bus)
+    await append_at(projector, bus, t0, faster)
     async with pool.acquire() as conn:
         job = await queries.get_job(conn, t, w, "a")
     assert job is not None and job["rate"] == 4.0
     assert [s["delta"] for s in job["samples"]] == [0] + [10] * 6 + [40] * 3
-    for seconds, ev in (
-        (100, JobAttemptFailed(**ids, attempt=1, reason="boom")),
-        (101, JobRetryScheduled(**ids, attempt=1, retry_at=t0, reason="boom")),
-        (102, JobStarted(**ids, attempt=2)),
-        (103, JobPlanned(**ids, attempt=2, tiles_total=1000)),
-        (103.1, JobProgressed(**ids, attempt=2, tiles_done=500, tiles_total=1000)),
-    ):
-        await bus.append(ev.model_copy(update={"occurred_at": t0 + timedelta(seconds=seconds)}))
-    await settled(projector, bus)
+    await append_at(
+        projector,
+        bus,
+        t0,
+        (
+            (100, JobAttemptFailed(**ids, attempt=1, reason="boom")),
+            (101, JobRetryScheduled(**ids, attempt=1, retry_at=t0, reason="boom")),
+            (102, JobStarted(**ids, attempt=2)),
+            (103, JobPlanned(**ids, attempt=2, tiles_total=1000)),
+            (103.1, JobProgressed(**ids, attempt=2, tiles_done=500, tiles_total=1000)),
+        ),
+    )
     async with pool.acquire() as conn:
         job = await queries.get_job(conn, t, w, "a")
     # a new attempt measures afresh; 500 tiles 0.1 s after its plan is no rate (not 5000/s)
@@ -243,17 +252,20 @@ async def test_job_timings_are_observed_once_in_log_time(bus: Bus, projector: Pr
     names = [f"tessera_job_{kind}_seconds_{part}" for kind in ("queued", "latency")
              for part in ("count", "sum")]  # fmt: skip
     before = {name: sample(name, {"type": "tissue_mask"}) for name in names}
-    for seconds, ev in (
-        (0, WorkflowSubmitted(**ids, spec=spec)),
-        (2, JobStarted(**ids, job_id="a", attempt=1)),
-        (3, JobAttemptFailed(**ids, job_id="a", attempt=1, reason="boom")),
-        (4, JobRetryScheduled(**ids, job_id="a", attempt=1, retry_at=t0, reason="boom")),
-        (5, JobStarted(**ids, job_id="a", attempt=2)),  # a retry: not queued again
-        (9, JobSucceeded(**ids, job_id="a", attempt=2)),
-        (10, JobSkipped(**ids, job_id="b", reason="never started: no run time")),
-    ):
-        await bus.append(ev.model_copy(update={"occurred_at": t0 + timedelta(seconds=seconds)}))
-    await settled(projector, bus)
+    await append_at(
+        projector,
+        bus,
+        t0,
+        (
+            (0, WorkflowSubmitted(**ids, spec=spec)),
+            (2, JobStarted(**ids, job_id="a", attempt=1)),
+            (3, JobAttemptFailed(**ids, job_id="a", attempt=1, reason="boom")),
+            (4, JobRetryScheduled(**ids, job_id="a", attempt=1, retry_at=t0, reason="boom")),
+            (5, JobStarted(**ids, job_id="a", attempt=2)),  # a retry: not queued again
+            (9, JobSucceeded(**ids, job_id="a", attempt=2)),
+            (10, JobSkipped(**ids, job_id="b", reason="never started: no run time")),
+        ),
+    )
 
     # differences of process-wide sums: other tests' tissue masks came first, so not exact in floats
     after = {name: sample(name, {"type": "tissue_mask"}) - before[name] for name in names}
