@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tessera.tiling.grid import plan_grid
 from tessera.workflows import (
     CellSegmentationParams,
     SyntheticParams,
@@ -62,29 +61,13 @@ def estimate_tiles(job_type: str, params: Mapping[str, Any], slide: SlideSize | 
         mask = TissueMaskParams.model_validate(params)
         if slide.mpp is None:
             return None
-        grid = plan_grid(
-            slide.width,
-            slide.height,
-            slide_mpp=slide.mpp,
-            target_mpp=mask.target_mpp,
-            tile_size=mask.tile_size,
-            halo=(mask.overlap + 1) // 2,  # as the tiler plans it
-        )
-        return grid.n_tiles
+        return mask.grid(slide.width, slide.height, slide.mpp).n_tiles
     if job_type == "cell_segmentation":
         cells = CellSegmentationParams.model_validate(params)
         mpp = cells.mpp or slide.mpp
         if mpp is None:
             return None
-        grid = plan_grid(
-            slide.width,
-            slide.height,
-            slide_mpp=mpp,
-            target_mpp=MODEL_MPP_ESTIMATE,
-            tile_size=cells.tile_size,
-            halo=cells.halo,
-        )
-        return grid.n_tiles
+        return cells.grid(slide.width, slide.height, mpp, MODEL_MPP_ESTIMATE).n_tiles
     return None
 
 

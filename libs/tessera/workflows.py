@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tessera.errors import InvalidWorkflow
+from tessera.tiling.grid import TileGrid, plan_grid
 
 JobType = Literal["synthetic", "tissue_mask", "cell_segmentation"]
 JOB_TYPES: tuple[str, ...] = get_args(JobType)
@@ -78,6 +79,17 @@ class TissueMaskParams(_Params):
     tile_size: int = Field(default=512, ge=64, le=4096)
     overlap: int = Field(default=64, ge=0, le=1024)
 
+    def grid(self, width: int, height: int, slide_mpp: float) -> TileGrid:
+        """The tiles of a slide of this level-0 size (the tiler's plan, the progress estimate)."""
+        return plan_grid(
+            width,
+            height,
+            slide_mpp=slide_mpp,
+            target_mpp=self.target_mpp,
+            tile_size=self.tile_size,
+            halo=(self.overlap + 1) // 2,  # neighbours overlap by 2 x halo
+        )
+
 
 class CellSegmentationParams(_Params):
     model: str = Field(default="auto", min_length=1, max_length=512)
@@ -88,6 +100,17 @@ class CellSegmentationParams(_Params):
     batch_size: int = Field(default=0, ge=0, le=256, description="0 chooses per device")
     mpp: float | None = Field(default=None, gt=0.0, le=100.0, description="override the slide's")
     min_tissue: float = Field(default=0.05, ge=0.0, le=1.0)
+
+    def grid(self, width: int, height: int, slide_mpp: float, model_mpp: float) -> TileGrid:
+        """The tiles of a slide of this level-0 size for a model at `model_mpp` µm/px."""
+        return plan_grid(
+            width,
+            height,
+            slide_mpp=slide_mpp,
+            target_mpp=model_mpp,
+            tile_size=self.tile_size,
+            halo=self.halo,
+        )
 
 
 PARAMS_BY_TYPE: dict[str, type[_Params]] = {

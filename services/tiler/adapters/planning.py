@@ -22,7 +22,7 @@ from tessera.slides.reader import best_level, read_box, read_overview
 from tessera.stitching.mask_writer import read_mask
 from tessera.tiler.adapters.models import ModelInfo
 from tessera.tiler.domain import spread
-from tessera.tiling.grid import Box, TileGrid, batch_tiles, plan_grid
+from tessera.tiling.grid import Box, TileGrid, batch_tiles
 from tessera.tiling.tissue import (
     overview_scale,
     saturation_threshold,
@@ -99,14 +99,7 @@ def plan_tissue_mask(
     with open_slide(resolve_slide(data_root, slide), slide) as handle:
         info = slide_info(handle, slide)
         mpp = require_mpp(info)
-        grid = plan_grid(
-            info.width,
-            info.height,
-            slide_mpp=mpp,
-            target_mpp=params.target_mpp,
-            tile_size=params.tile_size,
-            halo=(params.overlap + 1) // 2,  # neighbours overlap by 2 x halo
-        )
+        grid = params.grid(info.width, info.height, mpp)
         scale = overview_scale(info.width, info.height, mpp)
         overview = read_overview(handle, scale)
         threshold = saturation_threshold(overview)
@@ -141,14 +134,7 @@ def plan_cells(
     with open_slide(resolve_slide(data_root, slide), slide) as handle:
         info = slide_info(handle, slide)
         mpp = require_mpp(info, params.mpp)
-        grid = plan_grid(
-            info.width,
-            info.height,
-            slide_mpp=mpp,
-            target_mpp=model.pixel_size,
-            tile_size=params.tile_size,
-            halo=params.halo,
-        )
+        grid = params.grid(info.width, info.height, mpp, model.pixel_size)
         level = best_level(info.level_downsamples, grid.level0_per_px)
         mask, mask_scale, mask_source = _tissue(handle, info.width, info.height, mpp, mask_from)
         fraction = tissue_fraction(mask)
