@@ -133,7 +133,9 @@ async def _workflow_submitted(conn: asyncpg.Connection, seq: int, ev: WorkflowSu
                 ev.occurred_at,
                 seq,
                 # events of before estimates: a synthetic job's can still be told
-                ev.estimates.get(job.id, estimate_tiles(job.type, job.params, None)),
+                ev.estimates[job.id]
+                if job.id in ev.estimates
+                else estimate_tiles(job.type, job.params, None),
             )
             for i, job in enumerate(spec.jobs)
         ],
