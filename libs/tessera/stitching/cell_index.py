@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tessera.stitching.cells import contour_points
+
 COLUMNS = [
     "id",
     "centroid_x",
@@ -104,11 +106,9 @@ class CellIndex:
         def column(name: str) -> np.ndarray:
             return np.asarray(table.column(name).to_numpy(zero_copy_only=False))
 
-        contour = table.column("contour").combine_chunks()
-        lengths = pc.list_value_length(contour).to_numpy(zero_copy_only=False)
+        points, lengths = contour_points(table)
         offsets = np.zeros(len(lengths) + 1, np.int64)
         offsets[1:] = np.cumsum(lengths)
-        flat = pc.list_flatten(pc.list_flatten(contour)).to_numpy(zero_copy_only=False)
         um2 = pc.fill_null(table.column("area_um2").cast(pa.float64()), math.nan)
         return cls(
             column("id"),
@@ -116,7 +116,7 @@ class CellIndex:
             column("area_px"),
             um2.to_numpy(zero_copy_only=False),
             np.column_stack([column(f"bbox_{c}") for c in ("x0", "y0", "x1", "y1")]),
-            flat.reshape(-1, 2),
+            points,
             offsets,
             strip_height=strip_height,
         )

@@ -153,6 +153,13 @@ def geojson_feature(
     return _feature(row["id"], ring, row["area_px"], row.get("area_um2"), namespace)
 
 
+def contour_points(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """All rows' contours at once: their (x, y) points end to end, and each row's point count."""
+    contour = table.column("contour").combine_chunks()
+    lengths = pc.list_value_length(contour).to_numpy(zero_copy_only=False)
+    return contour.flatten().flatten().to_numpy().reshape(-1, 2), lengths
+
+
 def geojson_features(table: pa.Table, *, namespace: uuid.UUID = QUPATH_NAMESPACE) -> list[str]:
     """Every row of a cell table as one serialised Feature (as `geojson_feature`, compact JSON).
 
@@ -162,9 +169,7 @@ def geojson_features(table: pa.Table, *, namespace: uuid.UUID = QUPATH_NAMESPACE
     """
     if table.num_rows == 0:
         return []
-    contour = table.column("contour").combine_chunks()
-    lengths = pc.list_value_length(contour).to_numpy()
-    points = contour.flatten().flatten().to_numpy().reshape(-1, 2)
+    points, lengths = contour_points(table)
     rings = rings_json(points, lengths)
     number = float.__repr__  # what json writes for a finite float
     out: list[str] = []
