@@ -24,7 +24,6 @@ export interface Draft {
 let counter = 0;
 export const newKey = () => `k${++counter}`;
 
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export function newJob(existing: DraftJob[], type = "synthetic", branch?: string): DraftJob {
   const ids = new Set(existing.map((j) => j.id));

@@ -2,9 +2,10 @@
 // workflow, or the JSON text at a line and column. The builder's own checks and the gateway's 422
 // reasons become the same `Problem`s; the page only decides where each target is drawn.
 
+import { isJobId } from "@/shared/api/ids";
 import { JOB_TYPES, MAX_RETRIES, type ParamSchema } from "@/shared/api/jobTypes";
 
-import { fromSpec, ID_PATTERN, jobSpec, paramKind, toSpec, type Draft, type DraftJob } from "./model";
+import { fromSpec, jobSpec, paramKind, toSpec, type Draft, type DraftJob } from "./model";
 
 /** A job's field as the JSON names it: `slide`, `depends_on`, `params.tile_size`, ... */
 export type JobField = "id" | "type" | "branch" | "slide" | "depends_on" | "retries" | `params.${string}`;
@@ -49,10 +50,10 @@ export function checkDraft(draft: Draft): Problem[] {
   for (const job of draft.jobs) {
     const id = job.id.trim();
     if (!id) add(job.key, "id", "id", "needs an id");
-    else if (!ID_PATTERN.test(id) || id.length > 64) add(job.key, "id", "id", "letters, digits, . _ - (starting with a letter or digit), at most 64");
+    else if (!isJobId(id)) add(job.key, "id", "id", "letters, digits, . _ - (starting with a letter or digit), at most 64");
     if ((counts.get(id) ?? 0) > 1) add(job.key, "id", "duplicate-id", `another job has the id "${id}"`);
     const branch = job.branch.trim();
-    if (branch && (!ID_PATTERN.test(branch) || branch.length > 64)) add(job.key, "branch", "branch", "letters, digits, . _ -");
+    if (branch && !isJobId(branch)) add(job.key, "branch", "branch", "letters, digits, . _ -");
     const info = JOB_TYPES[job.type];
     if (!info) {
       add(job.key, "type", "unknown-type", `unknown type "${job.type}"`);

@@ -9,6 +9,7 @@ import { Button, Card, ErrorNotice, Loading, PageHeader, Segmented, useTitle, us
 import { useCloneSource, useSlideChoices, useSubmitWorkflow } from "../api/submit";
 import { cloneOf, initialDraft, newJob, newKey, slideAnalysis, TEMPLATES, toSpec, type Draft, type DraftJob } from "../model";
 import { checkDraft, describe, keepServerProblems, mergeProblems, place, readJson, readServerProblems, type Problem } from "../problems";
+import { Field } from "./Field";
 import { JobCard } from "./JobCard";
 import { JobProblemCards, JsonProblem } from "./ProblemCards";
 
@@ -68,7 +69,8 @@ function Builder({ initial }: { initial: () => Draft }) {
 
   const update = (next: Draft) => {
     setDraft(next);
-    setServerProblems((kept) => keepServerProblems(kept, draft, next));
+    // typing with no refusal to keep compares nothing (and keeps the same list for the memo)
+    setServerProblems((kept) => (kept.length ? keepServerProblems(kept, draft, next) : kept));
   };
   const patchJob = (key: string, patch: Partial<DraftJob>) => {
     update({
@@ -165,8 +167,7 @@ function Builder({ initial }: { initial: () => Draft }) {
             <>
               <Card>
                 <div className="builder__name-row">
-                  <label className={`field field--grow${nameProblems.length ? " has-error" : ""}`} htmlFor="workflow-name">
-                    <span className="field__label">Workflow name</span>
+                  <Field id="workflow-name" className={`field field--grow${nameProblems.length ? " has-error" : ""}`} label="Workflow name" messages={nameProblems.map((p) => p.message)}>
                     <input
                       id="workflow-name"
                       name="name"
@@ -175,14 +176,10 @@ function Builder({ initial }: { initial: () => Draft }) {
                       value={draft.name}
                       maxLength={200}
                       aria-invalid={nameProblems.length ? true : undefined}
+                      aria-describedby={nameProblems.length ? "workflow-name-problem" : undefined}
                       onChange={(e) => update({ ...draft, name: e.target.value })}
                     />
-                    {nameProblems.length > 0 && (
-                      <span className="field__error" role="alert">
-                        {nameProblems.map((p) => p.message).join("; ")}
-                      </span>
-                    )}
-                  </label>
+                  </Field>
                   <label className="field" htmlFor="template">
                     <span className="field__label">Start from</span>
                     <select

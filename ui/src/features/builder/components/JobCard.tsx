@@ -1,11 +1,11 @@
 import { Copy, Trash2 } from "lucide-react";
-import type { ReactNode } from "react";
 
 import { JOB_TYPES, JOB_TYPE_NAMES, MAX_RETRIES } from "@/shared/api/jobTypes";
 import type { Slide } from "@/shared/api/slides";
 
 import type { DraftJob } from "../model";
 import type { JobField, Problem } from "../problems";
+import { Field, FieldProblems } from "./Field";
 import { ParamField } from "./ParamField";
 import { ProblemList } from "./ProblemCards";
 
@@ -170,28 +170,5 @@ export function JobCard({ job, index, others, branches, slides, problems, onChan
       )}
       {elsewhere.length > 0 && <ProblemList problems={elsewhere} />}
     </fieldset>
-  );
-}
-
-/** A field whose problems describe its control (`${id}-problem`, the control's aria-describedby):
- * inside its <label> they would join the control's name. */
-function Field({ id, className, label, messages, children }: { id: string; className: string; label: ReactNode; messages: string[]; children: ReactNode }) {
-  return (
-    <div className={className}>
-      <label className="field__label" htmlFor={id}>
-        {label}
-      </label>
-      {children}
-      <FieldProblems id={`${id}-problem`} messages={messages} />
-    </div>
-  );
-}
-
-function FieldProblems({ id, messages }: { id: string; messages: string[] }) {
-  if (messages.length === 0) return null;
-  return (
-    <span className="field__error" id={id} role="alert" data-testid="field-problem">
-      {messages.join("; ")}
-    </span>
   );
 }
