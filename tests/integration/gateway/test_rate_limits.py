@@ -26,12 +26,14 @@ async def test_after_the_burst_the_api_answers_429_with_retry_after_and_ratelimi
     assert [r.headers["RateLimit-Remaining"] for r in answers] == ["4", "3", "2", "1", "0", "0"]
     assert all(r.headers["RateLimit-Limit"] == "5" for r in answers)
     refused = answers[-1]
-    assert int(refused.headers["Retry-After"]) == 2  # 1 / 0.5 per second
+    # 1 / 0.5 per second, less what the six requests took on a busy machine (CI once saw 1)
+    retry = int(refused.headers["Retry-After"])
+    assert 1 <= retry <= 2
     assert 8 <= int(refused.headers["RateLimit-Reset"]) <= 10
     body = refused.json()["error"]
     assert body["status"] == 429
     assert body["bucket"] == "api"
-    assert "retry after 2 s" in body["message"]
+    assert f"retry after {retry} s" in body["message"]
 
 
 async def test_submissions_have_a_stricter_bucket_and_a_refused_one_appends_nothing(
